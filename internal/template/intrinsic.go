@@ -1,0 +1,185 @@
+package template
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Env gives values to the names intrinsic functions refer to: parameters and pseudo parameters
+// (AWS::StackName, AWS::Region, ...) and the physical names and attributes of resources.
+type Env struct {
+	// Refs maps a name to what Ref returns for it: parameter values, pseudo parameters and
+	// resources' physical IDs.
+	Refs map[string]string
+	// Attrs maps "LogicalID.Attribute" to what Fn::GetAtt returns.
+	Attrs map[string]string
+}
+
+// ErrUnresolved is returned, wrapped, when a value refers to a name Env does not know or uses an
+// intrinsic function Resolve does not support.
+var ErrUnresolved = errors.New("unresolved intrinsic")
+
+var subVar = regexp.MustCompile(`\$\{([^}!][^}]*)\}`)
+
+// Resolve returns v with every intrinsic function (Ref, Fn::Sub, Fn::GetAtt, Fn::Join,
+// Fn::Select) replaced by its value. It fails on the first reference it cannot resolve.
+func (e Env) Resolve(v any) (any, error) {
+	switch v := v.(type) {
+	case map[string]any:
+		if len(v) == 1 {
+			for k, arg := range v {
+				if k == "Ref" || strings.HasPrefix(k, "Fn::") {
+					return e.call(k, arg)
+				}
+			}
+		}
+		out := make(map[string]any, len(v))
+		for k, val := range v {
+			r, err := e.Resolve(val)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out[k] = r
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(v))
+		for i, val := range v {
+			r, err := e.Resolve(val)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	default:
+		return v, nil
+	}
+}
+
+// String resolves v and requires a string result.
+func (e Env) String(v any) (string, error) {
+	r, err := e.Resolve(v)
+	if err != nil {
+		return "", err
+	}
+	switch r := r.(type) {
+	case string:
+		return r, nil
+	case int, int64, float64, bool:
+		return fmt.Sprint(r), nil
+	default:
+		return "", fmt.Errorf("%w: expected a string, got %T", ErrInvalid, r)
+	}
+}
+
+func (e Env) call(fn string, arg any) (any, error) {
+	switch fn {
+	case "Ref":
+		name, ok := arg.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: Ref takes a name", ErrInvalid)
+		}
+		if val, ok := e.Refs[name]; ok {
+			return val, nil
+		}
+		return nil, fmt.Errorf("%w: Ref %s", ErrUnresolved, name)
+	case "Fn::GetAtt":
+		parts, ok := arg.([]any)
+		if !ok || len(parts) != 2 {
+			return nil, fmt.Errorf("%w: Fn::GetAtt takes [Resource, Attribute]", ErrInvalid)
+		}
+		key := fmt.Sprintf("%v.%v", parts[0], parts[1])
+		if val, ok := e.Attrs[key]; ok {
+			return val, nil
+		}
+		return nil, fmt.Errorf("%w: Fn::GetAtt %s", ErrUnresolved, key)
+	case "Fn::Sub":
+		return e.sub(arg)
+	case "Fn::Join":
+		parts, ok := arg.([]any)
+		if !ok || len(parts) != 2 {
+			return nil, fmt.Errorf("%w: Fn::Join takes [delimiter, [values]]", ErrInvalid)
+		}
+		sep, _ := parts[0].(string)
+		list, err := e.Resolve(parts[1])
+		if err != nil {
+			return nil, err
+		}
+		items, ok := list.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: Fn::Join values are not a list", ErrInvalid)
+		}
+		ss := make([]string, len(items))
+		for i, it := range items {
+			ss[i] = fmt.Sprint(it)
+		}
+		return strings.Join(ss, sep), nil
+	case "Fn::Select":
+		parts, ok := arg.([]any)
+		if !ok || len(parts) != 2 {
+			return nil, fmt.Errorf("%w: Fn::Select takes [index, [values]]", ErrInvalid)
+		}
+		list, err := e.Resolve(parts[1])
+		if err != nil {
+			return nil, err
+		}
+		items, _ := list.([]any)
+		var i int
+		if _, err := fmt.Sscan(fmt.Sprint(parts[0]), &i); err != nil || i < 0 || i >= len(items) {
+			return nil, fmt.Errorf("%w: Fn::Select index %v out of range", ErrInvalid, parts[0])
+		}
+		return items[i], nil
+	}
+	return nil, fmt.Errorf("%w: %s is not supported", ErrUnresolved, fn)
+}
+
+func (e Env) sub(arg any) (any, error) {
+	var (
+		format string
+		local  = map[string]string{}
+	)
+	switch a := arg.(type) {
+	case string:
+		format = a
+	case []any:
+		if len(a) != 2 {
+			return nil, fmt.Errorf("%w: Fn::Sub takes a string or [string, {variables}]", ErrInvalid)
+		}
+		format, _ = a[0].(string)
+		vars, _ := a[1].(map[string]any)
+		for k, v := range vars {
+			s, err := e.String(v)
+			if err != nil {
+				return nil, fmt.Errorf("Fn::Sub variable %s: %w", k, err)
+			}
+			local[k] = s
+		}
+	default:
+		return nil, fmt.Errorf("%w: Fn::Sub takes a string or [string, {variables}]", ErrInvalid)
+	}
+	var firstErr error
+	out := subVar.ReplaceAllStringFunc(format, func(m string) string {
+		name := m[2 : len(m)-1]
+		if v, ok := local[name]; ok {
+			return v
+		}
+		if v, ok := e.Refs[name]; ok {
+			return v
+		}
+		if v, ok := e.Attrs[name]; ok {
+			return v
+		}
+		if firstErr == nil {
+			firstErr = fmt.Errorf("%w: ${%s} in Fn::Sub", ErrUnresolved, name)
+		}
+		return m
+	})
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	// ${!Literal} stands for the literal ${Literal}.
+	return strings.ReplaceAll(out, "${!", "${"), nil
+}

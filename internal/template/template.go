@@ -1,0 +1,189 @@
+// Package template reads the project's AWS SAM template (template.yaml), the one source of truth
+// for how eventfold is wired: its tables, keys, functions, routes and stream triggers.
+//
+// Parse turns CloudFormation YAML, short-form intrinsic tags included (!Ref, !Sub, !GetAtt, ...),
+// into plain values in their long form ({"Ref": ...}, {"Fn::Sub": ...}). Env resolves intrinsics
+// against the names of locally created resources. Tables converts the template's
+// AWS::DynamoDB::Table resources into DynamoDB API inputs, so local tables are created from the
+// template itself and never from a second copy of the schema.
+package template
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Template is a parsed SAM or CloudFormation template.
+type Template struct {
+	Parameters map[string]Parameter
+	Globals    map[string]any
+	Resources  map[string]Resource
+}
+
+// Parameter is a template parameter; Default is empty when the template gives none.
+type Parameter struct {
+	Type    string
+	Default string
+}
+
+// Resource is one entry of the template's Resources section, with intrinsics left unresolved.
+type Resource struct {
+	Type       string
+	Properties map[string]any
+}
+
+// ErrInvalid is returned, wrapped, when a template cannot be read or a resource in it does not
+// have the shape its type requires.
+var ErrInvalid = errors.New("invalid template")
+
+// ParseFile reads and parses the template at path.
+func ParseFile(path string) (*Template, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	t, err := Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Parse reads a template in YAML (or JSON, which is YAML).
+func Parse(r io.Reader) (*Template, error) {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(r).Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	v, err := plain(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	root, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: top level is not a mapping", ErrInvalid)
+	}
+	t := &Template{Parameters: map[string]Parameter{}, Resources: map[string]Resource{}}
+	if g, ok := root["Globals"].(map[string]any); ok {
+		t.Globals = g
+	}
+	params, _ := root["Parameters"].(map[string]any)
+	for name, p := range params {
+		pm, ok := p.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: parameter %s is not a mapping", ErrInvalid, name)
+		}
+		t.Parameters[name] = Parameter{Type: str(pm["Type"]), Default: str(pm["Default"])}
+	}
+	res, ok := root["Resources"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: no Resources section", ErrInvalid)
+	}
+	for id, r := range res {
+		rm, ok := r.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: resource %s is not a mapping", ErrInvalid, id)
+		}
+		typ, _ := rm["Type"].(string)
+		if typ == "" {
+			return nil, fmt.Errorf("%w: resource %s has no Type", ErrInvalid, id)
+		}
+		props, _ := rm["Properties"].(map[string]any)
+		t.Resources[id] = Resource{Type: typ, Properties: props}
+	}
+	return t, nil
+}
+
+// OfType returns the logical IDs of the resources of the given type, sorted.
+func (t *Template) OfType(typ string) []string {
+	var ids []string
+	for id, r := range t.Resources {
+		if r.Type == typ {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func str(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// plain converts a YAML node into maps, slices and scalars, turning CloudFormation short-form tags
+// into their long form.
+func plain(n *yaml.Node) (any, error) {
+	var v any
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, nil
+		}
+		return plain(n.Content[0])
+	case yaml.AliasNode:
+		return plain(n.Alias)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			val, err := plain(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			m[k] = val
+		}
+		v = m
+	case yaml.SequenceNode:
+		s := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			val, err := plain(c)
+			if err != nil {
+				return nil, err
+			}
+			s = append(s, val)
+		}
+		v = s
+	case yaml.ScalarNode:
+		if strings.HasPrefix(n.Tag, "!!") || n.Tag == "" {
+			if err := n.Decode(&v); err != nil {
+				return nil, err
+			}
+			return v, nil
+		}
+		v = n.Value
+	default:
+		return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
+	}
+	if !strings.HasPrefix(n.Tag, "!") || strings.HasPrefix(n.Tag, "!!") {
+		return v, nil
+	}
+	// A short-form intrinsic: !Ref X, !Sub "...", !GetAtt A.B, !Join [...], ...
+	fn := strings.TrimPrefix(n.Tag, "!")
+	switch fn {
+	case "Ref", "Condition":
+		return map[string]any{fn: v}, nil
+	case "GetAtt":
+		if s, ok := v.(string); ok {
+			res, attr, found := strings.Cut(s, ".")
+			if !found {
+				return nil, fmt.Errorf("line %d: !GetAtt %q is not Resource.Attribute", n.Line, s)
+			}
+			v = []any{res, attr}
+		}
+	}
+	return map[string]any{"Fn::" + fn: v}, nil
+}
