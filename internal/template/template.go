@@ -62,7 +62,8 @@ func Parse(r io.Reader) (*Template, error) {
 	if err := yaml.NewDecoder(r).Decode(&doc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	v, err := plain(&doc)
+	budget := maxNodes
+	v, err := plain(&doc, &budget)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
@@ -124,23 +125,30 @@ func str(v any) string {
 	}
 }
 
+// maxNodes bounds the values a template may expand to, aliases included, so that a small file of
+// nested aliases cannot take minutes and gigabytes to read.
+const maxNodes = 1_000_000
+
 // plain converts a YAML node into maps, slices and scalars, turning CloudFormation short-form tags
-// into their long form.
-func plain(n *yaml.Node) (any, error) {
+// into their long form. Each node visited spends one unit of budget.
+func plain(n *yaml.Node, budget *int) (any, error) {
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("more than %d values (nested aliases?)", maxNodes)
+	}
 	var v any
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return nil, nil
 		}
-		return plain(n.Content[0])
+		return plain(n.Content[0], budget)
 	case yaml.AliasNode:
-		return plain(n.Alias)
+		return plain(n.Alias, budget)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i].Value
-			val, err := plain(n.Content[i+1])
+			val, err := plain(n.Content[i+1], budget)
 			if err != nil {
 				return nil, err
 			}
@@ -150,7 +158,7 @@ func plain(n *yaml.Node) (any, error) {
 	case yaml.SequenceNode:
 		s := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			val, err := plain(c)
+			val, err := plain(c, budget)
 			if err != nil {
 				return nil, err
 			}

@@ -1,0 +1,226 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/eventfold/eventfold/internal/localaws/awstest"
+	"github.com/eventfold/eventfold/internal/store"
+	"github.com/eventfold/eventfold/internal/store/storetest"
+	"github.com/eventfold/eventfold/internal/template"
+)
+
+func TestMain(m *testing.M) { awstest.Main(m) }
+
+// mustStore returns a store on fresh tables created from template.yaml.
+func mustStore(tb testing.TB, client *dynamodb.Client, reg *store.Registry, clock func() time.Time) (*store.DynamoDB, template.Env) {
+	tb.Helper()
+	env := awstest.MustTables(tb, client)
+	return mustOpen(tb, client, env, reg, clock), env
+}
+
+func mustOpen(tb testing.TB, api store.API, env template.Env, reg *store.Registry, clock func() time.Time) *store.DynamoDB {
+	tb.Helper()
+	s, err := store.New(api, store.Config{
+		EventsTable:    env.Refs["EventsTable"],
+		SnapshotsTable: env.Refs["SnapshotsTable"],
+		Registry:       reg,
+		Clock:          clock,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func TestDynamoDBContract(t *testing.T) {
+	client := awstest.DynamoDB(t)
+	storetest.Run(t, func(t *testing.T) storetest.Opener {
+		env := awstest.MustTables(t, client)
+		return func(reg *store.Registry, clock func() time.Time) storetest.Store {
+			return mustOpen(t, client, env, reg, clock)
+		}
+	})
+}
+
+// requests counts the DynamoDB requests a client sends (every attempt, retries included) and the
+// write capacity they consume.
+type requests struct {
+	mu  sync.Mutex
+	ops []string
+	wcu float64
+}
+
+func (r *requests) reset() ([]string, float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ops, wcu := r.ops, r.wcu
+	r.ops, r.wcu = nil, 0
+	return ops, wcu
+}
+
+// client returns a DynamoDB client whose requests r counts. It asks every write for its consumed
+// capacity, so the count of write units is DynamoDB's own.
+func (r *requests) client(tb testing.TB) *dynamodb.Client {
+	return awstest.DynamoDB(tb, func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			err := stack.Initialize.Add(middleware.InitializeMiddlewareFunc("askCapacity",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					switch p := in.Parameters.(type) {
+					case *dynamodb.PutItemInput:
+						p.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+					case *dynamodb.TransactWriteItemsInput:
+						p.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+					}
+					out, md, err := next.HandleInitialize(ctx, in)
+					var cc *types.ConsumedCapacity
+					switch o := out.Result.(type) {
+					case *dynamodb.PutItemOutput:
+						cc = o.ConsumedCapacity
+					case *dynamodb.TransactWriteItemsOutput:
+						if len(o.ConsumedCapacity) > 0 {
+							cc = &o.ConsumedCapacity[0]
+						}
+					}
+					if cc != nil {
+						r.mu.Lock()
+						r.wcu += aws.ToFloat64(cc.CapacityUnits)
+						r.mu.Unlock()
+					}
+					return out, md, err
+				}), middleware.Before)
+			if err != nil {
+				return err
+			}
+			return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("countRequests",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					r.mu.Lock()
+					r.ops = append(r.ops, awsmiddleware.GetOperationName(ctx))
+					r.mu.Unlock()
+					return next.HandleFinalize(ctx, in)
+				}), middleware.After)
+		})
+	})
+}
+
+func TestSingleEventAppendIsOneWriteRequest(t *testing.T) {
+	var r requests
+	client := r.client(t)
+	s, env := mustStore(t, client, storetest.V1, nil)
+	ctx := context.Background()
+	stream := storetest.StreamID("note")
+
+	r.reset()
+	if _, err := s.Append(ctx, stream, 0, storetest.Note("first")); err != nil {
+		t.Fatal(err)
+	}
+	if ops, wcu := r.reset(); len(ops) != 1 || ops[0] != "PutItem" || wcu != 1 {
+		t.Fatalf("append to a new stream: requests %v, %v WCU; want one PutItem, 1 WCU", ops, wcu)
+	}
+
+	// The command path: load the stream, decide, append one event.
+	cold := mustOpen(t, client, env, storetest.V1, nil)
+	events, err := cold.Load(ctx, stream, store.Span{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops, _ := r.reset(); len(ops) != 1 || ops[0] != "Query" {
+		t.Fatalf("load: requests %v, want one Query", ops)
+	}
+	if _, err := cold.Append(ctx, stream, int64(len(events)), storetest.Note("second")); err != nil {
+		t.Fatal(err)
+	}
+	if ops, wcu := r.reset(); len(ops) != 1 || ops[0] != "PutItem" || wcu != 1 {
+		t.Fatalf("append after load: requests %v, %v WCU; want one PutItem, 1 WCU", ops, wcu)
+	}
+
+	// A store that has never seen the stream proves the expected version exists first.
+	blind := mustOpen(t, client, env, storetest.V1, nil)
+	if _, err := blind.Append(ctx, stream, 2, storetest.Note("third")); err != nil {
+		t.Fatal(err)
+	}
+	if ops, wcu := r.reset(); strings.Join(ops, ",") != "Query,PutItem" || wcu != 1 {
+		t.Fatalf("blind append: requests %v, %v WCU; want Query then PutItem, 1 WCU", ops, wcu)
+	}
+
+	// A retry after a lost response writes nothing and costs the failed conditional put only.
+	e := storetest.Note("fourth")
+	if _, err := s.Append(ctx, stream, 3, e); err != nil {
+		t.Fatal(err)
+	}
+	r.reset()
+	if _, err := s.Append(ctx, stream, 3, e); err != nil {
+		t.Fatal(err)
+	}
+	if ops, _ := r.reset(); len(ops) != 1 || ops[0] != "PutItem" {
+		t.Fatalf("retry: requests %v, want one PutItem", ops)
+	}
+}
+
+func TestEventItemOfSmallEventFitsOneWriteUnit(t *testing.T) {
+	ids := store.NewIDs(nil)
+	data, _ := json.Marshal(map[string]any{"accountId": "acct-01J0000000000000000000000", "amount": 125000, "currency": "EUR"})
+	it, err := store.EncodeItem(store.Event{
+		ID: ids.New(), StreamID: "account-01J0000000000000000000000", Version: 123456, Type: "MoneyDeposited",
+		SchemaVersion: 1, RecordedAt: time.Now(), CorrelationID: ids.New(), CausationID: ids.New(), Data: data,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(it)
+	if len(raw) > 1024 {
+		t.Fatalf("a typical event item marshals to %d bytes of JSON, want it well under 1 KB", len(raw))
+	}
+}
+
+func TestTablesFollowTemplate(t *testing.T) {
+	client := awstest.DynamoDB(t)
+	env := awstest.MustTables(t, client)
+	out, err := client.DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String(env.Refs["EventsTable"])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := out.Table
+	if len(d.KeySchema) != 2 || aws.ToString(d.KeySchema[0].AttributeName) != "pk" || d.KeySchema[0].KeyType != types.KeyTypeHash ||
+		aws.ToString(d.KeySchema[1].AttributeName) != "v" || d.KeySchema[1].KeyType != types.KeyTypeRange {
+		t.Fatalf("events table key schema = %+v", d.KeySchema)
+	}
+	if d.StreamSpecification == nil || !aws.ToBool(d.StreamSpecification.StreamEnabled) || d.StreamSpecification.StreamViewType != types.StreamViewTypeNewImage || d.LatestStreamArn == nil {
+		t.Fatalf("events table stream = %+v", d.StreamSpecification)
+	}
+}
+
+func FuzzEventItemRoundTrip(f *testing.F) {
+	f.Add("user-1", int64(1), "01J9Z8Y7X6W5V4T3S2R1Q0P9N8", "UserRegistered", 1, int64(1700000000123456789), "corr", "cause", "user-1", []byte(`{"a":1}`))
+	f.Add("order-x.y:z", int64(1<<62), "", "T", 3, int64(0), "", "", "", []byte(`"é"`))
+	f.Fuzz(func(t *testing.T, stream string, version int64, id, typ string, schema int, at int64, corr, cause, subj string, data []byte) {
+		in := store.Event{ID: id, StreamID: stream, Version: version, Type: typ, SchemaVersion: schema,
+			RecordedAt: time.Unix(0, at).UTC(), CorrelationID: corr, CausationID: cause, Subject: subj, Data: data}
+		it, err := store.EncodeItem(in)
+		if err != nil {
+			return
+		}
+		out, err := store.DecodeItem(it)
+		if err != nil {
+			if strings.Contains(err.Error(), string(data)) && len(data) > 8 {
+				t.Fatalf("decode error quotes the payload: %v", err)
+			}
+			return // rejected as corrupt: fine, as long as it did not panic
+		}
+		if out.ID != in.ID || out.StreamID != in.StreamID || out.Version != in.Version || out.Type != in.Type ||
+			out.SchemaVersion != in.SchemaVersion || !out.RecordedAt.Equal(in.RecordedAt) || out.CorrelationID != in.CorrelationID ||
+			out.CausationID != in.CausationID || out.Subject != in.Subject || string(out.Data) != string(in.Data) {
+			t.Fatalf("round trip changed the event:\n in %+v\nout %+v", in, out)
+		}
+	})
+}

@@ -1,0 +1,18 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/eventfold/eventfold/internal/store"
+	"github.com/eventfold/eventfold/internal/store/storetest"
+)
+
+func TestMemoryContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Opener {
+		base := store.NewMemory(storetest.V1, nil)
+		return func(reg *store.Registry, clock func() time.Time) storetest.Store {
+			return base.WithRegistry(reg, clock)
+		}
+	})
+}

@@ -1,0 +1,103 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// pending is one stream's part of an append, validated, with its envelopes filled in and its
+// items encoded.
+type pending struct {
+	stream   string
+	expected int64
+	events   []Event
+	items    []map[string]types.AttributeValue
+}
+
+// prepare validates an append before any I/O and fills in the envelopes: stream, version, schema
+// version and recorded-at time. Every implementation calls it, so all reject the same input.
+func prepare(reg *Registry, now time.Time, appends []StreamAppend) ([]pending, error) {
+	if len(appends) == 0 {
+		return nil, ErrNoEvents
+	}
+	var (
+		out     = make([]pending, 0, len(appends))
+		streams = make(map[string]bool, len(appends))
+		ids     = make(map[string]bool)
+		actions int
+		size    int
+	)
+	now = now.UTC()
+	for _, a := range appends {
+		if err := ValidStreamID(a.StreamID); err != nil {
+			return nil, err
+		}
+		if len(a.Events) == 0 {
+			return nil, fmt.Errorf("append to %s: %w", a.StreamID, ErrNoEvents)
+		}
+		if a.Expected < 0 {
+			return nil, fmt.Errorf("append to %s: %w: expected version %d", a.StreamID, ErrInvalidEvent, a.Expected)
+		}
+		if streams[a.StreamID] {
+			return nil, fmt.Errorf("append to %s: %w: stream named twice in one append", a.StreamID, ErrInvalidEvent)
+		}
+		streams[a.StreamID] = true
+		if a.Expected > 0 {
+			actions++ // the check that version Expected exists
+		}
+		p := pending{stream: a.StreamID, expected: a.Expected, events: make([]Event, len(a.Events)), items: make([]map[string]types.AttributeValue, len(a.Events))}
+		for i, e := range a.Events {
+			e.StreamID, e.Version, e.RecordedAt = a.StreamID, a.Expected+int64(i)+1, now
+			if err := checkEnvelope(&e); err != nil {
+				return nil, fmt.Errorf("append to %s: %w", a.StreamID, err)
+			}
+			if err := reg.prepare(&e); err != nil {
+				return nil, fmt.Errorf("append to %s: %w", a.StreamID, err)
+			}
+			if ids[e.ID] {
+				return nil, fmt.Errorf("append to %s: %w: event ID %s given twice", a.StreamID, ErrInvalidEvent, e.ID)
+			}
+			ids[e.ID] = true
+			it, err := EncodeItem(e)
+			if err != nil {
+				return nil, fmt.Errorf("append to %s: encode %s: %w", a.StreamID, e.Type, err)
+			}
+			n := itemSize(it)
+			if n > MaxItemSize {
+				return nil, fmt.Errorf("append to %s: %w: %s event is %d bytes, the item limit is %d", a.StreamID, ErrTooLarge, e.Type, n, MaxItemSize)
+			}
+			size += n
+			p.events[i], p.items[i] = e, it
+		}
+		actions += len(a.Events)
+		out = append(out, p)
+	}
+	if actions > MaxTransactItems {
+		return nil, fmt.Errorf("%w: %d items (events plus version checks), the limit is %d", ErrTooManyEvents, actions, MaxTransactItems)
+	}
+	if size > MaxTransactSize {
+		return nil, fmt.Errorf("%w: %d bytes in one append, the limit is %d", ErrTooLarge, size, MaxTransactSize)
+	}
+	return out, nil
+}
+
+func (p pending) appended(events []Event) Appended {
+	return Appended{StreamID: p.stream, Version: p.expected + int64(len(events)), Events: events}
+}
+
+// checkSnapshot validates a snapshot before it is written.
+func checkSnapshot(s Snapshot) error {
+	if err := ValidStreamID(s.StreamID); err != nil {
+		return err
+	}
+	if s.Version < 1 || s.SchemaVersion < 1 {
+		return fmt.Errorf("snapshot of %s: %w: version %d, schema version %d, both must be 1 or more", s.StreamID, ErrInvalidEvent, s.Version, s.SchemaVersion)
+	}
+	if len(s.Data) == 0 || !json.Valid(s.Data) {
+		return fmt.Errorf("snapshot of %s: %w: payload is not JSON", s.StreamID, ErrInvalidEvent)
+	}
+	return nil
+}

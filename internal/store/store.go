@@ -1,0 +1,198 @@
+// Package store is eventfold's event store on DynamoDB.
+//
+// The scheme: one item per event in the events table, partition key "pk" = stream ID, sort key
+// "v" = version (1, 2, 3, ...). Appending event v+1 to a stream at version v is a PutItem of item
+// (stream, v+1) under the condition attribute_not_exists(pk): of all concurrent writers at the same
+// expected version exactly one wins, and no version can ever be written twice. A version can also
+// never be skipped: a write at expected version v > 0 is only made once the store knows that item
+// (stream, v) exists. Events are never deleted, so that fact, once seen, stays true; the store
+// keeps a bounded set of such facts from its own loads and appends, which makes the common command
+// (load, then append one event) cost one Query and exactly one conditional PutItem (1 WCU for an
+// event up to 1 KB). When the fact is not known, a strongly consistent one-item Query checks it
+// first, so that no expected version, however wrong, can leave a gap.
+//
+// Appends of several events, or to several streams, are one TransactWriteItems: a Put per event
+// and, for each stream whose expected version is not known to exist, a ConditionCheck on it. They
+// are atomic and bounded by DynamoDB's transaction limits (100 items, 4 MB).
+//
+// Appends are idempotent by event ID: a failed condition returns the blocking item
+// (ReturnValuesOnConditionCheckFailure=ALL_OLD), and when it holds the very event being appended,
+// the earlier attempt succeeded and the retry returns its result without writing anything.
+//
+// Snapshots live in their own table, one per stream, tagged with the aggregate's snapshot schema
+// version; a snapshot of another schema version is treated as absent.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Event is the envelope of every event in the store.
+type Event struct {
+	// ID is the event's unique, time-sortable ID (a ULID). The caller assigns it before the first
+	// attempt (see NewIDs) so that a retried append is recognised as the same one.
+	ID string
+	// StreamID and Version place the event: the Version-th event of stream StreamID. Append sets
+	// both; values the caller puts there are ignored.
+	StreamID string
+	Version  int64
+	// Type is the event type: an explicit, stable string constant such as "UserRegistered".
+	Type string
+	// SchemaVersion is the version of Data's schema for Type. Append fills in the current
+	// version when it is 0; Load upcasts older versions to the current one.
+	SchemaVersion int
+	// RecordedAt is when the store recorded the event; Append sets it from its clock.
+	RecordedAt time.Time
+	// CorrelationID ties together everything caused by one request; CausationID is the ID of the
+	// command or event that caused this one.
+	CorrelationID string
+	CausationID   string
+	// Subject is the data subject whose personal data Data holds, empty when it holds none. It is
+	// how personal data is found again for encryption and erasure.
+	Subject string
+	// Data is the payload, a JSON value.
+	Data json.RawMessage
+}
+
+// Snapshot is an aggregate's state at a version of its stream.
+type Snapshot struct {
+	StreamID string
+	Version  int64
+	// SchemaVersion is the version of the aggregate's snapshot format. A snapshot whose schema
+	// version is not the one asked for is stale and never returned.
+	SchemaVersion int
+	TakenAt       time.Time
+	// Subject is the data subject whose personal data Data holds, empty when none.
+	Subject string
+	Data    json.RawMessage
+}
+
+// Span selects part of a stream. The zero Span is the whole stream as it is now.
+type Span struct {
+	// From is the first version to return (values below 1 mean 1).
+	From int64
+	// To is the last version to return (0 means the latest).
+	To int64
+	// AsOf, when not zero, ends the span before the first event recorded after it: the stream as
+	// it stood at that time.
+	AsOf time.Time
+}
+
+// StreamAppend is the part of a multi-stream append that goes to one stream.
+type StreamAppend struct {
+	StreamID string
+	Expected int64
+	Events   []Event
+}
+
+// Appended is the result of appending to one stream.
+type Appended struct {
+	StreamID string
+	// Version is the stream's version after the append: that of its last event.
+	Version int64
+	// Events are the events as stored, envelope filled in.
+	Events []Event
+}
+
+// Limits of DynamoDB that bound appends.
+const (
+	// MaxItemSize is DynamoDB's item size limit; an event's item must fit in it.
+	MaxItemSize = 400 * 1024
+	// MaxTransactItems is the most items one TransactWriteItems may hold.
+	MaxTransactItems = 100
+	// MaxTransactSize is the most data one TransactWriteItems may carry.
+	MaxTransactSize = 4 * 1024 * 1024
+	// MaxStreamIDLength bounds stream IDs (DynamoDB allows 2048 bytes for a partition key).
+	MaxStreamIDLength = 512
+)
+
+var (
+	// ErrVersionConflict is returned, inside a *ConflictError, when the stream is not at the
+	// version the append expected: another writer got there first, or the expected version is
+	// ahead of the stream. Nothing was written.
+	ErrVersionConflict = errors.New("version conflict")
+	// ErrInvalidStreamID is returned before any I/O when a stream ID is empty, too long or not of
+	// the form "category-id" (category: a letter then letters and digits; id: letters, digits and
+	// . _ : -).
+	ErrInvalidStreamID = errors.New("invalid stream ID")
+	// ErrNoEvents is returned by an append with no events.
+	ErrNoEvents = errors.New("no events to append")
+	// ErrInvalidEvent is returned before any write when an event lacks a valid ULID ID, has a
+	// payload that is not JSON, a schema version other than its type's current one, or an
+	// expected version below 0.
+	ErrInvalidEvent = errors.New("invalid event")
+	// ErrUnknownEventType is returned when an event's type is not registered: before any write on
+	// append, and on load for a stored event of a type this program does not know.
+	ErrUnknownEventType = errors.New("unknown event type")
+	// ErrTooLarge is returned before any write when an event or snapshot would exceed DynamoDB's
+	// 400 KB item limit, or an append its 4 MB transaction limit.
+	ErrTooLarge = errors.New("too large")
+	// ErrTooManyEvents is returned before any write when an append needs more than the 100 items
+	// one DynamoDB transaction can hold.
+	ErrTooManyEvents = errors.New("too many events for one atomic append")
+	// ErrCorrupt is returned by a load that finds a stored item it cannot decode or a stream with
+	// a missing version.
+	ErrCorrupt = errors.New("corrupt event store item")
+	// ErrUpcast is returned by a load when an upcaster fails on a stored event.
+	ErrUpcast = errors.New("cannot upcast event")
+	// ErrNoSnapshot is returned by LoadSnapshot when the stream has no snapshot of the schema
+	// version asked for.
+	ErrNoSnapshot = errors.New("no snapshot")
+)
+
+// ConflictError reports a version conflict. errors.Is(err, ErrVersionConflict) holds for it.
+type ConflictError struct {
+	StreamID string
+	// Expected is the version the append expected the stream to be at.
+	Expected int64
+	// Actual is the stream's version as read after the conflict.
+	Actual int64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("append to %s: expected version %d, stream is at %d: %v", e.StreamID, e.Expected, e.Actual, ErrVersionConflict)
+}
+
+// Is makes errors.Is(err, ErrVersionConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrVersionConflict }
+
+var streamIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9._:-]+$`)
+
+// ValidStreamID reports ErrInvalidStreamID, wrapped, unless id is a valid stream ID.
+func ValidStreamID(id string) error {
+	if len(id) > MaxStreamIDLength || !streamIDPattern.MatchString(id) {
+		// The ID itself may be user input; do not echo it.
+		return fmt.Errorf("%w (want category-id, at most %d bytes, got %d bytes)", ErrInvalidStreamID, MaxStreamIDLength, len(id))
+	}
+	return nil
+}
+
+// Category returns the category of a stream ID: "user" for "user-42".
+func Category(streamID string) string {
+	category, _, _ := strings.Cut(streamID, "-")
+	return category
+}
+
+// checkEnvelope validates what the caller of an append provides. Types are checked by Registry.
+func checkEnvelope(e *Event) error {
+	if _, err := ulid.ParseStrict(e.ID); err != nil {
+		return fmt.Errorf("%w: event ID is not a ULID", ErrInvalidEvent)
+	}
+	if len(e.Data) == 0 || !json.Valid(e.Data) {
+		return fmt.Errorf("%w: %s %s: payload is not JSON", ErrInvalidEvent, e.Type, e.ID)
+	}
+	for _, s := range []string{e.CorrelationID, e.CausationID, e.Subject} {
+		if len(s) > 256 || !utf8.ValidString(s) {
+			return fmt.Errorf("%w: %s %s: correlation, causation or subject longer than 256 bytes or not UTF-8", ErrInvalidEvent, e.Type, e.ID)
+		}
+	}
+	return nil
+}
