@@ -112,15 +112,13 @@ with urllib.request.urlopen(req, timeout=2) as r:
 EOF
 }
 
+# port_busy PORT: is something already listening there?
 port_busy() {
 	python3 - "$1" <<'EOF'
 import socket, sys
 s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(0)
-sys.exit(1)
+s.settimeout(1)
+sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)
 EOF
 }
 

@@ -224,3 +224,62 @@ func FuzzEventItemRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// lostResponse is what a client sees when a request reached DynamoDB but its response did not
+// come back: the SDK's retryer treats it as retryable.
+type lostResponse struct{}
+
+func (lostResponse) Error() string         { return "response lost (simulated)" }
+func (lostResponse) RetryableError() bool { return true }
+
+// TestSDKRetryAfterLostResponse drops the response of the first write request after DynamoDB has
+// applied it; the SDK retries the same request, whose condition now fails on the event it wrote
+// itself. The append must succeed once, not report a conflict and not write twice.
+func TestSDKRetryAfterLostResponse(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		op     string
+		events int
+	}{{"one event", "PutItem", 1}, {"several events", "TransactWriteItems", 3}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var dropped sync.Once
+			var drops int
+			client := awstest.DynamoDB(t, func(o *dynamodb.Options) {
+				o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+					return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("loseFirstResponse",
+						func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+							out, md, err := next.HandleFinalize(ctx, in)
+							if err == nil && awsmiddleware.GetOperationName(ctx) == tc.op {
+								lose := false
+								dropped.Do(func() { lose, drops = true, drops+1 })
+								if lose {
+									return middleware.FinalizeOutput{}, md, lostResponse{}
+								}
+							}
+							return out, md, err
+						}), middleware.After)
+				})
+			})
+			s, env := mustStore(t, client, storetest.V1, nil)
+			stream := storetest.StreamID("note")
+			events := make([]store.Event, tc.events)
+			for i := range events {
+				events[i] = storetest.Note("once")
+			}
+			res, err := s.Append(context.Background(), stream, 0, events...)
+			if err != nil {
+				t.Fatalf("append with a lost response: %v", err)
+			}
+			if drops != 1 || res.Version != int64(tc.events) {
+				t.Fatalf("drops = %d, result version %d; want 1 drop and version %d", drops, res.Version, tc.events)
+			}
+			got, err := mustOpen(t, awstest.DynamoDB(t), env, storetest.V1, nil).Load(context.Background(), stream, store.Span{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.events || got[0].ID != events[0].ID {
+				t.Fatalf("stored %d events, want %d, the ones appended", len(got), tc.events)
+			}
+		})
+	}
+}
