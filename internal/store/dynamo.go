@@ -27,6 +27,9 @@ type Config struct {
 	// EventsTable and SnapshotsTable are the tables' names.
 	EventsTable    string
 	SnapshotsTable string
+	// ClaimsTable holds unique values claimed by streams (see Claim); needed only by appends
+	// with claims.
+	ClaimsTable string
 	// Registry lists the event types the store accepts and reads. Required.
 	Registry *Registry
 	// Clock stamps recorded-at times; time.Now when nil.
@@ -56,6 +59,7 @@ type DynamoDB struct {
 	api       API
 	events    string
 	snapshots string
+	claims    string
 	reg       *Registry
 	now       func() time.Time
 	known     *known
@@ -90,6 +94,7 @@ func New(api API, cfg Config) (*DynamoDB, error) {
 		api:       api,
 		events:    cfg.EventsTable,
 		snapshots: cfg.SnapshotsTable,
+		claims:    cfg.ClaimsTable,
 		reg:       cfg.Registry,
 		now:       cfg.Clock,
 		known:     newKnown(cfg.KnownStreams),
@@ -120,7 +125,7 @@ func (s *DynamoDB) AppendStreams(ctx context.Context, appends ...StreamAppend) (
 	if err != nil {
 		return nil, err
 	}
-	if len(batch) == 1 && len(batch[0].events) == 1 {
+	if len(batch) == 1 && len(batch[0].events) == 1 && len(batch[0].claims) == 0 {
 		res, err := s.putOne(ctx, batch[0])
 		if err != nil {
 			return nil, err
@@ -167,8 +172,12 @@ func (s *DynamoDB) putOne(ctx context.Context, p pending) (Appended, error) {
 // action says what one item of a transaction is for.
 type action struct {
 	stream int // index into the batch
-	event  int // index into its events, -1 for the check that the expected version exists
+	event  int // index into its events, or -1
+	claim  int // index into its claims, or -1; both -1: the check that the expected version exists
 }
+
+// claimAttrs are the attributes of a claim item: pk = the unique key, owner = the stream.
+const attrOwner = "owner"
 
 func (s *DynamoDB) transact(ctx context.Context, batch []pending) ([]Appended, error) {
 	var (
@@ -183,7 +192,7 @@ func (s *DynamoDB) transact(ctx context.Context, batch []pending) ([]Appended, e
 				ConditionExpression:      s.checkCond.Condition(),
 				ExpressionAttributeNames: s.checkCond.Names(),
 			}})
-			actions = append(actions, action{si, -1})
+			actions = append(actions, action{si, -1, -1})
 		}
 		for ei, it := range p.items {
 			items = append(items, types.TransactWriteItem{Put: &types.Put{
@@ -193,7 +202,15 @@ func (s *DynamoDB) transact(ctx context.Context, batch []pending) ([]Appended, e
 				ExpressionAttributeNames:            s.putCond.Names(),
 				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 			}})
-			actions = append(actions, action{si, ei})
+			actions = append(actions, action{si, ei, -1})
+		}
+		for ci, c := range p.claims {
+			item, err := s.claimItem(p.stream, c)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, item)
+			actions = append(actions, action{si, -1, ci})
 		}
 	}
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
@@ -220,6 +237,7 @@ func (s *DynamoDB) canceled(ctx context.Context, batch []pending, actions []acti
 		blocking[i] = make([]map[string]types.AttributeValue, len(p.events))
 	}
 	conflicted := -1
+	var claimed *ClaimError
 	for i, r := range reasons {
 		code := aws.ToString(r.Code)
 		if code == "" || code == "None" {
@@ -229,11 +247,18 @@ func (s *DynamoDB) canceled(ctx context.Context, batch []pending, actions []acti
 			return nil, fmt.Errorf("append to %d streams: %w", len(batch), err)
 		}
 		a := actions[i]
-		if conflicted < 0 {
-			conflicted = a.stream
-		}
-		if a.event >= 0 {
+		switch {
+		case a.claim >= 0:
+			if claimed == nil {
+				claimed = &ClaimError{StreamID: batch[a.stream].stream, Key: batch[a.stream].claims[a.claim].Key}
+			}
+		case a.event >= 0:
 			blocking[a.stream][a.event] = r.Item
+			fallthrough
+		default:
+			if conflicted < 0 {
+				conflicted = a.stream
+			}
 		}
 	}
 	retried := true
@@ -252,10 +277,40 @@ func (s *DynamoDB) canceled(ctx context.Context, batch []pending, actions []acti
 		}
 		return out, nil
 	}
-	if conflicted < 0 {
+	switch {
+	case conflicted >= 0:
+		return nil, s.conflict(ctx, batch[conflicted])
+	case claimed != nil:
+		return nil, claimed
+	default:
 		return nil, fmt.Errorf("append to %d streams: %w", len(batch), err)
 	}
-	return nil, s.conflict(ctx, batch[conflicted])
+}
+
+// claimItem is the transaction item that takes or gives up a unique key for stream: a Put or a
+// Delete under the condition that no other stream holds the key.
+func (s *DynamoDB) claimItem(stream string, c Claim) (types.TransactWriteItem, error) {
+	if s.claims == "" {
+		return types.TransactWriteItem{}, fmt.Errorf("append to %s: %w: claims need Config.ClaimsTable", stream, ErrInvalidEvent)
+	}
+	free := expression.AttributeNotExists(expression.Name(attrStream)).
+		Or(expression.Name(attrOwner).Equal(expression.Value(stream)))
+	expr, err := expression.NewBuilder().WithCondition(free).Build()
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	key := map[string]types.AttributeValue{attrStream: &types.AttributeValueMemberS{Value: c.Key}}
+	if c.Release {
+		return types.TransactWriteItem{Delete: &types.Delete{
+			TableName: aws.String(s.claims), Key: key,
+			ConditionExpression: expr.Condition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		}}, nil
+	}
+	key[attrOwner] = &types.AttributeValueMemberS{Value: stream}
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName: aws.String(s.claims), Item: key,
+		ConditionExpression: expr.Condition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}}, nil
 }
 
 // sameEvents reports whether the items that blocked an append hold the append's own events, each

@@ -34,6 +34,7 @@ func mustOpen(tb testing.TB, api store.API, env template.Env, reg *store.Registr
 	s, err := store.New(api, store.Config{
 		EventsTable:    env.Refs["EventsTable"],
 		SnapshotsTable: env.Refs["SnapshotsTable"],
+		ClaimsTable:    env.Refs["ClaimsTable"],
 		Registry:       reg,
 		Clock:          clock,
 	})
@@ -229,7 +230,7 @@ func FuzzEventItemRoundTrip(f *testing.F) {
 // come back: the SDK's retryer treats it as retryable.
 type lostResponse struct{}
 
-func (lostResponse) Error() string         { return "response lost (simulated)" }
+func (lostResponse) Error() string        { return "response lost (simulated)" }
 func (lostResponse) RetryableError() bool { return true }
 
 // TestSDKRetryAfterLostResponse drops the response of the first write request after DynamoDB has

@@ -22,6 +22,7 @@ type memoryData struct {
 	mu        sync.Mutex
 	streams   map[string][]Event
 	snapshots map[string]Snapshot
+	claims    map[string]string // key -> owning stream
 }
 
 // NewMemory returns an empty in-memory store; clock may be nil for time.Now.
@@ -29,7 +30,7 @@ func NewMemory(reg *Registry, clock func() time.Time) *Memory {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Memory{reg: reg, now: clock, memoryData: &memoryData{streams: map[string][]Event{}, snapshots: map[string]Snapshot{}}}
+	return &Memory{reg: reg, now: clock, memoryData: &memoryData{streams: map[string][]Event{}, snapshots: map[string]Snapshot{}, claims: map[string]string{}}}
 }
 
 // WithRegistry returns a store over the same data that reads and writes with another registry,
@@ -86,7 +87,21 @@ func (m *Memory) AppendStreams(ctx context.Context, appends ...StreamAppend) ([]
 		out[i] = p.appended(p.events)
 	}
 	for _, p := range batch {
+		for _, c := range p.claims {
+			if owner, ok := m.claims[c.Key]; ok && owner != p.stream {
+				return nil, &ClaimError{StreamID: p.stream, Key: c.Key}
+			}
+		}
+	}
+	for _, p := range batch {
 		m.streams[p.stream] = append(m.streams[p.stream], p.events...)
+		for _, c := range p.claims {
+			if c.Release {
+				delete(m.claims, c.Key)
+			} else {
+				m.claims[c.Key] = p.stream
+			}
+		}
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -15,6 +16,7 @@ type pending struct {
 	expected int64
 	events   []Event
 	items    []map[string]types.AttributeValue
+	claims   []Claim
 }
 
 // prepare validates an append before any I/O and fills in the envelopes: stream, version, schema
@@ -27,6 +29,7 @@ func prepare(reg *Registry, now time.Time, appends []StreamAppend) ([]pending, e
 		out     = make([]pending, 0, len(appends))
 		streams = make(map[string]bool, len(appends))
 		ids     = make(map[string]bool)
+		keys    = make(map[string]bool)
 		actions int
 		size    int
 	)
@@ -48,7 +51,17 @@ func prepare(reg *Registry, now time.Time, appends []StreamAppend) ([]pending, e
 		if a.Expected > 0 {
 			actions++ // the check that version Expected exists
 		}
-		p := pending{stream: a.StreamID, expected: a.Expected, events: make([]Event, len(a.Events)), items: make([]map[string]types.AttributeValue, len(a.Events))}
+		for _, c := range a.Claims {
+			if c.Key == "" || len(c.Key) > 1024 || !utf8.ValidString(c.Key) {
+				return nil, fmt.Errorf("append to %s: %w: claim key empty, over 1 KB or not UTF-8", a.StreamID, ErrInvalidEvent)
+			}
+			if keys[c.Key] {
+				return nil, fmt.Errorf("append to %s: %w: unique key %s claimed twice", a.StreamID, ErrInvalidEvent, c.Key)
+			}
+			keys[c.Key] = true
+		}
+		actions += len(a.Claims)
+		p := pending{stream: a.StreamID, expected: a.Expected, claims: a.Claims, events: make([]Event, len(a.Events)), items: make([]map[string]types.AttributeValue, len(a.Events))}
 		for i, e := range a.Events {
 			e.StreamID, e.Version, e.RecordedAt = a.StreamID, a.Expected+int64(i)+1, now
 			if err := checkEnvelope(&e); err != nil {

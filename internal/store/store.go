@@ -19,6 +19,10 @@
 // (ReturnValuesOnConditionCheckFailure=ALL_OLD), and when it holds the very event being appended,
 // the earlier attempt succeeded and the retry returns its result without writing anything.
 //
+// An append can also claim unique values (uniqueness guards such as one user per email, keyed by
+// a hash, never plaintext) or release them: a Put or Delete on the claims table in the same
+// transaction, under the condition that no other stream holds the value.
+//
 // Snapshots live in their own table, one per stream, tagged with the aggregate's snapshot schema
 // version; a snapshot of another schema version is treated as absent.
 package store
@@ -91,6 +95,20 @@ type StreamAppend struct {
 	StreamID string
 	Expected int64
 	Events   []Event
+	// Claims are unique values this stream takes or gives up, atomically with its events.
+	Claims []Claim
+}
+
+// Claim reserves a unique value for the stream it is appended with (a uniqueness guard: one
+// user per email address, say), or with Release, gives it up. Key is what must be unique; it is
+// stored as it is, so it must never be personal data in plain text: use a keyed hash.
+//
+// Taking a value the same stream already holds, or releasing one nobody holds, succeeds and
+// changes nothing, so retries are safe. Taking a value another stream holds, or releasing one,
+// fails the whole append with a *ClaimError.
+type Claim struct {
+	Key     string
+	Release bool
 }
 
 // Appended is the result of appending to one stream.
@@ -146,7 +164,24 @@ var (
 	// ErrNoSnapshot is returned by LoadSnapshot when the stream has no snapshot of the schema
 	// version asked for.
 	ErrNoSnapshot = errors.New("no snapshot")
+	// ErrClaimed is returned, inside a *ClaimError, when an append claims or releases a unique
+	// value that another stream holds. Nothing was written.
+	ErrClaimed = errors.New("claimed by another stream")
 )
+
+// ClaimError reports a claim held by another stream. errors.Is(err, ErrClaimed) holds for it. It
+// does not say which stream holds the key.
+type ClaimError struct {
+	StreamID string // the stream whose append failed
+	Key      string
+}
+
+func (e *ClaimError) Error() string {
+	return fmt.Sprintf("append to %s: unique key %s is %v", e.StreamID, e.Key, ErrClaimed)
+}
+
+// Is makes errors.Is(err, ErrClaimed) true.
+func (e *ClaimError) Is(target error) bool { return target == ErrClaimed }
 
 // ConflictError reports a version conflict. errors.Is(err, ErrVersionConflict) holds for it.
 type ConflictError struct {

@@ -106,6 +106,8 @@ func Run(t *testing.T, f Factory) {
 		{"UpcastsOldSchemasOnLoad", testUpcast},
 		{"UnknownTypeOnLoad", testUnknownOnLoad},
 		{"LargeStreamLoadsAcrossPages", testLargeStream},
+		{"ClaimsAreUniqueAndAtomicWithEvents", testClaims},
+		{"RacingClaimsHaveOneWinner", testRacingClaims},
 		{"Snapshots", testSnapshots},
 		{"LoadHistoryUsesSnapshot", testLoadHistory},
 		{"RacingAppendsHaveOneWinnerPerVersion", testRacingRounds},
@@ -671,5 +673,94 @@ func testConcurrentWriters(t *testing.T, open Opener) {
 			t.Fatalf("event %s at version %d is unknown or stored twice", e.ID, e.Version)
 		}
 		seen[e.ID] = true
+	}
+}
+
+func claim(key string) []store.Claim   { return []store.Claim{{Key: key}} }
+func release(key string) []store.Claim { return []store.Claim{{Key: key, Release: true}} }
+
+func testClaims(t *testing.T, open Opener) {
+	s := open(V1, nil)
+	a, b := StreamID("user"), StreamID("user")
+	key := "email-" + StreamID("hash")
+	appendWith := func(s Store, stream string, expected int64, claims []store.Claim, events ...store.Event) error {
+		_, err := s.AppendStreams(ctx(t), store.StreamAppend{StreamID: stream, Expected: expected, Events: events, Claims: claims})
+		return err
+	}
+	if err := appendWith(s, a, 0, claim(key), Note("a registers")); err != nil {
+		t.Fatal(err)
+	}
+	err := appendWith(open(V1, nil), b, 0, claim(key), Note("b registers"))
+	var ce *store.ClaimError
+	if !errors.Is(err, store.ErrClaimed) || !errors.As(err, &ce) || ce.Key != key || ce.StreamID != b {
+		t.Fatalf("second claim: %v, want a ClaimError for %s", err, key)
+	}
+	if got := mustLoad(t, s, b, store.Span{}); len(got) != 0 {
+		t.Fatalf("stream %s has %d events after its claim failed", b, len(got))
+	}
+	// Claiming again what one holds, and releasing what nobody holds, change nothing.
+	if err := appendWith(s, a, 1, claim(key), Note("a again")); err != nil {
+		t.Fatalf("re-claim by the owner: %v", err)
+	}
+	if err := appendWith(s, b, 0, release("email-nobody"), Note("b")); err != nil {
+		t.Fatalf("release of a free key: %v", err)
+	}
+	// Only the owner can release.
+	if err := appendWith(s, b, 1, release(key), Note("b steals")); !errors.Is(err, store.ErrClaimed) {
+		t.Fatalf("release by another stream: %v, want ErrClaimed", err)
+	}
+	wantVersions(t, mustLoad(t, s, b, store.Span{}), 1, 1)
+	// A retried append with a claim is idempotent.
+	moved := "email-" + StreamID("hash")
+	swap := store.StreamAppend{StreamID: a, Expected: 2, Events: []store.Event{Note("a moves")}, Claims: []store.Claim{{Key: key, Release: true}, {Key: moved}}}
+	for i := 0; i < 2; i++ {
+		if _, err := open(V1, nil).AppendStreams(ctx(t), swap); err != nil {
+			t.Fatalf("swap attempt %d: %v", i+1, err)
+		}
+	}
+	wantVersions(t, mustLoad(t, s, a, store.Span{}), 1, 3)
+	if err := appendWith(s, b, 1, claim(key), Note("b takes the freed key")); err != nil {
+		t.Fatalf("claim after release: %v", err)
+	}
+	if err := appendWith(s, b, 2, claim(moved), Note("b wants a's new key")); !errors.Is(err, store.ErrClaimed) {
+		t.Fatalf("claim of a moved key: %v, want ErrClaimed", err)
+	}
+	if _, err := s.AppendStreams(ctx(t), store.StreamAppend{StreamID: b, Expected: 2, Events: []store.Event{Note("x")}, Claims: []store.Claim{{Key: ""}}}); !errors.Is(err, store.ErrInvalidEvent) {
+		t.Fatalf("empty claim key: %v, want ErrInvalidEvent", err)
+	}
+}
+
+// testRacingClaims: 16 new streams race to claim one key; exactly one gets it.
+func testRacingClaims(t *testing.T, open Opener) {
+	const racers = 16
+	key := "email-" + StreamID("hash")
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		wins  atomic.Int64
+		errs  = make(chan error, racers)
+	)
+	for i := 0; i < racers; i++ {
+		wg.Add(1)
+		go func(s Store) {
+			defer wg.Done()
+			<-start
+			_, err := s.AppendStreams(context.Background(), store.StreamAppend{StreamID: StreamID("user"), Events: []store.Event{Note("me")}, Claims: claim(key)})
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case !errors.Is(err, store.ErrClaimed):
+				errs <- err
+			}
+		}(open(V1, nil))
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if wins.Load() != 1 {
+		t.Fatalf("%d streams got the key, want 1", wins.Load())
 	}
 }
