@@ -48,6 +48,10 @@ build: ## Lambda binaries: bin/<function>/bootstrap for linux/arm64
 		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_GOFLAGS) -o bin/$$f/bootstrap ./functions/$$f; \
 	done
 
+# Called by `sam build` for each function (BuildMethod: makefile in template.yaml).
+build-CommandsFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/commands
+
 bench: ## benchmarks against DynamoDB Local, ratios measured in one run
 	@$(STACK) run -- $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
 

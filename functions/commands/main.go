@@ -1,0 +1,68 @@
+// Command commands is the Lambda function behind the command routes of the HTTP API: it wires
+// the event store, the command service and the HTTP adapter, then serves API Gateway HTTP API
+// (payload v2.0) events. Everything is read and built once, at cold start, without network I/O;
+// a bad configuration fails the cold start loudly.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/httpapi"
+	"github.com/eventfold/eventfold/internal/idempotency"
+	"github.com/eventfold/eventfold/internal/store"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	h, err := wire(context.Background(), log)
+	if err != nil {
+		log.Error("cold start failed", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
+
+func wire(ctx context.Context, log *slog.Logger) (*httpapi.Handler, error) {
+	env, err := httpapi.EnvFromLookup(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		// DynamoDB Local's response checksums do not always match; only checked against AWS.
+		o.DisableValidateResponseChecksum = os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	})
+	reg, err := command.Registry()
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.New(ddb, store.Config{
+		EventsTable:    env.EventsTable,
+		SnapshotsTable: env.SnapshotsTable,
+		ClaimsTable:    env.ClaimsTable,
+		Registry:       reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cmds, err := command.New(command.Config{Store: st, EmailKey: env.EmailHashKey})
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.New(httpapi.Config{
+		Commands:    cmds,
+		Idempotency: idempotency.New(ddb, env.IdempotencyTable, env.IdempotencyTTL, nil),
+		Log:         log,
+		MaxBody:     env.MaxBody,
+	})
+}

@@ -1,0 +1,279 @@
+// Package command is the write side's application layer: it loads an aggregate from the event
+// store, lets the domain decide, and appends the resulting events with the version it loaded, so
+// that concurrent writers can never both succeed on the same state.
+//
+// Every command follows one shape, update: load (snapshot plus later events where the aggregate
+// keeps snapshots), decide, append at the loaded version. On a version conflict a command
+// without an expected version (no If-Match) reloads and decides again, a bounded number of times
+// with jittered backoff; one with an expected version reports the conflict.
+package command
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/store"
+)
+
+// Store is the event store the commands use.
+type Store interface {
+	store.Reader
+	AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error)
+	SaveSnapshot(ctx context.Context, snap store.Snapshot) error
+}
+
+// Registry returns the store registry of the domain's event types.
+func Registry() (*store.Registry, error) {
+	var types []store.EventType
+	for _, t := range domain.EventTypes() {
+		types = append(types, store.EventType{Name: t, Schema: 1})
+	}
+	return store.NewRegistry(types...)
+}
+
+// Config configures a Service.
+type Config struct {
+	Store Store
+	// IDs generates event IDs; a generator on time.Now when nil.
+	IDs *store.IDs
+	// EmailKey keys the hash that guards email uniqueness; at least 32 bytes, secret.
+	EmailKey []byte
+	// MaxAttempts bounds how often a command without an expected version is decided again after
+	// a version conflict; 0 means 20.
+	MaxAttempts int
+	// SnapshotEvery is how many events may follow a snapshot before a command takes a new one,
+	// for the aggregates that keep snapshots; 0 means 100, negative means never.
+	SnapshotEvery int
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("command: Store is required"))
+	}
+	if len(c.EmailKey) < 32 {
+		errs = append(errs, fmt.Errorf("command: EmailKey has %d bytes, want at least 32", len(c.EmailKey)))
+	}
+	return errors.Join(errs...)
+}
+
+// Service carries out commands. It is safe for concurrent use.
+type Service struct {
+	store         Store
+	ids           *store.IDs
+	emailKey      []byte
+	maxAttempts   int
+	snapshotEvery int
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.IDs == nil {
+		cfg.IDs = store.NewIDs(nil)
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 20
+	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 100
+	}
+	return &Service{store: cfg.Store, ids: cfg.IDs, emailKey: cfg.EmailKey, maxAttempts: cfg.MaxAttempts, snapshotEvery: cfg.SnapshotEvery}, nil
+}
+
+// Meta travels with every command into its events' envelopes.
+type Meta struct {
+	// CommandID identifies the command; it becomes its events' causation ID.
+	CommandID string
+	// CorrelationID ties the command to everything it causes.
+	CorrelationID string
+	// Expected, when not nil, is the aggregate version the caller acted on (HTTP If-Match): a
+	// different current version is a conflict, not retried.
+	Expected *int64
+}
+
+// Result is what a command did.
+type Result struct {
+	// ID is the aggregate's ID and StreamID its stream.
+	ID       string
+	StreamID string
+	// Version is the aggregate's version after the command.
+	Version int64
+	// EventIDs are the IDs of the events the command appended; none when it changed nothing.
+	EventIDs []string
+}
+
+// ErrNotFound is returned for an aggregate ID that cannot exist (malformed) or does not exist.
+var ErrNotFound = domain.ErrNotFound
+
+// aggregate is an aggregate state the generic update can fold.
+type aggregate[S any] interface {
+	Evolve(domain.Event) S
+}
+
+// decision is what a command decides: events, and the unique values they take or give up.
+type decision struct {
+	events []domain.Event
+	claims []store.Claim
+}
+
+// kind describes an aggregate type for update.
+type kind struct {
+	category string
+	// snapshotSchema is the version of the aggregate's snapshot format, 0 for an aggregate that
+	// keeps no snapshots (those whose state holds personal data, until snapshots are sealed).
+	snapshotSchema int
+}
+
+var (
+	users     = kind{category: "user"}
+	accounts  = kind{category: "account", snapshotSchema: 1}
+	inventory = kind{category: "inventory", snapshotSchema: 1}
+	orders    = kind{category: "order"}
+)
+
+// streamID returns the stream of an aggregate, or ErrNotFound for an ID that cannot be one.
+func (k kind) streamID(id string) (string, error) {
+	s := k.category + "-" + id
+	if id == "" || store.ValidStreamID(s) != nil {
+		return "", ErrNotFound
+	}
+	return s, nil
+}
+
+// update runs one command on the aggregate id: load, decide, append at the loaded version.
+func update[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id string, decide func(S) (decision, error)) (Result, error) {
+	stream, err := k.streamID(id)
+	if err != nil {
+		return Result{}, err
+	}
+	for attempt := 1; ; attempt++ {
+		state, version, tail, err := load[S](ctx, s.store, k, stream)
+		if err != nil {
+			return Result{}, err
+		}
+		if m.Expected != nil && *m.Expected != version {
+			return Result{}, &store.ConflictError{StreamID: stream, Expected: *m.Expected, Actual: version}
+		}
+		d, err := decide(state)
+		if err != nil {
+			return Result{}, err
+		}
+		if len(d.events) == 0 {
+			return Result{ID: id, StreamID: stream, Version: version}, nil
+		}
+		envelopes, err := s.envelopes(m, d.events)
+		if err != nil {
+			return Result{}, err
+		}
+		res, err := s.store.AppendStreams(ctx, store.StreamAppend{StreamID: stream, Expected: version, Events: envelopes, Claims: d.claims})
+		if errors.Is(err, store.ErrVersionConflict) && m.Expected == nil && attempt < s.maxAttempts {
+			if err := backoff(ctx, attempt); err != nil {
+				return Result{}, err
+			}
+			continue
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		out := Result{ID: id, StreamID: stream, Version: res[0].Version}
+		for _, e := range res[0].Events {
+			out.EventIDs = append(out.EventIDs, e.ID)
+		}
+		if k.snapshotSchema > 0 && s.snapshotEvery > 0 && tail+len(envelopes) >= s.snapshotEvery {
+			for _, e := range d.events {
+				state = state.Evolve(e)
+			}
+			s.snapshot(ctx, k, stream, out.Version, state)
+		}
+		return out, nil
+	}
+}
+
+// load folds the aggregate's history. tail is how many events followed the snapshot used.
+func load[S aggregate[S]](ctx context.Context, st Store, k kind, stream string) (state S, version int64, tail int, err error) {
+	var h store.History
+	if k.snapshotSchema > 0 {
+		h, err = store.LoadHistory(ctx, st, stream, k.snapshotSchema)
+	} else {
+		h.Events, err = st.Load(ctx, stream, store.Span{})
+	}
+	if err != nil {
+		return state, 0, 0, err
+	}
+	if h.Snapshot != nil {
+		if err := json.Unmarshal(h.Snapshot.Data, &state); err != nil {
+			// A snapshot this program cannot read is ignored, not trusted: fold from the start.
+			h.Snapshot = nil
+			if h.Events, err = st.Load(ctx, stream, store.Span{}); err != nil {
+				return state, 0, 0, err
+			}
+		}
+	}
+	for _, e := range h.Events {
+		de, err := domain.Decode(e.Type, e.Data)
+		if err != nil {
+			return state, 0, 0, fmt.Errorf("load %s at %d: %w", stream, e.Version, err)
+		}
+		state = state.Evolve(de)
+	}
+	return state, h.Version(), len(h.Events), nil
+}
+
+// snapshot saves the aggregate's state at version. A failure costs only a later, longer load,
+// so it does not fail the command that already succeeded.
+func (s *Service) snapshot(ctx context.Context, k kind, stream string, version int64, state any) {
+	data, err := json.Marshal(state)
+	if err != nil {
+		return
+	}
+	_ = s.store.SaveSnapshot(ctx, store.Snapshot{StreamID: stream, Version: version, SchemaVersion: k.snapshotSchema, Data: data})
+}
+
+// envelopes wraps domain events for the store.
+func (s *Service) envelopes(m Meta, events []domain.Event) ([]store.Event, error) {
+	out := make([]store.Event, len(events))
+	for i, e := range events {
+		data, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
+		}
+		out[i] = store.Event{ID: s.ids.New(), Type: e.EventType(), Data: data, CorrelationID: m.CorrelationID, CausationID: m.CommandID}
+		if p, ok := e.(domain.Personal); ok {
+			out[i].Subject = p.DataSubject()
+		}
+	}
+	return out, nil
+}
+
+// backoff sleeps before attempt+1: full jitter, 5 ms doubling up to 200 ms.
+func backoff(ctx context.Context, attempt int) error {
+	ceiling := min(5*time.Millisecond<<min(attempt, 6), 200*time.Millisecond)
+	t := time.NewTimer(rand.N(ceiling) + time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// emailClaim is the uniqueness guard of a normalised email address: a keyed hash, so the claims
+// table never holds the address itself.
+func (s *Service) emailClaim(email string, release bool) store.Claim {
+	mac := hmac.New(sha256.New, s.emailKey)
+	mac.Write([]byte(email))
+	return store.Claim{Key: "email-" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), Release: release}
+}

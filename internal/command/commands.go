@@ -1,0 +1,97 @@
+package command
+
+import (
+	"context"
+	"errors"
+
+	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/store"
+)
+
+// RegisterUser registers a user under c.UserID (the caller generates it). The email address is
+// claimed atomically with the event; one held by another user fails with domain.ErrEmailTaken.
+func (s *Service) RegisterUser(ctx context.Context, m Meta, c domain.RegisterUser) (Result, error) {
+	res, err := update(ctx, s, m, users, c.UserID, func(u domain.User) (decision, error) {
+		events, err := u.Register(c)
+		if err != nil {
+			return decision{}, err
+		}
+		return decision{events: events, claims: []store.Claim{s.emailClaim(events[0].(domain.UserRegistered).Email, false)}}, nil
+	})
+	return res, emailTaken(err)
+}
+
+// ChangeEmail moves a user to a new email address, releasing the old one, atomically.
+func (s *Service) ChangeEmail(ctx context.Context, m Meta, userID string, c domain.ChangeEmail) (Result, error) {
+	res, err := update(ctx, s, m, users, userID, func(u domain.User) (decision, error) {
+		events, err := u.ChangeEmail(c)
+		if err != nil || len(events) == 0 {
+			return decision{}, err
+		}
+		return decision{events: events, claims: []store.Claim{
+			s.emailClaim(u.Email, true),
+			s.emailClaim(events[0].(domain.UserEmailChanged).Email, false),
+		}}, nil
+	})
+	return res, emailTaken(err)
+}
+
+// DeactivateUser deactivates a user. The email address stays reserved to them.
+func (s *Service) DeactivateUser(ctx context.Context, m Meta, userID string) (Result, error) {
+	return update(ctx, s, m, users, userID, func(u domain.User) (decision, error) {
+		events, err := u.Deactivate()
+		return decision{events: events}, err
+	})
+}
+
+// OpenAccount opens an account under c.AccountID (the caller generates it).
+func (s *Service) OpenAccount(ctx context.Context, m Meta, c domain.OpenAccount) (Result, error) {
+	return update(ctx, s, m, accounts, c.AccountID, func(a domain.Account) (decision, error) {
+		events, err := a.OpenAccount(c)
+		return decision{events: events}, err
+	})
+}
+
+// Deposit puts money into an account.
+func (s *Service) Deposit(ctx context.Context, m Meta, accountID string, c domain.Deposit) (Result, error) {
+	return update(ctx, s, m, accounts, accountID, func(a domain.Account) (decision, error) {
+		events, err := a.Deposit(c)
+		return decision{events: events}, err
+	})
+}
+
+// Withdraw takes money out of an account.
+func (s *Service) Withdraw(ctx context.Context, m Meta, accountID string, c domain.Withdraw) (Result, error) {
+	return update(ctx, s, m, accounts, accountID, func(a domain.Account) (decision, error) {
+		events, err := a.Withdraw(c)
+		return decision{events: events}, err
+	})
+}
+
+// AddStock adds units to the inventory item c.SKU.
+func (s *Service) AddStock(ctx context.Context, m Meta, c domain.AddStock) (Result, error) {
+	if err := domain.ValidSKU(c.SKU); err != nil {
+		return Result{}, err
+	}
+	return update(ctx, s, m, inventory, c.SKU, func(i domain.Item) (decision, error) {
+		events, err := i.AddStock(c)
+		return decision{events: events}, err
+	})
+}
+
+// PlaceOrder places an order under c.OrderID (the caller generates it). Fulfilment (reserving
+// stock, charging, confirming) is the saga's work.
+func (s *Service) PlaceOrder(ctx context.Context, m Meta, c domain.PlaceOrder) (Result, error) {
+	return update(ctx, s, m, orders, c.OrderID, func(o domain.Order) (decision, error) {
+		events, err := o.Place(c)
+		return decision{events: events}, err
+	})
+}
+
+// emailTaken translates a lost claim on an email into the domain's rule.
+func emailTaken(err error) error {
+	if errors.Is(err, store.ErrClaimed) {
+		return domain.ErrEmailTaken
+	}
+	return err
+}

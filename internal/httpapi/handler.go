@@ -1,0 +1,268 @@
+// Package httpapi is the HTTP adapter of the command side: it turns API Gateway HTTP API (payload
+// v2.0) requests into commands and their results or errors into JSON responses and
+// application/problem+json problems.
+//
+// Routes are matched on the request's RouteKey ("POST /users"), which API Gateway sets from the
+// routes template.yaml declares; Routes lists them, and a test checks both agree. Every mutating
+// route honours Idempotency-Key (a repeat gets the recorded response and appends nothing),
+// If-Match (the expected aggregate version; a mismatch is 409) and X-Correlation-Id (accepted,
+// or generated, and echoed). Responses carry the aggregate's version as ETag.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/idempotency"
+	"github.com/eventfold/eventfold/internal/store"
+)
+
+// Idempotency is what the handler needs of an idempotency record store.
+type Idempotency interface {
+	Begin(ctx context.Context, key, hash string, lockUntil time.Time) (*idempotency.Response, error)
+	Complete(ctx context.Context, key, hash string, resp idempotency.Response) error
+	Abandon(ctx context.Context, key, hash string) error
+}
+
+// Config configures a Handler.
+type Config struct {
+	Commands    *command.Service
+	Idempotency Idempotency
+	Log         *slog.Logger
+	// IDs generates command and aggregate IDs; a generator on time.Now when nil.
+	IDs *store.IDs
+	// MaxBody is the largest request body accepted, in bytes; 0 means 64 KiB.
+	MaxBody int
+	// Clock is used for idempotency locks when the context has no deadline; time.Now when nil.
+	Clock func() time.Time
+}
+
+// Handler serves the command routes. It is safe for concurrent use.
+type Handler struct {
+	cmd     *command.Service
+	idem    Idempotency
+	log     *slog.Logger
+	ids     *store.IDs
+	maxBody int
+	now     func() time.Time
+	routes  map[string]route
+}
+
+// New returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	var errs []error
+	if cfg.Commands == nil {
+		errs = append(errs, errors.New("httpapi: Commands is required"))
+	}
+	if cfg.Idempotency == nil {
+		errs = append(errs, errors.New("httpapi: Idempotency is required"))
+	}
+	if cfg.Log == nil {
+		errs = append(errs, errors.New("httpapi: Log is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.IDs == nil {
+		cfg.IDs = store.NewIDs(nil)
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 64 << 10
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	h := &Handler{cmd: cfg.Commands, idem: cfg.Idempotency, log: cfg.Log, ids: cfg.IDs, maxBody: cfg.MaxBody, now: cfg.Clock}
+	h.routes = h.commandRoutes()
+	return h, nil
+}
+
+// Routes returns the route keys the handler serves, sorted.
+func (h *Handler) Routes() []string {
+	keys := make([]string, 0, len(h.routes))
+	for k := range h.routes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// request is what a route's function gets.
+type request struct {
+	meta   command.Meta
+	params map[string]string
+	body   []byte
+	newID  string // an ID for the aggregate a create route makes
+}
+
+type route struct {
+	status int    // the status of success
+	create string // for routes that create: the path the new resource's ID is appended to
+	run    func(ctx context.Context, r request) (command.Result, error)
+}
+
+var (
+	correlationPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+	keyPattern         = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+	ifMatchPattern     = regexp.MustCompile(`^(?:W/)?"?([0-9]{1,18})"?$`)
+)
+
+// Handle serves one API Gateway HTTP API request. It returns an error only for a failure
+// API Gateway should report as its own (none today): every outcome is an HTTP response.
+func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	start := h.now()
+	correlationID := req.Headers["x-correlation-id"]
+	if !correlationPattern.MatchString(correlationID) {
+		correlationID = h.ids.New()
+	}
+	commandID := h.ids.New()
+	resp, res, err := h.serve(ctx, req, command.Meta{CommandID: commandID, CorrelationID: correlationID})
+	if err != nil {
+		p, internal := problemFor(err)
+		if internal {
+			h.log.ErrorContext(ctx, "command failed", "route", req.RouteKey, "correlation_id", correlationID, "command_id", commandID, "error", err.Error())
+		}
+		resp = p.response(correlationID)
+	}
+	if resp.Headers == nil {
+		resp.Headers = map[string]string{}
+	}
+	resp.Headers["X-Correlation-Id"] = correlationID
+	h.log.InfoContext(ctx, "command",
+		"route", req.RouteKey, "status", resp.StatusCode, "correlation_id", correlationID, "command_id", commandID,
+		"stream_id", res.StreamID, "version", res.Version, "events", len(res.EventIDs),
+		"duration_ms", h.now().Sub(start).Milliseconds())
+	return resp, nil
+}
+
+func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest, meta command.Meta) (events.APIGatewayV2HTTPResponse, command.Result, error) {
+	var none events.APIGatewayV2HTTPResponse
+	rt, ok := h.routes[req.RouteKey]
+	if !ok {
+		return none, command.Result{}, newProblem(http.StatusNotFound, TypeRouteNotFound, "no such route")
+	}
+	body, err := h.body(req)
+	if err != nil {
+		return none, command.Result{}, err
+	}
+	if m := req.Headers["if-match"]; m != "" && rt.create == "" {
+		g := ifMatchPattern.FindStringSubmatch(strings.TrimSpace(m))
+		if g == nil {
+			return none, command.Result{}, newProblem(http.StatusBadRequest, TypeMalformed, `If-Match must be a version ETag such as "3"`)
+		}
+		v, _ := strconv.ParseInt(g[1], 10, 64)
+		meta.Expected = &v
+	}
+	r := request{meta: meta, params: req.PathParameters, body: body}
+	if rt.create != "" {
+		r.newID = h.ids.New()
+	}
+	key := req.Headers["idempotency-key"]
+	if key == "" {
+		return h.run(ctx, rt, r)
+	}
+	if !keyPattern.MatchString(key) {
+		return none, command.Result{}, newProblem(http.StatusBadRequest, TypeMalformed, "Idempotency-Key must be 1 to 255 printable ASCII characters")
+	}
+	sum := sha256.Sum256([]byte(req.RouteKey + "\n" + req.RawPath + "\n" + req.Headers["if-match"] + "\n" + string(body)))
+	hash := hex.EncodeToString(sum[:])
+	lock, ok := ctx.Deadline()
+	if !ok {
+		lock = h.now().Add(30 * time.Second)
+	}
+	recorded, err := h.idem.Begin(ctx, key, hash, lock)
+	switch {
+	case errors.Is(err, idempotency.ErrMismatch):
+		return none, command.Result{}, newProblem(http.StatusUnprocessableEntity, TypeKeyReused, "the Idempotency-Key was used for a different request")
+	case errors.Is(err, idempotency.ErrInProgress):
+		return none, command.Result{}, newProblem(http.StatusConflict, TypeKeyInProgress, "a request with this Idempotency-Key is still running; retry later")
+	case err != nil:
+		return none, command.Result{}, err
+	case recorded != nil:
+		headers := map[string]string{"Idempotent-Replayed": "true"}
+		for k, v := range recorded.Headers {
+			headers[k] = v
+		}
+		return events.APIGatewayV2HTTPResponse{StatusCode: recorded.Status, Headers: headers, Body: recorded.Body}, command.Result{}, nil
+	}
+	resp, res, err := h.run(ctx, rt, r)
+	if err != nil {
+		p, internal := problemFor(err)
+		if internal || p.Status == http.StatusConflict {
+			// Worth a retry (after a reload, for a conflict): release the key now rather than
+			// record an outcome that a retry should not get back.
+			if aerr := h.idem.Abandon(ctx, key, hash); aerr != nil {
+				return none, res, errors.Join(err, aerr)
+			}
+			return none, res, err
+		}
+		resp = p.response(meta.CorrelationID)
+	}
+	if cerr := h.idem.Complete(ctx, key, hash, idempotency.Response{Status: resp.StatusCode, Headers: resp.Headers, Body: resp.Body}); cerr != nil {
+		return none, res, cerr
+	}
+	return resp, res, nil
+}
+
+// body returns the request body, decoded from base64 when API Gateway encoded it, after checking
+// its size and content type.
+func (h *Handler) body(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
+	if len(req.Body) > h.maxBody*4/3+4 {
+		return nil, newProblem(http.StatusRequestEntityTooLarge, TypeTooLarge, fmt.Sprintf("the body exceeds %d bytes", h.maxBody))
+	}
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		var err error
+		if body, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
+			return nil, newProblem(http.StatusBadRequest, TypeMalformed, "the body is not valid base64")
+		}
+	}
+	if len(body) > h.maxBody {
+		return nil, newProblem(http.StatusRequestEntityTooLarge, TypeTooLarge, fmt.Sprintf("the body exceeds %d bytes", h.maxBody))
+	}
+	if len(body) > 0 {
+		mt, _, err := mime.ParseMediaType(req.Headers["content-type"])
+		if err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+			return nil, newProblem(http.StatusUnsupportedMediaType, TypeMediaType, "send Content-Type: application/json")
+		}
+	}
+	return body, nil
+}
+
+// run runs a route and renders its success.
+func (h *Handler) run(ctx context.Context, rt route, r request) (events.APIGatewayV2HTTPResponse, command.Result, error) {
+	res, err := rt.run(ctx, r)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, res, err
+	}
+	eventIDs := res.EventIDs
+	if eventIDs == nil {
+		eventIDs = []string{}
+	}
+	body, _ := json.Marshal(struct {
+		ID       string   `json:"id"`
+		Version  int64    `json:"version"`
+		EventIDs []string `json:"eventIds"`
+	}{res.ID, res.Version, eventIDs})
+	headers := map[string]string{"Content-Type": "application/json", "ETag": etag(res.Version)}
+	if rt.create != "" {
+		headers["Location"] = rt.create + res.ID
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: rt.status, Headers: headers, Body: string(body)}, res, nil
+}
