@@ -1,0 +1,169 @@
+package domain
+
+import (
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// User event types.
+const (
+	TypeUserRegistered   = "UserRegistered"
+	TypeUserEmailChanged = "UserEmailChanged"
+	TypeUserDeactivated  = "UserDeactivated"
+)
+
+// UserRegistered: a person signed up.
+type UserRegistered struct {
+	UserID string `json:"userId"`
+	Email  string `json:"email" personal:"true"`
+	Name   string `json:"name" personal:"true"`
+}
+
+// UserEmailChanged: a user's email address changed.
+type UserEmailChanged struct {
+	UserID string `json:"userId"`
+	Email  string `json:"email" personal:"true"`
+}
+
+// UserDeactivated: a user can no longer act.
+type UserDeactivated struct {
+	UserID string `json:"userId"`
+}
+
+func (UserRegistered) EventType() string   { return TypeUserRegistered }
+func (UserEmailChanged) EventType() string { return TypeUserEmailChanged }
+func (UserDeactivated) EventType() string  { return TypeUserDeactivated }
+
+// DataSubject is the user: the email and name are theirs.
+func (e UserRegistered) DataSubject() string { return e.UserID }
+
+// DataSubject is the user.
+func (e UserEmailChanged) DataSubject() string { return e.UserID }
+
+// UserStatus is where a user is in its life.
+type UserStatus string
+
+// User statuses; the zero status means the user does not exist.
+const (
+	UserStatusActive      UserStatus = "active"
+	UserStatusDeactivated UserStatus = "deactivated"
+)
+
+// User is the state of a user aggregate.
+type User struct {
+	ID     string
+	Status UserStatus
+	Email  string
+	Name   string
+}
+
+// Exists reports whether the user has registered.
+func (u User) Exists() bool { return u.Status != "" }
+
+// Evolve returns the user after e.
+func (u User) Evolve(e Event) User {
+	switch e := e.(type) {
+	case UserRegistered:
+		u.ID, u.Status, u.Email, u.Name = e.UserID, UserStatusActive, e.Email, e.Name
+	case UserEmailChanged:
+		u.Email = e.Email
+	case UserDeactivated:
+		u.Status = UserStatusDeactivated
+	}
+	return u
+}
+
+// RegisterUser signs a person up.
+type RegisterUser struct {
+	UserID string
+	Email  string
+	Name   string
+}
+
+// Register decides RegisterUser. The email must be unused by other users; the application layer
+// enforces that with a uniqueness guard on EmailKey of the normalised address.
+func (u User) Register(c RegisterUser) ([]Event, error) {
+	if u.Exists() {
+		return nil, ErrExists
+	}
+	if c.UserID == "" {
+		return nil, invalid("userId", "is required")
+	}
+	email, err := NormalizeEmail(c.Email)
+	if err != nil {
+		return nil, err
+	}
+	name, err := normalizeName(c.Name)
+	if err != nil {
+		return nil, err
+	}
+	return []Event{UserRegistered{UserID: c.UserID, Email: email, Name: name}}, nil
+}
+
+// ChangeEmail changes a user's email address.
+type ChangeEmail struct {
+	Email string
+}
+
+// ChangeEmail decides ChangeEmail: only an active user can; the same address changes nothing.
+func (u User) ChangeEmail(c ChangeEmail) ([]Event, error) {
+	if !u.Exists() {
+		return nil, ErrNotFound
+	}
+	email, err := NormalizeEmail(c.Email)
+	if err != nil {
+		return nil, err
+	}
+	if u.Status != UserStatusActive {
+		return nil, ErrUserInactive
+	}
+	if email == u.Email {
+		return nil, nil
+	}
+	return []Event{UserEmailChanged{UserID: u.ID, Email: email}}, nil
+}
+
+// Deactivate decides deactivating the user; a deactivated user cannot be deactivated again.
+func (u User) Deactivate() ([]Event, error) {
+	if !u.Exists() {
+		return nil, ErrNotFound
+	}
+	if u.Status == UserStatusDeactivated {
+		return nil, ErrUserInactive
+	}
+	return []Event{UserDeactivated{UserID: u.ID}}, nil
+}
+
+// NormalizeEmail validates an email address and returns its normal form: trimmed, lower case.
+// Display names ("Ann <ann@example.com>") are refused.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return "", invalid("email", "is required")
+	}
+	if len(s) > 254 {
+		return "", invalid("email", "is longer than 254 characters")
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s || !strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".") {
+		return "", invalid("email", "is not an email address")
+	}
+	return s, nil
+}
+
+func normalizeName(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", invalid("name", "is required")
+	case !utf8.ValidString(s):
+		return "", invalid("name", "is not UTF-8")
+	case utf8.RuneCountInString(s) > 200:
+		return "", invalid("name", "is longer than 200 characters")
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return "", invalid("name", "contains control characters")
+	}
+	return s, nil
+}
