@@ -54,78 +54,18 @@ func TestDynamoDBContract(t *testing.T) {
 	})
 }
 
-// requests counts the DynamoDB requests a client sends (every attempt, retries included) and the
-// write capacity they consume.
-type requests struct {
-	mu  sync.Mutex
-	ops []string
-	wcu float64
-}
-
-func (r *requests) reset() ([]string, float64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ops, wcu := r.ops, r.wcu
-	r.ops, r.wcu = nil, 0
-	return ops, wcu
-}
-
-// client returns a DynamoDB client whose requests r counts. It asks every write for its consumed
-// capacity, so the count of write units is DynamoDB's own.
-func (r *requests) client(tb testing.TB) *dynamodb.Client {
-	return awstest.DynamoDB(tb, func(o *dynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
-			err := stack.Initialize.Add(middleware.InitializeMiddlewareFunc("askCapacity",
-				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-					switch p := in.Parameters.(type) {
-					case *dynamodb.PutItemInput:
-						p.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-					case *dynamodb.TransactWriteItemsInput:
-						p.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-					}
-					out, md, err := next.HandleInitialize(ctx, in)
-					var cc *types.ConsumedCapacity
-					switch o := out.Result.(type) {
-					case *dynamodb.PutItemOutput:
-						cc = o.ConsumedCapacity
-					case *dynamodb.TransactWriteItemsOutput:
-						if len(o.ConsumedCapacity) > 0 {
-							cc = &o.ConsumedCapacity[0]
-						}
-					}
-					if cc != nil {
-						r.mu.Lock()
-						r.wcu += aws.ToFloat64(cc.CapacityUnits)
-						r.mu.Unlock()
-					}
-					return out, md, err
-				}), middleware.Before)
-			if err != nil {
-				return err
-			}
-			return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("countRequests",
-				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-					r.mu.Lock()
-					r.ops = append(r.ops, awsmiddleware.GetOperationName(ctx))
-					r.mu.Unlock()
-					return next.HandleFinalize(ctx, in)
-				}), middleware.After)
-		})
-	})
-}
-
 func TestSingleEventAppendIsOneWriteRequest(t *testing.T) {
-	var r requests
-	client := r.client(t)
+	var r awstest.Requests
+	client := r.Client(t)
 	s, env := mustStore(t, client, storetest.V1, nil)
 	ctx := context.Background()
 	stream := storetest.StreamID("note")
 
-	r.reset()
+	r.Take()
 	if _, err := s.Append(ctx, stream, 0, storetest.Note("first")); err != nil {
 		t.Fatal(err)
 	}
-	if ops, wcu := r.reset(); len(ops) != 1 || ops[0] != "PutItem" || wcu != 1 {
+	if ops, wcu := r.Take(); len(ops) != 1 || ops[0] != "PutItem" || wcu != 1 {
 		t.Fatalf("append to a new stream: requests %v, %v WCU; want one PutItem, 1 WCU", ops, wcu)
 	}
 
@@ -135,13 +75,13 @@ func TestSingleEventAppendIsOneWriteRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ops, _ := r.reset(); len(ops) != 1 || ops[0] != "Query" {
+	if ops, _ := r.Take(); len(ops) != 1 || ops[0] != "Query" {
 		t.Fatalf("load: requests %v, want one Query", ops)
 	}
 	if _, err := cold.Append(ctx, stream, int64(len(events)), storetest.Note("second")); err != nil {
 		t.Fatal(err)
 	}
-	if ops, wcu := r.reset(); len(ops) != 1 || ops[0] != "PutItem" || wcu != 1 {
+	if ops, wcu := r.Take(); len(ops) != 1 || ops[0] != "PutItem" || wcu != 1 {
 		t.Fatalf("append after load: requests %v, %v WCU; want one PutItem, 1 WCU", ops, wcu)
 	}
 
@@ -150,7 +90,7 @@ func TestSingleEventAppendIsOneWriteRequest(t *testing.T) {
 	if _, err := blind.Append(ctx, stream, 2, storetest.Note("third")); err != nil {
 		t.Fatal(err)
 	}
-	if ops, wcu := r.reset(); strings.Join(ops, ",") != "Query,PutItem" || wcu != 1 {
+	if ops, wcu := r.Take(); strings.Join(ops, ",") != "Query,PutItem" || wcu != 1 {
 		t.Fatalf("blind append: requests %v, %v WCU; want Query then PutItem, 1 WCU", ops, wcu)
 	}
 
@@ -159,11 +99,11 @@ func TestSingleEventAppendIsOneWriteRequest(t *testing.T) {
 	if _, err := s.Append(ctx, stream, 3, e); err != nil {
 		t.Fatal(err)
 	}
-	r.reset()
+	r.Take()
 	if _, err := s.Append(ctx, stream, 3, e); err != nil {
 		t.Fatal(err)
 	}
-	if ops, _ := r.reset(); len(ops) != 1 || ops[0] != "PutItem" {
+	if ops, _ := r.Take(); len(ops) != 1 || ops[0] != "PutItem" {
 		t.Fatalf("retry: requests %v, want one PutItem", ops)
 	}
 }

@@ -1,0 +1,268 @@
+package command_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/store"
+)
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+func mustRegistry(tb testing.TB) *store.Registry {
+	tb.Helper()
+	reg, err := command.Registry()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return reg
+}
+
+func mustService(tb testing.TB, st command.Store, snapshotEvery int) *command.Service {
+	tb.Helper()
+	s, err := command.New(command.Config{Store: st, EmailKey: testKey, SnapshotEvery: snapshotEvery})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+var ids = store.NewIDs(nil)
+
+func meta() command.Meta {
+	return command.Meta{CommandID: ids.New(), CorrelationID: "corr-" + ids.New()}
+}
+
+func TestConfigValidateReportsEverything(t *testing.T) {
+	_, err := command.New(command.Config{EmailKey: []byte("short")})
+	if err == nil || !strings.Contains(err.Error(), "Store") || !strings.Contains(err.Error(), "EmailKey") {
+		t.Fatalf("New with a bad config: %v, want both problems named", err)
+	}
+}
+
+func TestEnvelopeCarriesMetadata(t *testing.T) {
+	st := store.NewMemory(mustRegistry(t), nil)
+	svc := mustService(t, st, 0)
+	m := meta()
+	id := ids.New()
+	res, err := svc.RegisterUser(context.Background(), m, domain.RegisterUser{UserID: id, Email: "Ann@Example.com", Name: "Ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ID != id || res.StreamID != "user-"+id || res.Version != 1 || len(res.EventIDs) != 1 {
+		t.Fatalf("result = %+v", res)
+	}
+	events, _ := st.Load(context.Background(), res.StreamID, store.Span{})
+	e := events[0]
+	if e.Type != domain.TypeUserRegistered || e.CorrelationID != m.CorrelationID || e.CausationID != m.CommandID || e.Subject != id || e.ID != res.EventIDs[0] {
+		t.Fatalf("envelope = %+v", e)
+	}
+	var payload domain.UserRegistered
+	if err := json.Unmarshal(e.Data, &payload); err != nil || payload.Email != "ann@example.com" {
+		t.Fatalf("payload = %s (%v), want the normalised email", e.Data, err)
+	}
+}
+
+func TestEmailIsUniqueAcrossUsers(t *testing.T) {
+	ctx := context.Background()
+	svc := mustService(t, store.NewMemory(mustRegistry(t), nil), 0)
+	a, b := ids.New(), ids.New()
+	if _, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: a, Email: "x@example.com", Name: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: b, Email: " X@Example.COM ", Name: "B"})
+	if !errors.Is(err, domain.ErrEmailTaken) {
+		t.Fatalf("second registration with the same email: %v, want ErrEmailTaken", err)
+	}
+	if _, err := svc.ChangeEmail(ctx, meta(), a, domain.ChangeEmail{Email: "y@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: b, Email: "x@example.com", Name: "B"}); err != nil {
+		t.Fatalf("registration with a released email: %v", err)
+	}
+	if _, err := svc.ChangeEmail(ctx, meta(), b, domain.ChangeEmail{Email: "y@example.com"}); !errors.Is(err, domain.ErrEmailTaken) {
+		t.Fatalf("change to another user's email: %v, want ErrEmailTaken", err)
+	}
+	// The same email again is a no-op: no event, no claim churn.
+	res, err := svc.ChangeEmail(ctx, meta(), a, domain.ChangeEmail{Email: "Y@example.com"})
+	if err != nil || len(res.EventIDs) != 0 || res.Version != 2 {
+		t.Fatalf("no-op change = %+v, %v", res, err)
+	}
+}
+
+func TestIfMatchPinsTheVersion(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory(mustRegistry(t), nil)
+	svc := mustService(t, st, 0)
+	acct := ids.New()
+	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u1", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	one := int64(1)
+	m := meta()
+	m.Expected = &one
+	if res, err := svc.Deposit(ctx, m, acct, domain.Deposit{Amount: 5}); err != nil || res.Version != 2 {
+		t.Fatalf("deposit at the current version: %+v, %v", res, err)
+	}
+	_, err := svc.Deposit(ctx, m, acct, domain.Deposit{Amount: 5})
+	var ce *store.ConflictError
+	if !errors.As(err, &ce) || ce.Expected != 1 || ce.Actual != 2 {
+		t.Fatalf("deposit at a stale version: %v, want a conflict 1 vs 2", err)
+	}
+	events, _ := st.Load(ctx, "account-"+acct, store.Span{})
+	if len(events) != 2 {
+		t.Fatalf("%d events after a rejected deposit, want 2", len(events))
+	}
+}
+
+func TestUnknownOrMalformedIDsAreNotFound(t *testing.T) {
+	ctx := context.Background()
+	svc := mustService(t, store.NewMemory(mustRegistry(t), nil), 0)
+	for _, id := range []string{"", "no such", "x/y", ids.New()} {
+		if _, err := svc.Deposit(ctx, meta(), id, domain.Deposit{Amount: 1}); !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("deposit to %q: %v, want ErrNotFound", id, err)
+		}
+	}
+}
+
+// conflicting wraps a store and makes the first appends lose to a concurrent writer.
+type conflicting struct {
+	command.Store
+	mu    sync.Mutex
+	loses int
+}
+
+func (c *conflicting) AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error) {
+	c.mu.Lock()
+	lose := c.loses > 0
+	c.loses--
+	c.mu.Unlock()
+	if lose {
+		return nil, &store.ConflictError{StreamID: appends[0].StreamID, Expected: appends[0].Expected, Actual: appends[0].Expected + 1}
+	}
+	return c.Store.AppendStreams(ctx, appends...)
+}
+
+func TestConflictsAreRetriedOnlyWithoutIfMatch(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory(mustRegistry(t), nil)
+	acct := ids.New()
+	if _, err := mustService(t, mem, 0).OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	st := &conflicting{Store: mem, loses: 3}
+	svc := mustService(t, st, 0)
+	if res, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: 7}); err != nil || res.Version != 2 {
+		t.Fatalf("deposit after 3 lost races: %+v, %v", res, err)
+	}
+	st.loses = 1
+	m := meta()
+	v := int64(2)
+	m.Expected = &v
+	if _, err := svc.Deposit(ctx, m, acct, domain.Deposit{Amount: 7}); !errors.Is(err, store.ErrVersionConflict) {
+		t.Fatalf("conflict with If-Match: %v, want it reported", err)
+	}
+	st.loses = 1000
+	if _, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: 7}); !errors.Is(err, store.ErrVersionConflict) {
+		t.Fatalf("endless conflicts: %v, want the conflict after the last attempt", err)
+	}
+}
+
+func TestConcurrentDepositsOnMemory(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory(mustRegistry(t), nil)
+	svc := mustService(t, st, 0)
+	acct := ids.New()
+	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 1; i <= 20; i++ {
+		wg.Add(1)
+		go func(amount int64) {
+			defer wg.Done()
+			if _, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: amount}); err != nil {
+				errs <- err
+			}
+		}(int64(i))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := balance(t, st, acct); got != 210 {
+		t.Fatalf("balance = %d, want 210", got)
+	}
+}
+
+func balance(t *testing.T, st store.Reader, acct string) int64 {
+	t.Helper()
+	events, err := st.Load(context.Background(), "account-"+acct, store.Span{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a domain.Account
+	for _, e := range events {
+		de, err := domain.Decode(e.Type, e.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a = a.Evolve(de)
+	}
+	return a.Balance
+}
+
+func TestSnapshotsBoundLoads(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory(mustRegistry(t), nil)
+	svc := mustService(t, st, 5)
+	acct := ids.New()
+	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 12; i++ {
+		if _, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := st.LoadSnapshot(ctx, "account-"+acct, 1)
+	if err != nil || snap.Version < 10 {
+		t.Fatalf("snapshot = %+v, %v; want one at version 10 or later", snap, err)
+	}
+	var a domain.Account
+	if err := json.Unmarshal(snap.Data, &a); err != nil || a.Balance != int64(snap.Version-1)*10 {
+		t.Fatalf("snapshot state %s (%v) does not match version %d", snap.Data, err, snap.Version)
+	}
+	// Withdrawing more than the balance is refused, so the state behind it, snapshot plus the
+	// events after, is right.
+	if _, err := svc.Withdraw(ctx, meta(), acct, domain.Withdraw{Amount: 121}); !errors.Is(err, domain.ErrInsufficientFunds) {
+		t.Fatalf("withdraw 121 of 120: %v", err)
+	}
+	if _, err := svc.Withdraw(ctx, meta(), acct, domain.Withdraw{Amount: 120}); err != nil {
+		t.Fatalf("withdraw 120 of 120: %v", err)
+	}
+	// A user's state holds personal data: no snapshots of it until snapshots are sealed.
+	uid := ids.New()
+	if _, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: uid, Email: "s@example.com", Name: "S"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 6; i++ {
+		if _, err := svc.ChangeEmail(ctx, meta(), uid, domain.ChangeEmail{Email: fmt.Sprintf("s%d@example.com", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, schema := range []int{0, 1, 2} {
+		if _, err := st.LoadSnapshot(ctx, "user-"+uid, schema); !errors.Is(err, store.ErrNoSnapshot) {
+			t.Fatalf("user snapshot of schema %d: %v, want none", schema, err)
+		}
+	}
+}
