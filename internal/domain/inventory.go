@@ -69,8 +69,8 @@ func (i Item) Evolve(e Event) Item {
 		if i.Reservations == nil {
 			i.Reservations = map[string]int64{}
 		}
+		i.Reserved += e.Quantity - i.Reservations[e.OrderID]
 		i.Reservations[e.OrderID] = e.Quantity
-		i.Reserved += e.Quantity
 	case StockReleased:
 		i.Reservations = maps.Clone(i.Reservations)
 		delete(i.Reservations, e.OrderID)
@@ -118,6 +118,9 @@ func (i Item) AddStock(c AddStock) ([]Event, error) {
 	if err := ValidSKU(c.SKU); err != nil {
 		return nil, err
 	}
+	if i.SKU != "" && c.SKU != i.SKU {
+		return nil, invalid("sku", "is not this item's SKU")
+	}
 	if err := validQuantity(c.Quantity); err != nil {
 		return nil, err
 	}
@@ -134,7 +137,9 @@ type Reserve struct {
 }
 
 // Reserve decides Reserve: never below zero available; an order that already holds a
-// reservation of this item changes nothing.
+// reservation of this item changes nothing, whatever quantity it asks for now. (A reservation
+// released or committed is gone: the saga, not this aggregate, keeps an order from reserving
+// again.)
 func (i Item) Reserve(c Reserve) ([]Event, error) {
 	if c.OrderID == "" {
 		return nil, invalid("orderId", "is required")

@@ -3,8 +3,8 @@ package domain
 import (
 	"math"
 	"regexp"
+	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -87,7 +87,7 @@ func (o Order) Evolve(e Event) Order {
 	switch e := e.(type) {
 	case OrderPlaced:
 		o.ID, o.CustomerID, o.Status, o.Currency = e.OrderID, e.CustomerID, OrderStatusPlaced, e.Currency
-		o.Lines, o.Total, o.ShippingAddress = e.Lines, e.Total, e.ShippingAddress
+		o.Lines, o.Total, o.ShippingAddress = slices.Clone(e.Lines), e.Total, e.ShippingAddress
 	case OrderConfirmed:
 		o.Status = OrderStatusConfirmed
 	case OrderCancelled:
@@ -171,6 +171,8 @@ func (o Order) Confirm() ([]Event, error) {
 	return nil, ErrOrderState
 }
 
+var countryPattern = regexp.MustCompile(`^[A-Z]{2}$`)
+
 var reasonPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
 
 // Cancel decides cancelling a placed order for a reason code (e.g. "out-of-stock");
@@ -208,14 +210,14 @@ func normalizeAddress(a Address) (Address, error) {
 		switch {
 		case v == "" && f.required:
 			return Address{}, invalid(f.name, "is required")
-		case !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0:
+		case !printable(v):
 			return Address{}, invalid(f.name, "is not printable UTF-8 text")
 		case utf8.RuneCountInString(v) > 200:
 			return Address{}, invalid(f.name, "is longer than 200 characters")
 		}
 		*f.value = v
 	}
-	if len(a.Country) != 2 || strings.ToUpper(a.Country) != a.Country {
+	if !countryPattern.MatchString(a.Country) {
 		return Address{}, invalid("shippingAddress.country", "is not an ISO 3166-1 alpha-2 code such as DE")
 	}
 	return a, nil

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"net/mail"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -147,10 +148,20 @@ func NormalizeEmail(s string) (string, error) {
 		return "", invalid("email", "is longer than 254 characters")
 	}
 	a, err := mail.ParseAddress(s)
-	if err != nil || a.Name != "" || a.Address != s || !strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".") {
+	if err != nil || a.Name != "" || a.Address != s || !hostnamePattern.MatchString(s[strings.LastIndexByte(s, '@')+1:]) {
 		return "", invalid("email", "is not an email address")
 	}
 	return s, nil
+}
+
+// hostnamePattern is a DNS name of two labels or more: no IP literals, no label that starts or
+// ends with '-'.
+var hostnamePattern = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// printable reports whether s is UTF-8 text without control or invisible formatting characters
+// (such as U+202E RIGHT-TO-LEFT OVERRIDE or U+200B ZERO WIDTH SPACE).
+func printable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) < 0
 }
 
 func normalizeName(s string) (string, error) {
@@ -158,12 +169,10 @@ func normalizeName(s string) (string, error) {
 	switch {
 	case s == "":
 		return "", invalid("name", "is required")
-	case !utf8.ValidString(s):
-		return "", invalid("name", "is not UTF-8")
+	case !printable(s):
+		return "", invalid("name", "contains control or invisible characters, or is not UTF-8")
 	case utf8.RuneCountInString(s) > 200:
 		return "", invalid("name", "is longer than 200 characters")
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		return "", invalid("name", "contains control characters")
 	}
 	return s, nil
 }
