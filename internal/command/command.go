@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/eventfold/eventfold/internal/domain"
@@ -52,6 +53,10 @@ type Config struct {
 	// SnapshotEvery is how many events may follow a snapshot before a command takes a new one,
 	// for the aggregates that keep snapshots; 0 means 100, negative means never.
 	SnapshotEvery int
+	// CachedStates bounds how many aggregate states the service keeps between commands, so a warm
+	// instance loads only the events after the state it holds; 0 means 10,000, negative none.
+	// Aggregates whose state holds personal data are never cached (nor snapshotted).
+	CachedStates int
 }
 
 // Validate reports every problem of the configuration at once.
@@ -73,6 +78,7 @@ type Service struct {
 	emailKey      []byte
 	maxAttempts   int
 	snapshotEvery int
+	states        *states
 }
 
 // New returns a Service.
@@ -89,7 +95,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.SnapshotEvery == 0 {
 		cfg.SnapshotEvery = 100
 	}
-	return &Service{store: cfg.Store, ids: cfg.IDs, emailKey: cfg.EmailKey, maxAttempts: cfg.MaxAttempts, snapshotEvery: cfg.SnapshotEvery}, nil
+	switch {
+	case cfg.CachedStates == 0:
+		cfg.CachedStates = 10_000
+	case cfg.CachedStates < 0:
+		cfg.CachedStates = 0
+	}
+	return &Service{
+		store: cfg.Store, ids: cfg.IDs, emailKey: cfg.EmailKey, maxAttempts: cfg.MaxAttempts,
+		snapshotEvery: cfg.SnapshotEvery, states: &states{max: cfg.CachedStates, m: map[string]cached{}},
+	}, nil
 }
 
 // Meta travels with every command into its events' envelopes.
@@ -132,7 +147,8 @@ type decision struct {
 type kind struct {
 	category string
 	// snapshotSchema is the version of the aggregate's snapshot format, 0 for an aggregate that
-	// keeps no snapshots (those whose state holds personal data, until snapshots are sealed).
+	// keeps no snapshots and is not cached: those whose state holds personal data, until
+	// snapshots are sealed and erasure reaches cached states.
 	snapshotSchema int
 }
 
@@ -159,7 +175,7 @@ func update[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id 
 		return Result{}, err
 	}
 	for attempt := 1; ; attempt++ {
-		state, version, tail, err := load[S](ctx, s.store, k, stream)
+		state, version, tail, err := load[S](ctx, s, k, stream)
 		if err != nil {
 			return Result{}, err
 		}
@@ -191,35 +207,44 @@ func update[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id 
 		for _, e := range res[0].Events {
 			out.EventIDs = append(out.EventIDs, e.ID)
 		}
-		if k.snapshotSchema > 0 && s.snapshotEvery > 0 && tail+len(envelopes) >= s.snapshotEvery {
+		if k.snapshotSchema > 0 {
 			for _, e := range d.events {
 				state = state.Evolve(e)
 			}
-			s.snapshot(ctx, k, stream, out.Version, state)
+			tail += len(envelopes)
+			if s.snapshotEvery > 0 && tail >= s.snapshotEvery && s.snapshot(ctx, k, stream, out.Version, state) {
+				tail = 0
+			}
+			s.states.put(stream, cached{state: state, version: out.Version, sinceSnapshot: tail})
 		}
 		return out, nil
 	}
 }
 
-// load folds the aggregate's history. tail is how many events followed the snapshot used.
-func load[S aggregate[S]](ctx context.Context, st Store, k kind, stream string) (state S, version int64, tail int, err error) {
+// load folds the aggregate's history: from the state cached by an earlier command when there is
+// one (one Query for the events after it), else from its snapshot (a GetItem, then a Query), else
+// from the start. tail is how many events follow the latest snapshot, as far as load knows.
+func load[S aggregate[S]](ctx context.Context, s *Service, k kind, stream string) (state S, version int64, tail int, err error) {
 	var h store.History
-	if k.snapshotSchema > 0 {
-		h, err = store.LoadHistory(ctx, st, stream, k.snapshotSchema)
-	} else {
-		h.Events, err = st.Load(ctx, stream, store.Span{})
+	switch c, hit := s.states.get(stream); {
+	case hit:
+		state, version, tail = c.state.(S), c.version, c.sinceSnapshot
+		h.Events, err = s.store.Load(ctx, stream, store.Span{From: version + 1})
+	case k.snapshotSchema > 0:
+		h, err = store.LoadHistory(ctx, s.store, stream, k.snapshotSchema)
+		if err == nil && h.Snapshot != nil && json.Unmarshal(h.Snapshot.Data, &state) != nil {
+			// A snapshot this program cannot read is ignored, not trusted: fold from the start.
+			h.Snapshot = nil
+			h.Events, err = s.store.Load(ctx, stream, store.Span{})
+		}
+		if h.Snapshot != nil {
+			version = h.Snapshot.Version
+		}
+	default:
+		h.Events, err = s.store.Load(ctx, stream, store.Span{})
 	}
 	if err != nil {
 		return state, 0, 0, err
-	}
-	if h.Snapshot != nil {
-		if err := json.Unmarshal(h.Snapshot.Data, &state); err != nil {
-			// A snapshot this program cannot read is ignored, not trusted: fold from the start.
-			h.Snapshot = nil
-			if h.Events, err = st.Load(ctx, stream, store.Span{}); err != nil {
-				return state, 0, 0, err
-			}
-		}
 	}
 	for _, e := range h.Events {
 		de, err := domain.Decode(e.Type, e.Data)
@@ -227,18 +252,60 @@ func load[S aggregate[S]](ctx context.Context, st Store, k kind, stream string) 
 			return state, 0, 0, fmt.Errorf("load %s at %d: %w", stream, e.Version, err)
 		}
 		state = state.Evolve(de)
+		version = e.Version
 	}
-	return state, h.Version(), len(h.Events), nil
+	return state, version, tail + len(h.Events), nil
 }
 
-// snapshot saves the aggregate's state at version. A failure costs only a later, longer load,
-// so it does not fail the command that already succeeded.
-func (s *Service) snapshot(ctx context.Context, k kind, stream string, version int64, state any) {
-	data, err := json.Marshal(state)
-	if err != nil {
+// cached is an aggregate's state after version, and how many events follow its last snapshot.
+type cached struct {
+	state         any
+	version       int64
+	sinceSnapshot int
+}
+
+// states is a bounded cache of aggregate states. Events are never changed, so a cached state
+// stays a true prefix of its stream: a load only adds what came after it. Safe for concurrent
+// use; states are values, never changed in place.
+type states struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]cached
+}
+
+func (c *states) get(stream string) (cached, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[stream]
+	return v, ok
+}
+
+func (c *states) put(stream string, v cached) {
+	if c.max <= 0 {
 		return
 	}
-	_ = s.store.SaveSnapshot(ctx, store.Snapshot{StreamID: stream, Version: version, SchemaVersion: k.snapshotSchema, Data: data})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur, ok := c.m[stream]; ok && cur.version >= v.version {
+		return
+	}
+	if _, ok := c.m[stream]; !ok && len(c.m) >= c.max {
+		for k := range c.m { // evict an arbitrary entry: map order is random
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[stream] = v
+}
+
+// snapshot saves the aggregate's state at version and reports whether it did. A failure costs
+// only a later, longer load, so it does not fail the command that already succeeded.
+func (s *Service) snapshot(ctx context.Context, k kind, stream string, version int64, state any) bool {
+	data, err := json.Marshal(state)
+	if err != nil {
+		return false
+	}
+	return s.store.SaveSnapshot(ctx, store.Snapshot{StreamID: stream, Version: version, SchemaVersion: k.snapshotSchema, Data: data}) == nil
 }
 
 // envelopes wraps domain events for the store.

@@ -180,8 +180,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 	if !keyPattern.MatchString(key) {
 		return none, command.Result{}, newProblem(http.StatusBadRequest, TypeMalformed, "Idempotency-Key must be 1 to 255 printable ASCII characters")
 	}
-	sum := sha256.Sum256([]byte(req.RouteKey + "\n" + req.RawPath + "\n" + req.Headers["if-match"] + "\n" + string(body)))
-	hash := hex.EncodeToString(sum[:])
+	hash := RequestHash(req.RouteKey, req.RawPath, req.Headers["if-match"], body)
 	lock, ok := ctx.Deadline()
 	if !ok {
 		lock = h.now().Add(30 * time.Second)
@@ -218,6 +217,18 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 		return none, res, cerr
 	}
 	return resp, res, nil
+}
+
+// RequestHash fingerprints a request for its idempotency record: the same key with a different
+// fingerprint is a different request.
+func RequestHash(routeKey, path, ifMatch string, body []byte) string {
+	h := sha256.New()
+	for _, part := range []string{routeKey, path, ifMatch} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // body returns the request body, decoded from base64 when API Gateway encoded it, after checking

@@ -1,0 +1,462 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/httpapi"
+	"github.com/eventfold/eventfold/internal/idempotency"
+	"github.com/eventfold/eventfold/internal/localaws/awstest"
+	"github.com/eventfold/eventfold/internal/store"
+	"github.com/eventfold/eventfold/internal/template"
+)
+
+func TestMain(m *testing.M) { awstest.Main(m) }
+
+// syncBuffer is a log sink safe for concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type harness struct {
+	h     *httpapi.Handler
+	store *store.DynamoDB
+	idem  *idempotency.Store
+	reqs  *awstest.Requests
+	logs  *syncBuffer
+	env   template.Env
+}
+
+// newHarness wires the handler as functions/commands does, on fresh tables in DynamoDB Local.
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	reqs := &awstest.Requests{}
+	client := reqs.Client(t)
+	return wire(t, client, reqs, awstest.MustTables(t, client))
+}
+
+// wire builds a handler, as a new Lambda instance would, on existing tables.
+func wire(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env template.Env) *harness {
+	t.Helper()
+	reg, err := command.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(client, store.Config{
+		EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"], ClaimsTable: env.Refs["ClaimsTable"], Registry: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := command.New(command.Config{Store: st, EmailKey: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	idem := idempotency.New(client, env.Refs["IdempotencyTable"], time.Hour, nil)
+	h, err := httpapi.New(httpapi.Config{Commands: cmds, Idempotency: idem, Log: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{h: h, store: st, idem: idem, reqs: reqs, logs: logs, env: env}
+}
+
+func fixture(t *testing.T, name string) events.APIGatewayV2HTTPRequest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// request builds a request for routeKey from the deposit fixture's shape.
+func request(t *testing.T, routeKey, body string, params map[string]string, headers ...string) events.APIGatewayV2HTTPRequest {
+	t.Helper()
+	req := fixture(t, "deposit.json")
+	req.RouteKey, req.RequestContext.RouteKey = routeKey, routeKey
+	method, path, _ := strings.Cut(routeKey, " ")
+	for k, v := range params {
+		path = strings.ReplaceAll(path, "{"+k+"}", v)
+	}
+	req.RawPath, req.RequestContext.HTTP.Path, req.RequestContext.HTTP.Method = path, path, method
+	req.PathParameters = params
+	req.Body = body
+	req.Headers = map[string]string{"content-type": "application/json"}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Headers[headers[i]] = headers[i+1]
+	}
+	return req
+}
+
+type reply struct {
+	events.APIGatewayV2HTTPResponse
+	ID       string   `json:"id"`
+	Version  int64    `json:"version"`
+	EventIDs []string `json:"eventIds"`
+	Problem  httpapi.Problem
+}
+
+func (hs *harness) do(t *testing.T, req events.APIGatewayV2HTTPRequest) reply {
+	t.Helper()
+	resp, err := hs.h.Handle(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Handle returned an error: %v", err)
+	}
+	r := reply{APIGatewayV2HTTPResponse: resp}
+	switch resp.Headers["Content-Type"] {
+	case "application/json":
+		if err := json.Unmarshal([]byte(resp.Body), &r); err != nil {
+			t.Fatalf("body %q: %v", resp.Body, err)
+		}
+	case "application/problem+json":
+		if err := json.Unmarshal([]byte(resp.Body), &r.Problem); err != nil {
+			t.Fatalf("problem %q: %v", resp.Body, err)
+		}
+		if r.Problem.Status != resp.StatusCode || r.Problem.Type == "" {
+			t.Fatalf("problem %+v does not match status %d", r.Problem, resp.StatusCode)
+		}
+	default:
+		t.Fatalf("response without a JSON content type: %+v", resp)
+	}
+	return r
+}
+
+func wantStatus(t *testing.T, r reply, status int, problemType string) {
+	t.Helper()
+	if r.StatusCode != status || (problemType != "" && r.Problem.Type != problemType) {
+		t.Fatalf("got %d %s (%s), want %d %s", r.StatusCode, r.Problem.Type, r.Body, status, problemType)
+	}
+}
+
+func (hs *harness) openAccount(t *testing.T) string {
+	t.Helper()
+	r := hs.do(t, request(t, "POST /accounts", `{"ownerId":"u-1","currency":"EUR"}`, nil))
+	wantStatus(t, r, http.StatusCreated, "")
+	return r.ID
+}
+
+func deposit(t *testing.T, acct string, amount int64, headers ...string) events.APIGatewayV2HTTPRequest {
+	return request(t, "POST /accounts/{id}/deposits", fmt.Sprintf(`{"amount":%d}`, amount), map[string]string{"id": acct}, headers...)
+}
+
+func TestRegisterUser(t *testing.T) {
+	hs := newHarness(t)
+	r := hs.do(t, fixture(t, "register-user.json"))
+	wantStatus(t, r, http.StatusCreated, "")
+	if r.ID == "" || r.Version != 1 || len(r.EventIDs) != 1 || r.Headers["ETag"] != `"1"` || r.Headers["Location"] != "/users/"+r.ID {
+		t.Fatalf("register = %+v", r)
+	}
+	if r.Headers["X-Correlation-Id"] != "corr-register-1" {
+		t.Fatalf("correlation ID not echoed: %v", r.Headers)
+	}
+	events, err := hs.store.Load(context.Background(), "user-"+r.ID, store.Span{})
+	if err != nil || len(events) != 1 || events[0].CorrelationID != "corr-register-1" || events[0].Subject != r.ID {
+		t.Fatalf("stored %+v, %v", events, err)
+	}
+	// The same address, differently written, belongs to that user now.
+	again := fixture(t, "register-user.json")
+	again.Body = `{"email":" ANN@example.com","name":"Someone Else"}`
+	wantStatus(t, hs.do(t, again), http.StatusUnprocessableEntity, httpapi.TypeRulePrefix+"email-taken")
+	if logs := hs.logs.String(); strings.Contains(logs, "ann@example.com") || strings.Contains(strings.ToLower(logs), "ann example") || strings.Contains(logs, "Someone") {
+		t.Fatalf("personal data in the logs:\n%s", logs)
+	}
+	if !strings.Contains(hs.logs.String(), `"correlation_id":"corr-register-1"`) {
+		t.Fatalf("logs lack the correlation ID:\n%s", hs.logs.String())
+	}
+}
+
+func TestBadRequestsAreProblemsAndChangeNothing(t *testing.T) {
+	hs := newHarness(t)
+	acct := hs.openAccount(t)
+	big := `{"amount":1,"pad":"` + strings.Repeat("x", 70<<10) + `"}`
+	tests := []struct {
+		name   string
+		req    events.APIGatewayV2HTTPRequest
+		status int
+		typ    string
+	}{
+		{"unknown field", request(t, "POST /accounts/{id}/deposits", `{"amount":1,"amout":2}`, map[string]string{"id": acct}), 400, httpapi.TypeMalformed},
+		{"trailing data", request(t, "POST /accounts/{id}/deposits", `{"amount":1} {"amount":2}`, map[string]string{"id": acct}), 400, httpapi.TypeMalformed},
+		{"not JSON", request(t, "POST /accounts/{id}/deposits", `{"amount":`, map[string]string{"id": acct}), 400, httpapi.TypeMalformed},
+		{"no body", request(t, "POST /accounts/{id}/deposits", ``, map[string]string{"id": acct}), 400, httpapi.TypeMalformed},
+		{"fraction", request(t, "POST /accounts/{id}/deposits", `{"amount":1.5}`, map[string]string{"id": acct}), 400, httpapi.TypeMalformed},
+		{"array body", request(t, "POST /accounts/{id}/deposits", `[1]`, map[string]string{"id": acct}), 400, httpapi.TypeMalformed},
+		{"zero amount", request(t, "POST /accounts/{id}/deposits", `{"amount":0}`, map[string]string{"id": acct}), 400, httpapi.TypeValidation},
+		{"wrong content type", request(t, "POST /accounts/{id}/deposits", `{"amount":1}`, map[string]string{"id": acct}, "content-type", "text/plain"), 415, httpapi.TypeMediaType},
+		{"too large", request(t, "POST /accounts/{id}/deposits", big, map[string]string{"id": acct}), 413, httpapi.TypeTooLarge},
+		{"bad base64", func() events.APIGatewayV2HTTPRequest {
+			r := deposit(t, acct, 1)
+			r.Body, r.IsBase64Encoded = "%%%", true
+			return r
+		}(), 400, httpapi.TypeMalformed},
+		{"bad If-Match", deposit(t, acct, 1, "if-match", "soon"), 400, httpapi.TypeMalformed},
+		{"bad Idempotency-Key", deposit(t, acct, 1, "idempotency-key", "has space"), 400, httpapi.TypeMalformed},
+		{"unknown account", deposit(t, "01JUNKNOWNACCOUNT000000000", 1), 404, httpapi.TypeNotFound},
+		{"malformed account ID", deposit(t, "a b", 1), 404, httpapi.TypeNotFound},
+		{"unknown route", request(t, "DELETE /accounts/{id}", ``, map[string]string{"id": acct}), 404, httpapi.TypeRouteNotFound},
+		{"insufficient funds", request(t, "POST /accounts/{id}/withdrawals", `{"amount":1}`, map[string]string{"id": acct}), 422, httpapi.TypeRulePrefix + "insufficient-funds"},
+		{"bad currency", request(t, "POST /accounts", `{"ownerId":"u","currency":"euro"}`, nil), 400, httpapi.TypeValidation},
+		{"bad email", request(t, "POST /users", `{"email":"secret-value@@x","name":"N"}`, nil), 400, httpapi.TypeValidation},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := hs.do(t, tt.req)
+			wantStatus(t, r, tt.status, tt.typ)
+			if strings.Contains(r.Body, "secret-value") {
+				t.Fatalf("problem echoes the input: %s", r.Body)
+			}
+		})
+	}
+	events, err := hs.store.Load(context.Background(), "account-"+acct, store.Span{})
+	if err != nil || len(events) != 1 {
+		t.Fatalf("account has %d events after bad requests (%v), want only its opening", len(events), err)
+	}
+	var p httpapi.Problem
+	r := hs.do(t, request(t, "POST /users", `{"email":"secret-value@@x","name":"N"}`, nil))
+	p = r.Problem
+	if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "email" {
+		t.Fatalf("validation problem = %+v, want the email field named", p)
+	}
+}
+
+func TestIfMatchAndETag(t *testing.T) {
+	hs := newHarness(t)
+	acct := hs.openAccount(t)
+	r := hs.do(t, deposit(t, acct, 10, "if-match", `"1"`))
+	wantStatus(t, r, http.StatusOK, "")
+	if r.Headers["ETag"] != `"2"` || r.Version != 2 {
+		t.Fatalf("deposit at If-Match 1: %+v", r)
+	}
+	r = hs.do(t, deposit(t, acct, 10, "if-match", `W/"1"`))
+	wantStatus(t, r, http.StatusConflict, httpapi.TypeConflict)
+	if r.Problem.CurrentVersion == nil || *r.Problem.CurrentVersion != 2 || r.Headers["ETag"] != `"2"` {
+		t.Fatalf("conflict = %+v, want current version 2", r)
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	hs := newHarness(t)
+	acct := hs.openAccount(t)
+	first := hs.do(t, deposit(t, acct, 25, "idempotency-key", "dep-1"))
+	wantStatus(t, first, http.StatusOK, "")
+	for i := 0; i < 3; i++ {
+		again := hs.do(t, deposit(t, acct, 25, "idempotency-key", "dep-1"))
+		if again.StatusCode != first.StatusCode || again.Body != first.Body || again.Headers["Idempotent-Replayed"] != "true" || again.Headers["ETag"] != first.Headers["ETag"] {
+			t.Fatalf("replay %d = %+v, want the first response %+v", i, again, first)
+		}
+	}
+	events, _ := hs.store.Load(context.Background(), "account-"+acct, store.Span{})
+	if len(events) != 2 {
+		t.Fatalf("%d events after a deposit sent 4 times with one key, want 2", len(events))
+	}
+	// The same key with another body is refused.
+	wantStatus(t, hs.do(t, deposit(t, acct, 26, "idempotency-key", "dep-1")), http.StatusUnprocessableEntity, httpapi.TypeKeyReused)
+	// A create replays the same ID.
+	order := fixture(t, "place-order-base64.json")
+	o1 := hs.do(t, order)
+	wantStatus(t, o1, http.StatusAccepted, "")
+	o2 := hs.do(t, order)
+	if o2.ID != o1.ID || o2.Headers["Location"] != "/orders/"+o1.ID {
+		t.Fatalf("retried create made %s, first made %s", o2.ID, o1.ID)
+	}
+	// Business errors are recorded too: the retry gets the same 422 without running again.
+	w1 := hs.do(t, request(t, "POST /accounts/{id}/withdrawals", `{"amount":1000}`, map[string]string{"id": acct}, "idempotency-key", "wd-1"))
+	wantStatus(t, w1, http.StatusUnprocessableEntity, httpapi.TypeRulePrefix+"insufficient-funds")
+	w2 := hs.do(t, request(t, "POST /accounts/{id}/withdrawals", `{"amount":1000}`, map[string]string{"id": acct}, "idempotency-key", "wd-1"))
+	if w2.Headers["Idempotent-Replayed"] != "true" || w2.Body != w1.Body {
+		t.Fatalf("replayed 422 = %+v", w2)
+	}
+}
+
+func TestIdempotencyKeyInProgressAndExpiredLock(t *testing.T) {
+	hs := newHarness(t)
+	acct := hs.openAccount(t)
+	req := deposit(t, acct, 5, "idempotency-key", "busy-1")
+	// Another attempt holds the key; hash as the handler computes it.
+	hash := requestHash(req)
+	if _, err := hs.idem.Begin(context.Background(), "busy-1", hash, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, hs.do(t, req), http.StatusConflict, httpapi.TypeKeyInProgress)
+	// A crashed attempt whose lock (the Lambda deadline) ran out can be retried.
+	req2 := deposit(t, acct, 6, "idempotency-key", "crashed-1")
+	if _, err := hs.idem.Begin(context.Background(), "crashed-1", requestHash(req2), time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	r := hs.do(t, req2)
+	wantStatus(t, r, http.StatusOK, "")
+	if r.Version != 2 {
+		t.Fatalf("retry after a crashed attempt: %+v", r)
+	}
+}
+
+// requestHash mirrors how the handler fingerprints a request for its idempotency record.
+func requestHash(req events.APIGatewayV2HTTPRequest) string {
+	return httpapi.RequestHash(req.RouteKey, req.RawPath, req.Headers["if-match"], []byte(req.Body))
+}
+
+func TestBase64BodyAndCookies(t *testing.T) {
+	hs := newHarness(t)
+	r := hs.do(t, fixture(t, "place-order-base64.json"))
+	wantStatus(t, r, http.StatusAccepted, "")
+	events, err := hs.store.Load(context.Background(), "order-"+r.ID, store.Span{})
+	if err != nil || len(events) != 1 {
+		t.Fatal(events, err)
+	}
+	var placed domain.OrderPlaced
+	if err := json.Unmarshal(events[0].Data, &placed); err != nil || placed.Total != 2*1250+499 || placed.ShippingAddress.City != "Berlin" || events[0].Subject != "CUSTOMER" {
+		t.Fatalf("order placed = %+v, %v", placed, err)
+	}
+}
+
+func TestConcurrentDeposits(t *testing.T) {
+	hs := newHarness(t)
+	acct := hs.openAccount(t)
+	const n = 20
+	var wg sync.WaitGroup
+	statuses := make(chan int, n)
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go func(amount int) {
+			defer wg.Done()
+			resp, err := hs.h.Handle(context.Background(), deposit(t, acct, int64(amount)))
+			if err != nil {
+				statuses <- -1
+				return
+			}
+			statuses <- resp.StatusCode
+		}(i)
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusOK {
+			t.Fatalf("a concurrent deposit answered %d", s)
+		}
+	}
+	events, err := hs.store.Load(context.Background(), "account-"+acct, store.Span{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a domain.Account
+	for _, e := range events {
+		de, _ := domain.Decode(e.Type, e.Data)
+		a = a.Evolve(de)
+	}
+	if len(events) != n+1 || a.Balance != n*(n+1)/2 {
+		t.Fatalf("%d events, balance %d; want %d events and %d", len(events), a.Balance, n+1, n*(n+1)/2)
+	}
+}
+
+func TestSingleEventCommandIsOneLoadAndOneWrite(t *testing.T) {
+	hs := newHarness(t)
+	acct := hs.openAccount(t)
+	hs.reqs.Take()
+	wantStatus(t, hs.do(t, deposit(t, acct, 5)), http.StatusOK, "")
+	ops, wcu := hs.reqs.Take()
+	if strings.Join(ops, ",") != "Query,PutItem" || wcu != 1 {
+		t.Fatalf("deposit: requests %v, %v WCU; want one Query (the events after the cached state), one PutItem, 1 WCU", ops, wcu)
+	}
+	// A cold instance has no cached state: it looks for a snapshot first.
+	cold := wire(t, hs.reqs.Client(t), hs.reqs, hs.env)
+	hs.reqs.Take()
+	wantStatus(t, cold.do(t, deposit(t, acct, 5)), http.StatusOK, "")
+	if ops, wcu = hs.reqs.Take(); strings.Join(ops, ",") != "GetItem,Query,PutItem" || wcu != 1 {
+		t.Fatalf("cold deposit: requests %v, %v WCU; want GetItem (snapshot), Query, PutItem and 1 WCU", ops, wcu)
+	}
+	// Registering a user (no cached state: it holds personal data) is one Query and one write:
+	// a transaction of the event and the email's uniqueness guard.
+	reg := fixture(t, "register-user.json")
+	wantStatus(t, hs.do(t, reg), http.StatusCreated, "")
+	if ops, _ = hs.reqs.Take(); strings.Join(ops, ",") != "Query,TransactWriteItems" {
+		t.Fatalf("register: requests %v", ops)
+	}
+	// With an Idempotency-Key: the record's begin and completion on top; a replay is one request.
+	wantStatus(t, hs.do(t, deposit(t, acct, 5, "idempotency-key", "count-1")), http.StatusOK, "")
+	ops, _ = hs.reqs.Take()
+	if strings.Join(ops, ",") != "PutItem,Query,PutItem,UpdateItem" {
+		t.Fatalf("deposit with a key: requests %v", ops)
+	}
+	hs.do(t, deposit(t, acct, 5, "idempotency-key", "count-1"))
+	if ops, _ = hs.reqs.Take(); strings.Join(ops, ",") != "PutItem" {
+		t.Fatalf("replay: requests %v, want one PutItem", ops)
+	}
+}
+
+func TestRoutesMatchTemplate(t *testing.T) {
+	tmpl := awstest.MustTemplate(t)
+	fn, ok := tmpl.Resources["CommandsFunction"]
+	if !ok {
+		t.Fatal("template.yaml has no CommandsFunction")
+	}
+	var declared []string
+	evs, _ := fn.Properties["Events"].(map[string]any)
+	for name, e := range evs {
+		em, _ := e.(map[string]any)
+		if em["Type"] != "HttpApi" {
+			continue
+		}
+		p, _ := em["Properties"].(map[string]any)
+		if p == nil {
+			t.Fatalf("event %s has no Properties", name)
+		}
+		declared = append(declared, fmt.Sprintf("%v %v", p["Method"], p["Path"]))
+	}
+	sort.Strings(declared)
+	hs := newHarness(t)
+	if got := hs.h.Routes(); strings.Join(got, "\n") != strings.Join(declared, "\n") {
+		t.Fatalf("handler routes:\n%s\ntemplate routes:\n%s", strings.Join(got, "\n"), strings.Join(declared, "\n"))
+	}
+}
+
+func TestEnvFromLookup(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	good := map[string]string{"EVENTS_TABLE": "e", "SNAPSHOTS_TABLE": "s", "CLAIMS_TABLE": "c", "IDEMPOTENCY_TABLE": "i", "EMAIL_HASH_KEY": key}
+	env, err := httpapi.EnvFromLookup(func(k string) string { return good[k] })
+	if err != nil || env.EventsTable != "e" || len(env.EmailHashKey) != 32 || env.IdempotencyTTL != 24*time.Hour {
+		t.Fatalf("EnvFromLookup = %+v, %v", env, err)
+	}
+	_, err = httpapi.EnvFromLookup(func(k string) string {
+		return map[string]string{"EMAIL_HASH_KEY": "c2hvcnQ=", "IDEMPOTENCY_TTL": "forever"}[k]
+	})
+	for _, want := range []string{"EVENTS_TABLE", "SNAPSHOTS_TABLE", "CLAIMS_TABLE", "IDEMPOTENCY_TABLE", "EMAIL_HASH_KEY holds 5 bytes", "IDEMPOTENCY_TTL"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad environment: %v, want it to name %s", err, want)
+		}
+	}
+}
