@@ -38,9 +38,11 @@ status: ## what of the local stack is running
 test: lint ## all tests, with -race, against the local stack (started and stopped if not running)
 	@$(STACK) run -- $(GO) test -race -count=1 -timeout 10m ./...
 
-lint: ## gofmt, go vet
+lint: ## gofmt, go vet, cfn-lint on template.yaml
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>&1); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@$(GO) vet ./...
+	@$(STACK) install
+	@localstack/.venv/bin/cfn-lint template.yaml
 
 build: ## Lambda binaries: bin/<function>/bootstrap for linux/arm64
 	@for f in $(FUNCTIONS); do \
