@@ -18,13 +18,12 @@ FUZZTIME  ?= 30s
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-run: up ## start the local stack and create template.yaml's tables (the local runner comes next)
-	@eval "$$($(STACK) env)"; $(GO) run ./cmd/eventfold tables create
-	@echo
-	@$(STACK) env | sed 's/^/  /'
-	@echo
-	@echo "The local AWS stack is up with eventfold's tables. It keeps running until 'make down'."
-	@echo "Until the local runner (issue 4) exists, 'make run' starts the stack only: no HTTP API yet."
+# A key for local runs only: the in-memory DynamoDB Local forgets everything it guarded anyway.
+LOCAL_EMAIL_HASH_KEY ?= bG9jYWwtb25seTogZXZlbnRmb2xkIGRldiBlbWFpbCBoYXNoIGtleQ==
+RUN_ADDR ?= 127.0.0.1:3000
+
+run: up ## run eventfold locally: the local stack, then the functions and the HTTP API on RUN_ADDR
+	@eval "$$($(STACK) env)"; $(GO) run ./cmd/local -addr $(RUN_ADDR) -param EmailHashKey=$(LOCAL_EMAIL_HASH_KEY)
 
 up: ## start DynamoDB Local and the KMS emulator (installs them on first use)
 	@$(STACK) up
@@ -50,9 +49,12 @@ build: ## Lambda binaries: bin/<function>/bootstrap for linux/arm64
 		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_GOFLAGS) -o bin/$$f/bootstrap ./functions/$$f; \
 	done
 
-# Called by `sam build` for each function (BuildMethod: makefile in template.yaml).
+# Called by `sam build` for each function (BuildMethod: makefile in template.yaml), and by the
+# local runner with LAMBDA_GOOS/LAMBDA_GOARCH set to the host's.
+LAMBDA_GOOS   ?= linux
+LAMBDA_GOARCH ?= arm64
 build-CommandsFunction:
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/commands
+	CGO_ENABLED=0 GOOS=$(LAMBDA_GOOS) GOARCH=$(LAMBDA_GOARCH) $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/commands
 
 bench: ## benchmarks against DynamoDB Local, ratios measured in one run
 	@$(STACK) run -- $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...

@@ -36,6 +36,7 @@ type Parameter struct {
 type Resource struct {
 	Type       string
 	Properties map[string]any
+	Metadata   map[string]any
 }
 
 // ErrInvalid is returned, wrapped, when a template cannot be read or a resource in it does not
@@ -97,7 +98,8 @@ func Parse(r io.Reader) (*Template, error) {
 			return nil, fmt.Errorf("%w: resource %s has no Type", ErrInvalid, id)
 		}
 		props, _ := rm["Properties"].(map[string]any)
-		t.Resources[id] = Resource{Type: typ, Properties: props}
+		meta, _ := rm["Metadata"].(map[string]any)
+		t.Resources[id] = Resource{Type: typ, Properties: props, Metadata: meta}
 	}
 	return t, nil
 }

@@ -1,0 +1,330 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// route is one HttpApi route of a function.
+type route struct {
+	key      string   // "POST /users/{id}", as API Gateway's routeKey
+	method   string   // upper case, or ANY
+	segments []string // the path's segments; "{name}" matches one, "{name+}" the rest
+	function string
+}
+
+// addRoutes registers the function's HttpApi events.
+func (r *Runner) addRoutes(s functionSpec) error {
+	evs, _ := s.props["Events"].(map[string]any)
+	names := make([]string, 0, len(evs))
+	for name := range evs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		e, _ := evs[name].(map[string]any)
+		if e["Type"] != "HttpApi" {
+			continue
+		}
+		p, _ := e["Properties"].(map[string]any)
+		method, _ := p["Method"].(string)
+		path, _ := p["Path"].(string)
+		if method == "" || path == "" {
+			// SAM's default: an HttpApi event without Method and Path is the $default route.
+			r.routes = append(r.routes, route{key: "$default", method: "ANY", function: s.id})
+			continue
+		}
+		method = strings.ToUpper(method)
+		if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" {
+			method = "ANY"
+		}
+		r.routes = append(r.routes, route{key: method + " " + path, method: method, segments: split(path), function: s.id})
+	}
+	return nil
+}
+
+func split(path string) []string {
+	return strings.Split(strings.Trim(path, "/"), "/")
+}
+
+// match finds the route API Gateway would pick: the most specific path (literal segments before
+// parameters before a greedy parameter), a method match before ANY, $default last.
+func (r *Runner) match(method, path string) (*route, map[string]string) {
+	var (
+		best       *route
+		bestParams map[string]string
+		bestScore  = -1
+	)
+	segs := split(path)
+	for i := range r.routes {
+		rt := &r.routes[i]
+		if rt.method != "ANY" && rt.method != method {
+			continue
+		}
+		score, params, ok := rt.matches(segs)
+		if !ok {
+			continue
+		}
+		if rt.method != "ANY" {
+			score++
+		}
+		if score > bestScore {
+			best, bestParams, bestScore = rt, params, score
+		}
+	}
+	return best, bestParams
+}
+
+func (rt *route) matches(segs []string) (int, map[string]string, bool) {
+	if rt.key == "$default" {
+		return 0, nil, true
+	}
+	params := map[string]string{}
+	score := 1
+	for i, s := range rt.segments {
+		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "+}") {
+			if i >= len(segs) {
+				return 0, nil, false
+			}
+			params[s[1:len(s)-2]] = strings.Join(segs[i:], "/")
+			return score, params, true
+		}
+		if i >= len(segs) {
+			return 0, nil, false
+		}
+		switch {
+		case strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}"):
+			if segs[i] == "" {
+				return 0, nil, false
+			}
+			params[s[1:len(s)-1]] = segs[i]
+			score += 10
+		case s == segs[i]:
+			score += 100
+		default:
+			return 0, nil, false
+		}
+	}
+	if len(segs) != len(rt.segments) {
+		return 0, nil, false
+	}
+	if len(params) == 0 {
+		params = nil
+	}
+	return score, params, true
+}
+
+func (r *Runner) serve() error {
+	ln, err := net.Listen("tcp", r.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("runner: HTTP API on %s: %w", r.cfg.Addr, err)
+	}
+	r.ln = ln
+	r.srv = &http.Server{Handler: http.HandlerFunc(r.gateway), ReadHeaderTimeout: 10 * time.Second}
+	go r.srv.Serve(ln)
+	return nil
+}
+
+// API Gateway HTTP API limits and answers.
+const (
+	maxRequestBody     = 10 << 20 // API Gateway's payload limit
+	maxLambdaPayload   = 6 << 20  // Lambda's synchronous invocation limit
+	integrationTimeout = 30 * time.Second
+)
+
+func gatewayError(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"message": message})
+}
+
+// gateway turns an HTTP request into an API Gateway HTTP API payload v2.0 event, invokes the
+// route's function, and turns its answer into the HTTP response.
+func (r *Runner) gateway(w http.ResponseWriter, req *http.Request) {
+	started := time.Now()
+	rt, params := r.match(req.Method, req.URL.Path)
+	if rt == nil {
+		gatewayError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, maxRequestBody+1))
+	if err != nil || len(body) > maxRequestBody {
+		gatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+		return
+	}
+	event := r.event(req, rt, params, body)
+	payload, _ := json.Marshal(event)
+	if len(payload) > maxLambdaPayload {
+		gatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+		return
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), integrationTimeout)
+	defer cancel()
+	out, err := r.functions[rt.function].invoke(ctx, event.RequestContext.RequestID, payload)
+	status := r.respond(w, out, err)
+	r.cfg.Log.Info("invoke", "function", rt.function, "trigger", "http", "route", rt.key,
+		"status", status, "ms", time.Since(started).Milliseconds(), "outcome", outcome(err))
+}
+
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrTimeout):
+		return "timeout"
+	case errors.Is(err, ErrCrashed):
+		return "crashed"
+	}
+	var fe *FunctionError
+	if errors.As(err, &fe) {
+		return "error " + fe.Type
+	}
+	return "failed: " + err.Error()
+}
+
+func (r *Runner) event(req *http.Request, rt *route, params map[string]string, body []byte) events.APIGatewayV2HTTPRequest {
+	now := time.Now()
+	headers := map[string]string{}
+	var cookies []string
+	for k, vs := range req.Header {
+		lk := strings.ToLower(k)
+		if lk == "cookie" {
+			for _, v := range vs {
+				for _, c := range strings.Split(v, ";") {
+					if c = strings.TrimSpace(c); c != "" {
+						cookies = append(cookies, c)
+					}
+				}
+			}
+			continue
+		}
+		headers[lk] = strings.Join(vs, ",")
+	}
+	headers["host"] = req.Host
+	headers["content-length"] = fmt.Sprint(len(body))
+	headers["x-forwarded-proto"] = "http"
+	sourceIP, _, _ := net.SplitHostPort(req.RemoteAddr)
+	headers["x-forwarded-for"] = sourceIP
+	query := map[string]string{}
+	for k, vs := range req.URL.Query() {
+		query[k] = strings.Join(vs, ",")
+	}
+	if len(query) == 0 {
+		query = nil
+	}
+	e := events.APIGatewayV2HTTPRequest{
+		Version:               "2.0",
+		RouteKey:              rt.key,
+		RawPath:               req.URL.EscapedPath(),
+		RawQueryString:        req.URL.RawQuery,
+		Cookies:               cookies,
+		Headers:               headers,
+		QueryStringParameters: query,
+		PathParameters:        params,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey:     rt.key,
+			AccountID:    "000000000000",
+			Stage:        "$default",
+			RequestID:    newRequestID(),
+			APIID:        "local",
+			DomainName:   req.Host,
+			DomainPrefix: strings.Split(req.Host, ".")[0],
+			Time:         now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+			TimeEpoch:    now.UnixMilli(),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method: req.Method, Path: req.URL.Path, Protocol: req.Proto, SourceIP: sourceIP, UserAgent: req.UserAgent(),
+			},
+		},
+	}
+	if len(body) > 0 {
+		if textual(req.Header.Get("Content-Type")) {
+			e.Body = string(body)
+		} else {
+			e.Body, e.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
+		}
+	}
+	return e
+}
+
+// textual reports whether API Gateway passes a body of this type as text; others are base64.
+func textual(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return contentType == ""
+	}
+	return strings.HasPrefix(mt, "text/") || mt == "application/json" || strings.HasSuffix(mt, "+json") ||
+		mt == "application/xml" || strings.HasSuffix(mt, "+xml") || mt == "application/javascript" ||
+		mt == "application/x-www-form-urlencoded"
+}
+
+// respond writes the function's answer as API Gateway does: a payload v2.0 response object, or
+// any other JSON value as a 200 application/json body; a function error or a malformed answer is
+// 502, a timeout 504.
+func (r *Runner) respond(w http.ResponseWriter, out []byte, err error) int {
+	switch {
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		gatewayError(w, http.StatusGatewayTimeout, "Endpoint request timed out")
+		return http.StatusGatewayTimeout
+	case err != nil:
+		gatewayError(w, http.StatusBadGateway, "Internal Server Error")
+		return http.StatusBadGateway
+	}
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(out, &probe) != nil || probe["statusCode"] == nil {
+		if !json.Valid(out) {
+			gatewayError(w, http.StatusBadGateway, "Internal Server Error")
+			return http.StatusBadGateway
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(out)
+		return http.StatusOK
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode < 100 || resp.StatusCode > 599 {
+		gatewayError(w, http.StatusBadGateway, "Internal Server Error")
+		return http.StatusBadGateway
+	}
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		if body, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
+			gatewayError(w, http.StatusBadGateway, "Internal Server Error")
+			return http.StatusBadGateway
+		}
+	}
+	h := w.Header()
+	for k, v := range resp.Headers {
+		h.Set(k, v)
+	}
+	for k, vs := range resp.MultiValueHeaders {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	for _, c := range resp.Cookies {
+		h.Add("Set-Cookie", c)
+	}
+	w.WriteHeader(resp.StatusCode)
+	w.Write(body)
+	return resp.StatusCode
+}
+
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	s := hex.EncodeToString(b[:])
+	return s[:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]
+}

@@ -1,0 +1,352 @@
+// Package runner runs eventfold on one machine, wired exactly as template.yaml wires it in AWS:
+// it creates the template's tables on DynamoDB Local, builds every AWS::Serverless::Function
+// for the host the way `sam build` does, runs each bootstrap binary behind its own Lambda
+// Runtime API, and serves the template's HttpApi routes as API Gateway HTTP API payload v2.0.
+// No Docker, no AWS account.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/eventfold/eventfold/internal/localaws"
+	"github.com/eventfold/eventfold/internal/template"
+)
+
+// Config configures a Runner.
+type Config struct {
+	// Template is the SAM template's path; Root, the directory `make build-<Function>` runs in
+	// (the repository root). Root defaults to the template's directory.
+	Template string
+	Root     string
+	// Stack names the local resources ("<stack>-<LogicalID>"); default "eventfold".
+	Stack string
+	// Params are the template's parameter values; parameters without a value take their Default.
+	Params map[string]string
+	// DynamoDBEndpoint and KMSEndpoint are the local stack's endpoints.
+	DynamoDBEndpoint string
+	KMSEndpoint      string
+	// Addr is where the HTTP API listens; default 127.0.0.1:3000 (port 0 picks a free one).
+	Addr string
+	// BuildDir receives the built functions; default a temporary directory.
+	BuildDir string
+	// MaxInstances bounds the instances of one function; default 4.
+	MaxInstances int
+	// Log receives the runner's own log; Output, the functions' stdout and stderr.
+	Log    *slog.Logger
+	Output io.Writer
+}
+
+// Runner is eventfold running locally. Close stops it.
+type Runner struct {
+	cfg       Config
+	tmpl      *template.Template
+	env       template.Env
+	functions map[string]*function
+	routes    []route
+	ln        net.Listener
+	srv       *http.Server
+	tmpDir    string
+}
+
+// Start brings the system up: tables, builds, one warm instance per function, the HTTP API.
+func Start(ctx context.Context, cfg Config) (*Runner, error) {
+	if cfg.Template == "" || cfg.DynamoDBEndpoint == "" {
+		return nil, errors.New("runner: Template and DynamoDBEndpoint are required")
+	}
+	if cfg.Root == "" {
+		cfg.Root = filepath.Dir(cfg.Template)
+	}
+	if cfg.Stack == "" {
+		cfg.Stack = "eventfold"
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:3000"
+	}
+	if cfg.MaxInstances <= 0 {
+		cfg.MaxInstances = 4
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Output == nil {
+		cfg.Output = io.Discard
+	}
+	cfg.Output = &lockedWriter{w: cfg.Output}
+	tmpl, err := template.ParseFile(cfg.Template)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{cfg: cfg, tmpl: tmpl, functions: map[string]*function{}}
+	ok := false
+	defer func() {
+		if !ok {
+			r.Close()
+		}
+	}()
+	if err := r.resources(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.startFunctions(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.serve(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return r, nil
+}
+
+// URL is the HTTP API's base URL.
+func (r *Runner) URL() string { return "http://" + r.ln.Addr().String() }
+
+// Env returns the names the template's references resolve to locally.
+func (r *Runner) Env() template.Env { return r.env }
+
+// Routes returns the HTTP API's route keys.
+func (r *Runner) Routes() []string {
+	var keys []string
+	for _, rt := range r.routes {
+		keys = append(keys, rt.key)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Invoke invokes a function synchronously (RequestResponse) with a JSON payload.
+func (r *Runner) Invoke(ctx context.Context, logicalID string, payload []byte) ([]byte, error) {
+	f, ok := r.functions[logicalID]
+	if !ok {
+		return nil, fmt.Errorf("runner: no function %s", logicalID)
+	}
+	return f.invoke(ctx, newRequestID(), payload)
+}
+
+// Close stops the HTTP API and every function instance, and waits for them.
+func (r *Runner) Close() error {
+	if r.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r.srv.Shutdown(ctx)
+		cancel()
+	}
+	var wg sync.WaitGroup
+	for _, f := range r.functions {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.close() }()
+	}
+	wg.Wait()
+	if r.tmpDir != "" {
+		os.RemoveAll(r.tmpDir)
+	}
+	return nil
+}
+
+// resources resolves the template's names and creates its tables.
+func (r *Runner) resources(ctx context.Context) error {
+	env, err := r.tmpl.LocalEnv(r.cfg.Stack, localaws.Region, localaws.Account)
+	if err != nil {
+		return err
+	}
+	for name, v := range r.cfg.Params {
+		if _, ok := r.tmpl.Parameters[name]; !ok {
+			return fmt.Errorf("runner: parameter %s is not in the template", name)
+		}
+		env.Refs[name] = v
+	}
+	tables, err := r.tmpl.Tables(env)
+	if err != nil {
+		return err
+	}
+	descs, err := localaws.CreateTables(ctx, localaws.DynamoDB(r.cfg.DynamoDBEndpoint), tables)
+	if err != nil {
+		return err
+	}
+	for i, d := range descs {
+		id := tables[i].LogicalID
+		env.Attrs[id+".Arn"] = aws.ToString(d.TableArn)
+		if d.LatestStreamArn != nil {
+			env.Attrs[id+".StreamArn"] = aws.ToString(d.LatestStreamArn)
+		}
+		r.cfg.Log.Info("table", "resource", id, "name", aws.ToString(d.TableName))
+	}
+	r.env = env
+	return nil
+}
+
+// functionSpec is a function's properties after Globals are applied and intrinsics resolved.
+type functionSpec struct {
+	id      string
+	props   map[string]any
+	build   string // BuildMethod
+	timeout time.Duration
+	memory  int
+}
+
+func (r *Runner) spec(id string) (functionSpec, error) {
+	res := r.tmpl.Resources[id]
+	props := map[string]any{}
+	if g, ok := r.tmpl.Globals["Function"].(map[string]any); ok {
+		for k, v := range g {
+			props[k] = v
+		}
+	}
+	for k, v := range res.Properties {
+		if k == "Environment" {
+			props[k] = mergeEnvironment(props[k], v)
+			continue
+		}
+		props[k] = v
+	}
+	resolvedEnv, err := r.env.Resolve(props["Environment"])
+	if err != nil {
+		return functionSpec{}, fmt.Errorf("%s Environment: %w", id, err)
+	}
+	props["Environment"] = resolvedEnv
+	s := functionSpec{id: id, props: props, timeout: 3 * time.Second, memory: 128}
+	if t, err := strconv.Atoi(fmt.Sprint(props["Timeout"])); err == nil && t > 0 {
+		s.timeout = time.Duration(t) * time.Second
+	}
+	if m, err := strconv.Atoi(fmt.Sprint(props["MemorySize"])); err == nil && m > 0 {
+		s.memory = m
+	}
+	if md, ok := res.Metadata["BuildMethod"].(string); ok {
+		s.build = md
+	}
+	return s, nil
+}
+
+// mergeEnvironment applies a function's Environment over the Globals one, variable by variable,
+// as SAM does.
+func mergeEnvironment(global, local any) any {
+	vars := map[string]any{}
+	for _, e := range []any{global, local} {
+		if m, ok := e.(map[string]any); ok {
+			if v, ok := m["Variables"].(map[string]any); ok {
+				for k, val := range v {
+					vars[k] = val
+				}
+			}
+		}
+	}
+	return map[string]any{"Variables": vars}
+}
+
+func (r *Runner) startFunctions(ctx context.Context) error {
+	dir := r.cfg.BuildDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "eventfold-functions-")
+		if err != nil {
+			return err
+		}
+		r.tmpDir, dir = tmp, tmp
+	}
+	for _, id := range r.tmpl.OfType("AWS::Serverless::Function") {
+		s, err := r.spec(id)
+		if err != nil {
+			return err
+		}
+		binary, err := r.build(ctx, s, filepath.Join(dir, id))
+		if err != nil {
+			return err
+		}
+		env, err := r.processEnv(s)
+		if err != nil {
+			return err
+		}
+		f := newFunction(id, binary, env, s.timeout, r.cfg.MaxInstances, r.cfg.Log, r.cfg.Output)
+		r.functions[id] = f
+		if err := f.warm(ctx); err != nil {
+			return err
+		}
+		if err := r.addRoutes(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// build builds a function for the host the way `sam build` would for Lambda: `make
+// build-<LogicalID>` for BuildMethod makefile, `go build` of CodeUri for go1.x.
+func (r *Runner) build(ctx context.Context, s functionSpec, out string) (string, error) {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	var cmd *exec.Cmd
+	switch s.build {
+	case "makefile":
+		cmd = exec.CommandContext(ctx, "make", "-s", "build-"+s.id, "ARTIFACTS_DIR="+out,
+			"LAMBDA_GOOS="+runtime.GOOS, "LAMBDA_GOARCH="+runtime.GOARCH)
+		cmd.Dir = r.cfg.Root
+	case "go1.x", "":
+		code, _ := s.props["CodeUri"].(string)
+		if code == "" {
+			return "", fmt.Errorf("%s: no CodeUri to build", s.id)
+		}
+		cmd = exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", filepath.Join(out, "bootstrap"), ".")
+		cmd.Dir = filepath.Join(filepath.Dir(r.cfg.Template), code)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	default:
+		return "", fmt.Errorf("%s: BuildMethod %s is not supported locally", s.id, s.build)
+	}
+	started := time.Now()
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s: %w\n%s", s.id, err, output)
+	}
+	r.cfg.Log.Info("built", "function", s.id, "ms", time.Since(started).Milliseconds())
+	return filepath.Join(out, "bootstrap"), nil
+}
+
+// processEnv is a function process's environment: what Lambda sets, the template's variables,
+// and the local endpoints. Nothing else of the runner's environment leaks in but PATH and HOME.
+func (r *Runner) processEnv(s functionSpec) ([]string, error) {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TZ=:UTC",
+		"AWS_REGION=" + localaws.Region, "AWS_DEFAULT_REGION=" + localaws.Region,
+		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
+		"AWS_LAMBDA_FUNCTION_NAME=" + s.id, "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(s.memory),
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + s.id, "_HANDLER=bootstrap",
+		"AWS_ENDPOINT_URL_DYNAMODB=" + r.cfg.DynamoDBEndpoint,
+		"AWS_ENDPOINT_URL_DYNAMODB_STREAMS=" + r.cfg.DynamoDBEndpoint,
+	}
+	if r.cfg.KMSEndpoint != "" {
+		env = append(env, "AWS_ENDPOINT_URL_KMS="+r.cfg.KMSEndpoint)
+	}
+	vars, _ := s.props["Environment"].(map[string]any)["Variables"].(map[string]any)
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+fmt.Sprint(vars[k]))
+	}
+	return env, nil
+}
+
+// lockedWriter serialises writes from many functions' output.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
