@@ -1,0 +1,201 @@
+package runner_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/localaws"
+	"github.com/eventfold/eventfold/internal/localaws/awstest"
+	"github.com/eventfold/eventfold/internal/runner"
+	"github.com/eventfold/eventfold/internal/store"
+)
+
+func TestMain(m *testing.M) { awstest.Main(m) }
+
+var stackSeq int
+
+func mustStart(t *testing.T, tmpl string, params map[string]string, maxInstances int) *runner.Runner {
+	t.Helper()
+	root, err := awstest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stackSeq++
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r, err := runner.Start(ctx, runner.Config{
+		Template:         tmpl,
+		Root:             root,
+		Stack:            "rt" + time.Now().Format("150405") + strings.Repeat("x", stackSeq),
+		Params:           params,
+		DynamoDBEndpoint: awstest.DynamoDBEndpoint(t),
+		KMSEndpoint:      os.Getenv(localaws.EnvKMSEndpoint),
+		Addr:             "127.0.0.1:0",
+		MaxInstances:     maxInstances,
+		Log:              slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Output:           io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func call(t *testing.T, method, url, contentType string, body []byte, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp, out
+}
+
+func TestHTTPAPIPayloadV2(t *testing.T) {
+	r := mustStart(t, "testdata/template.yaml", nil, 2)
+	resp, body := call(t, "POST", r.URL()+"/echo/42?x=1&x=2&y=z", "application/json", []byte(`{"a":1}`), "Cookie", "s=1; t=2", "X-Multi", "a", "X-Multi", "b")
+	if resp.StatusCode != 201 || resp.Header.Get("X-Test") != "yes" || len(resp.Cookies()) != 2 {
+		t.Fatalf("echo: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	var got struct {
+		Event        events.APIGatewayV2HTTPRequest
+		RequestID    string
+		DeadlineInMs int64
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	e := got.Event
+	switch {
+	case e.Version != "2.0" || e.RouteKey != "POST /echo/{id}" || e.RequestContext.RouteKey != e.RouteKey:
+		t.Errorf("route: %q %q", e.Version, e.RouteKey)
+	case e.PathParameters["id"] != "42" || e.RawPath != "/echo/42" || e.RawQueryString != "x=1&x=2&y=z":
+		t.Errorf("path: %v %q %q", e.PathParameters, e.RawPath, e.RawQueryString)
+	case e.QueryStringParameters["x"] != "1,2" || e.QueryStringParameters["y"] != "z":
+		t.Errorf("query: %v", e.QueryStringParameters)
+	case strings.Join(e.Cookies, ";") != "s=1;t=2" || e.Headers["cookie"] != "":
+		t.Errorf("cookies: %v", e.Cookies)
+	case e.Headers["x-multi"] != "a,b" || e.Headers["content-type"] != "application/json":
+		t.Errorf("headers: %v", e.Headers)
+	case e.Body != `{"a":1}` || e.IsBase64Encoded:
+		t.Errorf("body: %q base64 %v", e.Body, e.IsBase64Encoded)
+	case e.RequestContext.RequestID == "" || e.RequestContext.RequestID != got.RequestID || e.RequestContext.TimeEpoch == 0 || e.RequestContext.Time == "":
+		t.Errorf("request context: %+v (function saw request ID %q)", e.RequestContext, got.RequestID)
+	case e.RequestContext.HTTP.Method != "POST" || e.RequestContext.HTTP.SourceIP != "127.0.0.1":
+		t.Errorf("http: %+v", e.RequestContext.HTTP)
+	case got.DeadlineInMs <= 0 || got.DeadlineInMs > 2000:
+		t.Errorf("deadline %d ms away, want within the 2 s Timeout", got.DeadlineInMs)
+	}
+	// A binary body arrives base64-encoded; a greedy path parameter takes the rest of the path.
+	_, body = call(t, "PUT", r.URL()+"/echo/a/b/c", "application/octet-stream", []byte{0, 1, 2})
+	if err := json.Unmarshal(body, &got); err != nil || !got.Event.IsBase64Encoded || got.Event.Body != "AAEC" || got.Event.PathParameters["proxy"] != "a/b/c" || got.Event.RouteKey != "ANY /echo/{proxy+}" {
+		t.Fatalf("binary body: %+v (%v)", got.Event, err)
+	}
+}
+
+func TestHTTPAPIResponsesAndFailures(t *testing.T) {
+	r := mustStart(t, "testdata/template.yaml", nil, 2)
+	tests := []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/plain", 200, `{"hello":"world"}`},
+		{"/binary", 200, "\x00\x01\x02\xff"},
+		{"/error", 502, `{"message":"Internal Server Error"}`},
+		{"/crash", 502, `{"message":"Internal Server Error"}`},
+		{"/sleep", 504, `{"message":"Endpoint request timed out"}`},
+		{"/plain", 200, `{"hello":"world"}`}, // new instances replace the crashed and timed-out ones
+		{"/nowhere/at/all", 404, `{"message":"Not Found"}`},
+	}
+	for _, tt := range tests {
+		resp, body := call(t, "GET", r.URL()+tt.path, "", nil)
+		if resp.StatusCode != tt.status || strings.TrimSpace(string(body)) != tt.body {
+			t.Errorf("GET %s = %d %q, want %d %q", tt.path, resp.StatusCode, body, tt.status, tt.body)
+		}
+	}
+}
+
+func TestEnvironmentFromTemplate(t *testing.T) {
+	r := mustStart(t, "testdata/template.yaml", nil, 1)
+	_, body := call(t, "GET", r.URL()+"/env", "", nil)
+	want := r.Env().Refs["Things"] + "|from-globals|TestFunction"
+	if string(body) != want {
+		t.Fatalf("function environment = %q, want %q", body, want)
+	}
+}
+
+func TestInstancesScaleToTheBound(t *testing.T) {
+	r := mustStart(t, "testdata/template.yaml", nil, 3)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		pids = map[int]bool{}
+	)
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, body := call(t, "GET", r.URL()+"/pid", "", nil)
+			var p struct{ PID int }
+			if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil {
+				t.Errorf("GET /pid = %d %s", resp.StatusCode, body)
+				return
+			}
+			mu.Lock()
+			pids[p.PID] = true
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(pids) < 2 || len(pids) > 3 {
+		t.Fatalf("12 concurrent requests ran on %d instances, want 2 or 3 (bound 3)", len(pids))
+	}
+}
+
+// TestEndToEnd runs the real template: an HTTP request through the runner reaches the commands
+// Lambda, which appends an event to DynamoDB Local.
+func TestEndToEnd(t *testing.T) {
+	root, _ := awstest.RepoRoot()
+	r := mustStart(t, filepath.Join(root, "template.yaml"), map[string]string{"EmailHashKey": "bG9jYWwtb25seTogZXZlbnRmb2xkIGRldiBlbWFpbCBoYXNoIGtleQ=="}, 2)
+	resp, body := call(t, "POST", r.URL()+"/users", "application/json", []byte(`{"email":"e2e@example.com","name":"E2E"}`), "X-Correlation-Id", "e2e-1")
+	if resp.StatusCode != 201 || resp.Header.Get("X-Correlation-Id") != "e2e-1" {
+		t.Fatalf("POST /users = %d %s", resp.StatusCode, body)
+	}
+	var created struct{ ID string }
+	json.Unmarshal(body, &created)
+	reg, _ := command.Registry()
+	st, err := store.New(awstest.DynamoDB(t), store.Config{EventsTable: r.Env().Refs["EventsTable"], SnapshotsTable: r.Env().Refs["SnapshotsTable"], Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := st.Load(context.Background(), "user-"+created.ID, store.Span{})
+	if err != nil || len(events) != 1 || events[0].CorrelationID != "e2e-1" {
+		t.Fatalf("stored events %+v, %v", events, err)
+	}
+}

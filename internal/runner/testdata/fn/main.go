@@ -1,0 +1,51 @@
+// Command fn is the runner's test function: what it does depends on the request path.
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+func handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var req events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, err
+	}
+	switch {
+	case strings.HasPrefix(req.RawPath, "/echo"):
+		deadline, _ := ctx.Deadline()
+		lc, _ := lambdacontext.FromContext(ctx)
+		body, _ := json.Marshal(map[string]any{"event": json.RawMessage(raw), "requestId": lc.AwsRequestID, "deadlineInMs": time.Until(deadline).Milliseconds()})
+		return events.APIGatewayV2HTTPResponse{StatusCode: 201, Headers: map[string]string{"X-Test": "yes", "Content-Type": "application/json"},
+			Cookies: []string{"a=b; Path=/", "c=d"}, Body: string(body)}, nil
+	case req.RawPath == "/plain":
+		return map[string]string{"hello": "world"}, nil
+	case req.RawPath == "/binary":
+		return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: base64.StdEncoding.EncodeToString([]byte{0, 1, 2, 255}), IsBase64Encoded: true,
+			Headers: map[string]string{"Content-Type": "application/octet-stream"}}, nil
+	case req.RawPath == "/env":
+		return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: os.Getenv("TABLE_NAME") + "|" + os.Getenv("GLOBAL_VAR") + "|" + os.Getenv("AWS_LAMBDA_FUNCTION_NAME")}, nil
+	case req.RawPath == "/error":
+		return nil, errors.New("boom")
+	case req.RawPath == "/crash":
+		os.Exit(3)
+	case req.RawPath == "/sleep":
+		time.Sleep(5 * time.Second)
+		return map[string]string{"slept": "yes"}, nil
+	case req.RawPath == "/pid":
+		time.Sleep(50 * time.Millisecond)
+		return map[string]int{"pid": os.Getpid()}, nil
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: 404, Body: "no such test path"}, nil
+}
+
+func main() { lambda.Start(handle) }
