@@ -19,10 +19,12 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/template"
@@ -47,6 +49,9 @@ type Config struct {
 	BuildDir string
 	// MaxInstances bounds the instances of one function; default 4.
 	MaxInstances int
+	// RetryDelay is the first wait before a stream batch is retried; it doubles per attempt, up
+	// to 30 s. Default 1 s.
+	RetryDelay time.Duration
 	// Log receives the runner's own log; Output, the functions' stdout and stderr.
 	Log    *slog.Logger
 	Output io.Writer
@@ -59,9 +64,16 @@ type Runner struct {
 	env       template.Env
 	functions map[string]*function
 	routes    []route
+	mappings  []mapping
 	ln        net.Listener
 	srv       *http.Server
 	tmpDir    string
+	stop      context.CancelFunc // stops the stream pollers
+	pollers   sync.WaitGroup
+
+	failMu      sync.Mutex
+	failures    map[string][]FailureRecord
+	invocations []Invocation
 }
 
 // Start brings the system up: tables, builds, one warm instance per function, the HTTP API.
@@ -80,6 +92,9 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	if cfg.MaxInstances <= 0 {
 		cfg.MaxInstances = 4
+	}
+	if cfg.RetryDelay <= 0 {
+		cfg.RetryDelay = time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -108,8 +123,27 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 	if err := r.serve(); err != nil {
 		return nil, err
 	}
+	r.startPollers()
 	ok = true
 	return r, nil
+}
+
+// startPollers polls every DynamoDB event source, as Lambda's event source mappings do.
+func (r *Runner) startPollers() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	api := dynamodbstreams.NewFromConfig(localaws.Config(), func(o *dynamodbstreams.Options) {
+		o.BaseEndpoint = aws.String(r.cfg.DynamoDBEndpoint)
+	})
+	for _, m := range r.mappings {
+		r.pollers.Add(1)
+		go func() {
+			defer r.pollers.Done()
+			r.poll(ctx, api, m)
+		}()
+		r.cfg.Log.Info("stream trigger", "function", m.function, "event", m.event, "batch_size", m.batchSize,
+			"window", m.window.String(), "starting_position", string(m.startingPosition))
+	}
 }
 
 // URL is the HTTP API's base URL.
@@ -139,6 +173,10 @@ func (r *Runner) Invoke(ctx context.Context, logicalID string, payload []byte) (
 
 // Close stops the HTTP API and every function instance, and waits for them.
 func (r *Runner) Close() error {
+	if r.stop != nil {
+		r.stop()
+		r.pollers.Wait()
+	}
 	if r.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		r.srv.Shutdown(ctx)
@@ -168,6 +206,16 @@ func (r *Runner) resources(ctx context.Context) error {
 		}
 		env.Refs[name] = v
 	}
+	// Resources the runner does not create (queues, topics, keys until it does) still get a
+	// name and an ARN, so references to them resolve.
+	for id, res := range r.tmpl.Resources {
+		if _, ok := env.Refs[id]; !ok {
+			env.Refs[id] = r.cfg.Stack + "-" + id
+		}
+		if _, ok := env.Attrs[id+".Arn"]; !ok {
+			env.Attrs[id+".Arn"] = fmt.Sprintf("arn:aws:%s:%s:%s:%s-%s", service(res.Type), localaws.Region, localaws.Account, r.cfg.Stack, id)
+		}
+	}
 	tables, err := r.tmpl.Tables(env)
 	if err != nil {
 		return err
@@ -186,6 +234,18 @@ func (r *Runner) resources(ctx context.Context) error {
 	}
 	r.env = env
 	return nil
+}
+
+// service is the ARN service of a resource type: "sqs" for AWS::SQS::Queue.
+func service(resourceType string) string {
+	parts := strings.Split(resourceType, "::")
+	if len(parts) < 2 {
+		return "local"
+	}
+	if parts[1] == "Serverless" {
+		return "lambda"
+	}
+	return strings.ToLower(parts[1])
 }
 
 // functionSpec is a function's properties after Globals are applied and intrinsics resolved.
@@ -276,6 +336,9 @@ func (r *Runner) startFunctions(ctx context.Context) error {
 		if err := r.addRoutes(s); err != nil {
 			return err
 		}
+		if err := r.addMappings(s); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -298,7 +361,10 @@ func (r *Runner) build(ctx context.Context, s functionSpec, out string) (string,
 			return "", fmt.Errorf("%s: no CodeUri to build", s.id)
 		}
 		cmd = exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", filepath.Join(out, "bootstrap"), ".")
-		cmd.Dir = filepath.Join(filepath.Dir(r.cfg.Template), code)
+		cmd.Dir = code
+		if !filepath.IsAbs(code) {
+			cmd.Dir = filepath.Join(filepath.Dir(r.cfg.Template), code)
+		}
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	default:
 		return "", fmt.Errorf("%s: BuildMethod %s is not supported locally", s.id, s.build)
@@ -327,7 +393,8 @@ func (r *Runner) processEnv(s functionSpec) ([]string, error) {
 	if r.cfg.KMSEndpoint != "" {
 		env = append(env, "AWS_ENDPOINT_URL_KMS="+r.cfg.KMSEndpoint)
 	}
-	vars, _ := s.props["Environment"].(map[string]any)["Variables"].(map[string]any)
+	envProp, _ := s.props["Environment"].(map[string]any)
+	vars, _ := envProp["Variables"].(map[string]any)
 	keys := make([]string, 0, len(vars))
 	for k := range vars {
 		keys = append(keys, k)

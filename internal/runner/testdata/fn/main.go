@@ -15,7 +15,47 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
+// seen counts, per record, how often this instance was handed it.
+var seen = map[string]int{}
+
+// stream handles a DynamoDB stream batch. Each record's NewImage "mode" says how to treat it:
+// "ok"; "fail-twice" fails the invocation the first two times; "poison" always fails it;
+// "report-twice" is reported in batchItemFailures the first two times; "malformed" answers a
+// malformed batchItemFailures once.
+func stream(ev events.DynamoDBEvent) (any, error) {
+	var failures []events.DynamoDBBatchItemFailure
+	for _, rec := range ev.Records {
+		seq := rec.Change.SequenceNumber
+		seen[seq]++
+		switch rec.Change.NewImage["mode"].String() {
+		case "fail-twice":
+			if seen[seq] <= 2 {
+				return nil, errors.New("failing twice")
+			}
+		case "poison":
+			return nil, errors.New("poison record")
+		case "report-twice":
+			if seen[seq] <= 2 {
+				failures = append(failures, events.DynamoDBBatchItemFailure{ItemIdentifier: seq})
+			}
+		case "malformed":
+			if seen[seq] == 1 {
+				return map[string]any{"batchItemFailures": []map[string]string{{"itemIdentifier": "no-such-record"}}}, nil
+			}
+		}
+	}
+	return events.DynamoDBEventResponse{BatchItemFailures: failures}, nil
+}
+
 func handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var probe struct{ Records []json.RawMessage }
+	if json.Unmarshal(raw, &probe) == nil && probe.Records != nil {
+		var ev events.DynamoDBEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, err
+		}
+		return stream(ev)
+	}
 	var req events.APIGatewayV2HTTPRequest
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, err
