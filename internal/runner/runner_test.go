@@ -27,7 +27,7 @@ func TestMain(m *testing.M) { awstest.Main(m) }
 
 var stackSeq int
 
-func mustStart(t *testing.T, tmpl string, params map[string]string, maxInstances int) *runner.Runner {
+func mustStart(t testing.TB, tmpl string, params map[string]string, maxInstances int) *runner.Runner {
 	t.Helper()
 	root, err := awstest.RepoRoot()
 	if err != nil {

@@ -159,6 +159,7 @@ type Invocation struct {
 	Sequences []string // the batch's sequence numbers, in order
 	Outcome   string   // ok, partial, error, timeout, crashed, malformed
 	Payload   json.RawMessage
+	At        time.Time // when the invocation started
 }
 
 // maxHistory bounds the invocations the runner remembers.
@@ -406,7 +407,7 @@ func (r *Runner) deliver(ctx context.Context, m mapping, batch []types.Record) (
 		}
 	}
 	r.failMu.Lock()
-	r.invocations = append(r.invocations, Invocation{Function: m.function, Event: m.event, Sequences: seqs, Outcome: outcome, Payload: payload})
+	r.invocations = append(r.invocations, Invocation{Function: m.function, Event: m.event, Sequences: seqs, Outcome: outcome, Payload: payload, At: started})
 	if n := len(r.invocations); n > maxHistory {
 		r.invocations = append([]Invocation(nil), r.invocations[n-maxHistory:]...)
 	}

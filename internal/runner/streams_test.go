@@ -22,7 +22,7 @@ import (
 )
 
 // put writes an item {pk, mode, kind} and returns nothing; the stream record follows.
-func put(t *testing.T, client *dynamodb.Client, table, pk, mode, kind string) {
+func put(t testing.TB, client *dynamodb.Client, table, pk, mode, kind string) {
 	t.Helper()
 	item := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "mode": &types.AttributeValueMemberS{Value: mode}}
 	if kind != "" {
