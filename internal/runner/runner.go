@@ -206,8 +206,19 @@ func (r *Runner) resources(ctx context.Context) error {
 		}
 		env.Refs[name] = v
 	}
-	// Resources the runner does not create (queues, topics, keys until it does) still get a
-	// name and an ARN, so references to them resolve.
+	if ids := r.tmpl.OfType("AWS::KMS::Key"); len(ids) > 0 {
+		if r.cfg.KMSEndpoint == "" {
+			return errors.New("runner: the template declares KMS keys and no KMS endpoint is set")
+		}
+		if err := localaws.CreateKeys(ctx, localaws.KMS(r.cfg.KMSEndpoint), r.tmpl, env); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			r.cfg.Log.Info("kms key", "resource", id, "key_id", env.Refs[id])
+		}
+	}
+	// Resources the runner does not create (queues, topics) still get a name and an ARN, so
+	// references to them resolve.
 	for id, res := range r.tmpl.Resources {
 		if _, ok := env.Refs[id]; !ok {
 			env.Refs[id] = r.cfg.Stack + "-" + id

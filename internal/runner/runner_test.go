@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/localaws"
@@ -144,9 +146,15 @@ func TestHTTPAPIResponsesAndFailures(t *testing.T) {
 func TestEnvironmentFromTemplate(t *testing.T) {
 	r := mustStart(t, "testdata/template.yaml", nil, 1)
 	_, body := call(t, "GET", r.URL()+"/env", "", nil)
-	want := r.Env().Refs["Things"] + "|from-globals|TestFunction"
-	if string(body) != want {
+	env := r.Env()
+	want := env.Refs["Things"] + "|from-globals|TestFunction|" + env.Attrs["Key.Arn"] + "|" + env.Refs["KeyAlias"]
+	if string(body) != want || !strings.HasPrefix(env.Attrs["Key.Arn"], "arn:aws:kms:") {
 		t.Fatalf("function environment = %q, want %q", body, want)
+	}
+	// The key and its alias exist on the KMS emulator.
+	out, err := localaws.KMS(os.Getenv(localaws.EnvKMSEndpoint)).DescribeKey(context.Background(), &kms.DescribeKeyInput{KeyId: aws.String(env.Refs["KeyAlias"])})
+	if err != nil || aws.ToString(out.KeyMetadata.Arn) != env.Attrs["Key.Arn"] {
+		t.Fatalf("DescribeKey(%s) = %+v, %v", env.Refs["KeyAlias"], out, err)
 	}
 }
 

@@ -73,7 +73,7 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: base64.StdEncoding.EncodeToString([]byte{0, 1, 2, 255}), IsBase64Encoded: true,
 			Headers: map[string]string{"Content-Type": "application/octet-stream"}}, nil
 	case req.RawPath == "/env":
-		return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: os.Getenv("TABLE_NAME") + "|" + os.Getenv("GLOBAL_VAR") + "|" + os.Getenv("AWS_LAMBDA_FUNCTION_NAME")}, nil
+		return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: os.Getenv("TABLE_NAME") + "|" + os.Getenv("GLOBAL_VAR") + "|" + os.Getenv("AWS_LAMBDA_FUNCTION_NAME") + "|" + os.Getenv("KEY_ARN") + "|" + os.Getenv("KEY_ALIAS")}, nil
 	case req.RawPath == "/error":
 		return nil, errors.New("boom")
 	case req.RawPath == "/crash":
