@@ -57,7 +57,9 @@ build-CommandsFunction:
 	CGO_ENABLED=0 GOOS=$(LAMBDA_GOOS) GOARCH=$(LAMBDA_GOARCH) $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/commands
 
 bench: ## benchmarks against DynamoDB Local, ratios measured in one run
-	@$(STACK) run -- $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+	@$(STACK) run -- bash -c "$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./internal/store/ && \
+		$(GO) test -run '^$$' -bench HTTPThroughRunner -benchtime 300x ./internal/runner/ && \
+		$(GO) test -run '^$$' -bench StreamLatency -benchtime 2x ./internal/runner/"
 
 fuzz: ## run each fuzz target for FUZZTIME
 	@for pkg in $$($(GO) list ./...); do \
