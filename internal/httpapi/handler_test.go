@@ -420,22 +420,12 @@ func TestSingleEventCommandIsOneLoadAndOneWrite(t *testing.T) {
 
 func TestRoutesMatchTemplate(t *testing.T) {
 	tmpl := awstest.MustTemplate(t)
-	fn, ok := tmpl.Resources["CommandsFunction"]
-	if !ok {
+	if _, ok := tmpl.Resources["CommandsFunction"]; !ok {
 		t.Fatal("template.yaml has no CommandsFunction")
 	}
 	var declared []string
-	evs, _ := fn.Properties["Events"].(map[string]any)
-	for name, e := range evs {
-		em, _ := e.(map[string]any)
-		if em["Type"] != "HttpApi" {
-			continue
-		}
-		p, _ := em["Properties"].(map[string]any)
-		if p == nil {
-			t.Fatalf("event %s has no Properties", name)
-		}
-		declared = append(declared, fmt.Sprintf("%v %v", p["Method"], p["Path"]))
+	for _, e := range tmpl.Events("CommandsFunction", "HttpApi") {
+		declared = append(declared, fmt.Sprintf("%v %v", e.Properties["Method"], e.Properties["Path"]))
 	}
 	sort.Strings(declared)
 	hs := newHarness(t)

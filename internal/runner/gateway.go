@@ -12,7 +12,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -29,18 +28,8 @@ type route struct {
 
 // addRoutes registers the function's HttpApi events.
 func (r *Runner) addRoutes(s functionSpec) error {
-	evs, _ := s.props["Events"].(map[string]any)
-	names := make([]string, 0, len(evs))
-	for name := range evs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		e, _ := evs[name].(map[string]any)
-		if e["Type"] != "HttpApi" {
-			continue
-		}
-		p, _ := e["Properties"].(map[string]any)
+	for _, e := range r.tmpl.Events(s.id, "HttpApi") {
+		p := e.Properties
 		method, _ := p["Method"].(string)
 		path, _ := p["Path"].(string)
 		if method == "" || path == "" {

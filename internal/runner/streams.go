@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -33,18 +32,8 @@ type mapping struct {
 }
 
 func (r *Runner) addMappings(s functionSpec) error {
-	evs, _ := s.props["Events"].(map[string]any)
-	names := make([]string, 0, len(evs))
-	for name := range evs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		e, _ := evs[name].(map[string]any)
-		if e["Type"] != "DynamoDB" {
-			continue
-		}
-		raw, _ := e["Properties"].(map[string]any)
+	for _, e := range r.tmpl.Events(s.id, "DynamoDB") {
+		name, raw := e.Name, e.Properties
 		p, err := r.env.Resolve(raw)
 		if err != nil {
 			return fmt.Errorf("%s event %s: %w", s.id, name, err)

@@ -116,6 +116,29 @@ func (t *Template) OfType(typ string) []string {
 	return ids
 }
 
+// Event is one entry of a serverless function's Events, with intrinsics left unresolved.
+type Event struct {
+	Name       string
+	Properties map[string]any
+}
+
+// Events returns the events of the given Type ("HttpApi", "DynamoDB", ...) of resource id, in
+// name order.
+func (t *Template) Events(id, typ string) []Event {
+	evs, _ := t.Resources[id].Properties["Events"].(map[string]any)
+	var out []Event
+	for name, e := range evs {
+		em, _ := e.(map[string]any)
+		if em["Type"] != typ {
+			continue
+		}
+		props, _ := em["Properties"].(map[string]any)
+		out = append(out, Event{Name: name, Properties: props})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
 func str(v any) string {
 	switch v := v.(type) {
 	case string:
