@@ -233,8 +233,10 @@ func load[S aggregate[S]](ctx context.Context, s *Service, k kind, stream string
 	case k.snapshotSchema > 0:
 		h, err = store.LoadHistory(ctx, s.store, stream, k.snapshotSchema)
 		if err == nil && h.Snapshot != nil && json.Unmarshal(h.Snapshot.Data, &state) != nil {
-			// A snapshot this program cannot read is ignored, not trusted: fold from the start.
-			h.Snapshot = nil
+			// A snapshot this program cannot read is ignored, not trusted: fold from the start,
+			// from the zero state (Unmarshal may have filled part of it before failing).
+			var zero S
+			state, h.Snapshot = zero, nil
 			h.Events, err = s.store.Load(ctx, stream, store.Span{})
 		}
 		if h.Snapshot != nil {

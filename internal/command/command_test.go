@@ -27,7 +27,12 @@ func mustRegistry(tb testing.TB) *store.Registry {
 
 func mustService(tb testing.TB, st command.Store, snapshotEvery int) *command.Service {
 	tb.Helper()
-	s, err := command.New(command.Config{Store: st, EmailKey: testKey, SnapshotEvery: snapshotEvery})
+	return mustServiceWith(tb, command.Config{Store: st, EmailKey: testKey, SnapshotEvery: snapshotEvery})
+}
+
+func mustServiceWith(tb testing.TB, cfg command.Config) *command.Service {
+	tb.Helper()
+	s, err := command.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -242,12 +247,14 @@ func TestSnapshotsBoundLoads(t *testing.T) {
 	if err := json.Unmarshal(snap.Data, &a); err != nil || a.Balance != int64(snap.Version-1)*10 {
 		t.Fatalf("snapshot state %s (%v) does not match version %d", snap.Data, err, snap.Version)
 	}
-	// Withdrawing more than the balance is refused, so the state behind it, snapshot plus the
-	// events after, is right.
-	if _, err := svc.Withdraw(ctx, meta(), acct, domain.Withdraw{Amount: 121}); !errors.Is(err, domain.ErrInsufficientFunds) {
+	// A new instance without cached states loads the snapshot plus the events after it; the
+	// balance it sees is right: withdrawing one cent more than it is refused, the balance itself
+	// is not.
+	cold := mustServiceWith(t, command.Config{Store: st, EmailKey: testKey, SnapshotEvery: 5, CachedStates: -1})
+	if _, err := cold.Withdraw(ctx, meta(), acct, domain.Withdraw{Amount: 121}); !errors.Is(err, domain.ErrInsufficientFunds) {
 		t.Fatalf("withdraw 121 of 120: %v", err)
 	}
-	if _, err := svc.Withdraw(ctx, meta(), acct, domain.Withdraw{Amount: 120}); err != nil {
+	if _, err := cold.Withdraw(ctx, meta(), acct, domain.Withdraw{Amount: 120}); err != nil {
 		t.Fatalf("withdraw 120 of 120: %v", err)
 	}
 	// A user's state holds personal data: no snapshots of it until snapshots are sealed.
@@ -264,5 +271,28 @@ func TestSnapshotsBoundLoads(t *testing.T) {
 		if _, err := st.LoadSnapshot(ctx, "user-"+uid, schema); !errors.Is(err, store.ErrNoSnapshot) {
 			t.Fatalf("user snapshot of schema %d: %v, want none", schema, err)
 		}
+	}
+}
+
+// TestUnreadableSnapshotIsIgnored: a snapshot that does not decode into the aggregate's state is
+// ignored whole; the state is folded from the first event, not from what the decoder half-filled.
+func TestUnreadableSnapshotIsIgnored(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory(mustRegistry(t), nil)
+	svc := mustService(t, st, -1)
+	acct := ids.New()
+	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: 100}); err != nil {
+		t.Fatal(err)
+	}
+	bad := json.RawMessage(`{"ID":"x","Open":true,"Balance":100,"Currency":7}`)
+	if err := st.SaveSnapshot(ctx, store.Snapshot{StreamID: "account-" + acct, Version: 2, SchemaVersion: 1, Data: bad}); err != nil {
+		t.Fatal(err)
+	}
+	cold := mustServiceWith(t, command.Config{Store: st, EmailKey: testKey, SnapshotEvery: -1, CachedStates: -1})
+	if _, err := cold.Withdraw(ctx, meta(), acct, domain.Withdraw{Amount: 150}); !errors.Is(err, domain.ErrInsufficientFunds) {
+		t.Fatalf("withdraw 150 of 100 through an unreadable snapshot: %v, want insufficient funds", err)
 	}
 }

@@ -66,6 +66,10 @@ type OpenAccount struct {
 
 var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 
+// idPattern is the shape of a reference to another aggregate (an owner, a customer): it becomes
+// part of stream IDs and envelopes, so it is kept short and plain.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
 // OpenAccount decides OpenAccount.
 func (a Account) OpenAccount(c OpenAccount) ([]Event, error) {
 	if a.Open {
@@ -74,8 +78,8 @@ func (a Account) OpenAccount(c OpenAccount) ([]Event, error) {
 	switch {
 	case c.AccountID == "":
 		return nil, invalid("accountId", "is required")
-	case c.OwnerID == "":
-		return nil, invalid("ownerId", "is required")
+	case !idPattern.MatchString(c.OwnerID):
+		return nil, invalid("ownerId", "must be 1 to 128 letters, digits, '.', '_', ':' or '-'")
 	case !currencyPattern.MatchString(c.Currency):
 		return nil, invalid("currency", "is not an ISO 4217 code such as EUR")
 	}

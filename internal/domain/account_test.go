@@ -37,6 +37,7 @@ func TestAccountOpen(t *testing.T) {
 		{name: "opening twice is refused before the input is validated", given: []domain.Event{accountOpened()}, when: domain.OpenAccount{}, then: fails(domain.ErrExists)},
 		{name: "missing account ID", when: domain.OpenAccount{OwnerID: "user-1", Currency: "EUR"}, then: invalid("accountId")},
 		{name: "missing owner ID", when: domain.OpenAccount{AccountID: "acc-1", Currency: "EUR"}, then: invalid("ownerId")},
+		{name: "owner ID with a slash", when: domain.OpenAccount{AccountID: "acc-1", OwnerID: "a/b", Currency: "EUR"}, then: invalid("ownerId")},
 		{name: "missing currency", when: open(""), then: invalid("currency")},
 		{name: "lower-case currency", when: open("eur"), then: invalid("currency")},
 		{name: "mixed-case currency", when: open("Eur"), then: invalid("currency")},

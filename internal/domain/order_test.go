@@ -133,6 +133,8 @@ func TestOrderPlace(t *testing.T) {
 		{name: "placing a cancelled order again", given: []domain.Event{orderPlaced(), domain.OrderCancelled{OrderID: "order-1", Reason: "fraud"}}, when: placeOrder(), then: fails(domain.ErrExists)},
 		{name: "missing order ID", when: with(func(c *domain.PlaceOrder) { c.OrderID = "" }), then: invalid("orderId")},
 		{name: "missing customer ID", when: with(func(c *domain.PlaceOrder) { c.CustomerID = "" }), then: invalid("customerId")},
+		{name: "customer ID too long", when: with(func(c *domain.PlaceOrder) { c.CustomerID = strings.Repeat("c", 129) }), then: invalid("customerId")},
+		{name: "customer ID with a space", when: with(func(c *domain.PlaceOrder) { c.CustomerID = "a b" }), then: invalid("customerId")},
 		{name: "missing currency", when: with(func(c *domain.PlaceOrder) { c.Currency = "" }), then: invalid("currency")},
 		{name: "lower-case currency", when: with(func(c *domain.PlaceOrder) { c.Currency = "eur" }), then: invalid("currency")},
 		{name: "four-letter currency", when: with(func(c *domain.PlaceOrder) { c.Currency = "EURO" }), then: invalid("currency")},

@@ -73,7 +73,9 @@ func problemFor(err error) (*Problem, bool) {
 		return newProblem(http.StatusUnprocessableEntity, TypeRulePrefix+rule.Code, rule.Detail), false
 	case errors.As(err, &ce):
 		pr := newProblem(http.StatusConflict, TypeConflict, "the resource changed since the version given in If-Match, or concurrently")
-		pr.CurrentVersion = &ce.Actual
+		if ce.Actual >= 0 {
+			pr.CurrentVersion = &ce.Actual
+		}
 		return pr, false
 	case errors.Is(err, domain.ErrNotFound):
 		return newProblem(http.StatusNotFound, TypeNotFound, "no such resource"), false

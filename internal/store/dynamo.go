@@ -337,7 +337,8 @@ func sameEvents(p pending, items []map[string]types.AttributeValue) ([]Event, bo
 func (s *DynamoDB) conflict(ctx context.Context, p pending) error {
 	head, err := s.head(ctx, p.stream)
 	if err != nil {
-		return fmt.Errorf("append to %s at %d: %w (then reading its version: %v)", p.stream, p.expected, ErrVersionConflict, err)
+		// Still a conflict, of unknown actual version; the read's error is kept alongside.
+		return errors.Join(&ConflictError{StreamID: p.stream, Expected: p.expected, Actual: -1}, err)
 	}
 	s.known.saw(p.stream, head)
 	return &ConflictError{StreamID: p.stream, Expected: p.expected, Actual: head}

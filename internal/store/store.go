@@ -188,7 +188,7 @@ type ConflictError struct {
 	StreamID string
 	// Expected is the version the append expected the stream to be at.
 	Expected int64
-	// Actual is the stream's version as read after the conflict.
+	// Actual is the stream's version as read after the conflict, or -1 when that read failed.
 	Actual int64
 }
 
