@@ -116,6 +116,9 @@ type Meta struct {
 	// Expected, when not nil, is the aggregate version the caller acted on (HTTP If-Match): a
 	// different current version is a conflict, not retried.
 	Expected *int64
+	// Retry says an earlier attempt of this very command (same CommandID) may have appended its
+	// events already; if it did, the command returns that result and appends nothing.
+	Retry bool
 }
 
 // Result is what a command did.
@@ -174,6 +177,11 @@ func update[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id 
 	if err != nil {
 		return Result{}, err
 	}
+	if m.Retry {
+		if res, done, err := s.earlier(ctx, stream, id, m.CommandID); err != nil || done {
+			return res, err
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		state, version, tail, err := load[S](ctx, s, k, stream)
 		if err != nil {
@@ -219,6 +227,26 @@ func update[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id 
 		}
 		return out, nil
 	}
+}
+
+// earlier finds the events an earlier attempt of the command appended to stream: those it caused.
+// It reads the whole stream, bypassing caches, so only retries pay for it.
+func (s *Service) earlier(ctx context.Context, stream, id, commandID string) (Result, bool, error) {
+	if commandID == "" {
+		return Result{}, false, nil
+	}
+	events, err := s.store.Load(ctx, stream, store.Span{})
+	if err != nil {
+		return Result{}, false, err
+	}
+	res := Result{ID: id, StreamID: stream}
+	for _, e := range events {
+		if e.CausationID == commandID {
+			res.Version = e.Version
+			res.EventIDs = append(res.EventIDs, e.ID)
+		}
+	}
+	return res, len(res.EventIDs) > 0, nil
 }
 
 // load folds the aggregate's history: from the state cached by an earlier command when there is

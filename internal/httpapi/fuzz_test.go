@@ -19,9 +19,13 @@ import (
 // noIdempotency fails the fuzz run if a request without Idempotency-Key reaches it.
 type noIdempotency struct{ t *testing.T }
 
-func (n noIdempotency) Begin(context.Context, string, string, time.Time) (*idempotency.Response, error) {
+func (n noIdempotency) Begin(context.Context, string, string, time.Time, idempotency.Attempt) (*idempotency.Response, idempotency.Attempt, error) {
 	n.t.Fatal("Begin called without an Idempotency-Key")
-	return nil, nil
+	return nil, idempotency.Attempt{}, nil
+}
+func (n noIdempotency) Release(context.Context, string, string) error {
+	n.t.Fatal("Release called without an Idempotency-Key")
+	return nil
 }
 func (n noIdempotency) Complete(context.Context, string, string, idempotency.Response) error {
 	n.t.Fatal("Complete called without an Idempotency-Key")

@@ -35,8 +35,9 @@ import (
 
 // Idempotency is what the handler needs of an idempotency record store.
 type Idempotency interface {
-	Begin(ctx context.Context, key, hash string, lockUntil time.Time) (*idempotency.Response, error)
+	Begin(ctx context.Context, key, hash string, lockUntil time.Time, fresh idempotency.Attempt) (*idempotency.Response, idempotency.Attempt, error)
 	Complete(ctx context.Context, key, hash string, resp idempotency.Response) error
+	Release(ctx context.Context, key, hash string) error
 	Abandon(ctx context.Context, key, hash string) error
 }
 
@@ -131,8 +132,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if !correlationPattern.MatchString(correlationID) {
 		correlationID = h.ids.New()
 	}
-	commandID := h.ids.New()
-	resp, res, err := h.serve(ctx, req, command.Meta{CommandID: commandID, CorrelationID: correlationID})
+	meta := command.Meta{CommandID: h.ids.New(), CorrelationID: correlationID}
+	resp, res, err := h.serve(ctx, req, &meta)
+	commandID := meta.CommandID
 	if err != nil {
 		p, internal := problemFor(err)
 		if internal {
@@ -151,7 +153,8 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	return resp, nil
 }
 
-func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest, meta command.Meta) (events.APIGatewayV2HTTPResponse, command.Result, error) {
+// serve runs the request. With an Idempotency-Key, meta takes the identity of the key's attempt.
+func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest, meta *command.Meta) (events.APIGatewayV2HTTPResponse, command.Result, error) {
 	var none events.APIGatewayV2HTTPResponse
 	rt, ok := h.routes[req.RouteKey]
 	if !ok {
@@ -169,12 +172,13 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 		v, _ := strconv.ParseInt(g[1], 10, 64)
 		meta.Expected = &v
 	}
-	r := request{meta: meta, params: req.PathParameters, body: body}
+	r := request{params: req.PathParameters, body: body}
 	if rt.create != "" {
 		r.newID = h.ids.New()
 	}
 	key := req.Headers["idempotency-key"]
 	if key == "" {
+		r.meta = *meta
 		return h.run(ctx, rt, r)
 	}
 	if !keyPattern.MatchString(key) {
@@ -185,7 +189,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 	if !ok {
 		lock = h.now().Add(30 * time.Second)
 	}
-	recorded, err := h.idem.Begin(ctx, key, hash, lock)
+	recorded, attempt, err := h.idem.Begin(ctx, key, hash, lock, idempotency.Attempt{CommandID: meta.CommandID, NewID: r.newID})
 	switch {
 	case errors.Is(err, idempotency.ErrMismatch):
 		return none, command.Result{}, newProblem(http.StatusUnprocessableEntity, TypeKeyReused, "the Idempotency-Key was used for a different request")
@@ -200,14 +204,24 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 		}
 		return events.APIGatewayV2HTTPResponse{StatusCode: recorded.Status, Headers: headers, Body: recorded.Body}, command.Result{}, nil
 	}
+	// Every attempt of this key is one command: same command ID, same new aggregate ID.
+	meta.CommandID, meta.Retry, r.newID = attempt.CommandID, attempt.Retry, attempt.NewID
+	r.meta = *meta
 	resp, res, err := h.run(ctx, rt, r)
 	if err != nil {
 		p, internal := problemFor(err)
-		if internal || p.Status == http.StatusConflict {
-			// Worth a retry (after a reload, for a conflict): release the key now rather than
-			// record an outcome that a retry should not get back.
+		switch {
+		case internal:
+			// The command may have been appended before the failure: keep the attempt, unlock
+			// it, and let the retry find out.
+			if rerr := h.idem.Release(ctx, key, hash); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			return none, res, err
+		case p.Status == http.StatusConflict:
+			// A lost version race wrote nothing: free the key for the reloaded request.
 			if aerr := h.idem.Abandon(ctx, key, hash); aerr != nil {
-				return none, res, errors.Join(err, aerr)
+				err = errors.Join(err, aerr)
 			}
 			return none, res, err
 		}

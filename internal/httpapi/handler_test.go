@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -68,6 +69,13 @@ func newHarness(t *testing.T) *harness {
 // wire builds a handler, as a new Lambda instance would, on existing tables.
 func wire(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env template.Env) *harness {
 	t.Helper()
+	return wireWith(t, client, reqs, env, nil, nil)
+}
+
+// wireWith is wire with the store and the idempotency records wrapped, to inject failures.
+func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env template.Env,
+	wrapStore func(command.Store) command.Store, wrapIdem func(httpapi.Idempotency) httpapi.Idempotency) *harness {
+	t.Helper()
 	reg, err := command.Registry()
 	if err != nil {
 		t.Fatal(err)
@@ -78,13 +86,21 @@ func wire(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env tem
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmds, err := command.New(command.Config{Store: st, EmailKey: []byte("0123456789abcdef0123456789abcdef")})
+	var cst command.Store = st
+	if wrapStore != nil {
+		cst = wrapStore(st)
+	}
+	cmds, err := command.New(command.Config{Store: cst, EmailKey: []byte("0123456789abcdef0123456789abcdef")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
 	idem := idempotency.New(client, env.Refs["IdempotencyTable"], time.Hour, nil)
-	h, err := httpapi.New(httpapi.Config{Commands: cmds, Idempotency: idem, Log: slog.New(slog.NewJSONHandler(logs, nil))})
+	var hidem httpapi.Idempotency = idem
+	if wrapIdem != nil {
+		hidem = wrapIdem(idem)
+	}
+	h, err := httpapi.New(httpapi.Config{Commands: cmds, Idempotency: hidem, Log: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,13 +325,13 @@ func TestIdempotencyKeyInProgressAndExpiredLock(t *testing.T) {
 	req := deposit(t, acct, 5, "idempotency-key", "busy-1")
 	// Another attempt holds the key; hash as the handler computes it.
 	hash := requestHash(req)
-	if _, err := hs.idem.Begin(context.Background(), "busy-1", hash, time.Now().Add(time.Hour)); err != nil {
+	if _, _, err := hs.idem.Begin(context.Background(), "busy-1", hash, time.Now().Add(time.Hour), idempotency.Attempt{CommandID: "c1"}); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(t, hs.do(t, req), http.StatusConflict, httpapi.TypeKeyInProgress)
 	// A crashed attempt whose lock (the Lambda deadline) ran out can be retried.
 	req2 := deposit(t, acct, 6, "idempotency-key", "crashed-1")
-	if _, err := hs.idem.Begin(context.Background(), "crashed-1", requestHash(req2), time.Now().Add(-time.Second)); err != nil {
+	if _, _, err := hs.idem.Begin(context.Background(), "crashed-1", requestHash(req2), time.Now().Add(-time.Second), idempotency.Attempt{CommandID: "c2"}); err != nil {
 		t.Fatal(err)
 	}
 	r := hs.do(t, req2)
@@ -449,4 +465,94 @@ func TestEnvFromLookup(t *testing.T) {
 			t.Errorf("bad environment: %v, want it to name %s", err, want)
 		}
 	}
+}
+
+// lostAfterAppend loses the response of its lose-th append (counting from 1): the write lands,
+// the caller sees a failure (a timeout, a dropped connection).
+type lostAfterAppend struct {
+	command.Store
+	mu    sync.Mutex
+	count int
+	lose  int
+}
+
+func (l *lostAfterAppend) AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error) {
+	res, err := l.Store.AppendStreams(ctx, appends...)
+	l.mu.Lock()
+	l.count++
+	lost := l.count == l.lose
+	l.mu.Unlock()
+	if err == nil && lost {
+		return nil, context.DeadlineExceeded
+	}
+	return res, err
+}
+
+// failingComplete loses the first Complete: the attempt appended, then could not record it.
+type failingComplete struct {
+	httpapi.Idempotency
+	once sync.Once
+}
+
+func (f *failingComplete) Complete(ctx context.Context, key, hash string, resp idempotency.Response) error {
+	fail := false
+	f.once.Do(func() { fail = true })
+	if fail {
+		return errors.New("complete failed (simulated)")
+	}
+	return f.Idempotency.Complete(ctx, key, hash, resp)
+}
+
+// TestRetryAfterAnUnknownOutcomeAppendsOnce: a deposit whose append landed but whose response
+// was lost answers 500; its retry with the same Idempotency-Key finds the deposit instead of
+// making another.
+func TestRetryAfterAnUnknownOutcomeAppendsOnce(t *testing.T) {
+	reqs := &awstest.Requests{}
+	client := reqs.Client(t)
+	env := awstest.MustTables(t, client)
+	hs := wireWith(t, client, reqs, env, func(st command.Store) command.Store { return &lostAfterAppend{Store: st, lose: 2} }, nil)
+	acct := hs.openAccount(t) // append 1
+	dep := deposit(t, acct, 40, "idempotency-key", "dep-lost")
+	wantStatus(t, hs.do(t, dep), http.StatusInternalServerError, httpapi.TypeInternal) // append 2 landed, reply lost
+	again := hs.do(t, dep)
+	wantStatus(t, again, http.StatusOK, "")
+	events, err := hs.store.Load(context.Background(), "account-"+acct, store.Span{})
+	if err != nil || len(events) != 2 || again.Version != 2 || again.EventIDs[0] != events[1].ID {
+		t.Fatalf("after the retry: %d events (%v), reply %+v; want the opening and one deposit", len(events), err, again)
+	}
+}
+
+// TestRetryAfterAFailedCompleteAppendsOnce: an attempt appends, then fails to record its
+// response; once its lock (the invocation's deadline) has passed, the retry answers with what the
+// attempt did, for updates and creates alike.
+func TestRetryAfterAFailedCompleteAppendsOnce(t *testing.T) {
+	reqs := &awstest.Requests{}
+	client := reqs.Client(t)
+	env := awstest.MustTables(t, client)
+	hs := wireWith(t, client, reqs, env, nil, func(i httpapi.Idempotency) httpapi.Idempotency { return &failingComplete{Idempotency: i} })
+	reg := fixture(t, "register-user.json")
+	reg.Headers["idempotency-key"] = "reg-1"
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	resp, err := hs.h.Handle(ctx, reg)
+	if err != nil || resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("first attempt = %d, %v; want 500", resp.StatusCode, err)
+	}
+	wantStatus(t, hs.do(t, reg), http.StatusConflict, httpapi.TypeKeyInProgress)
+	time.Sleep(time.Until(deadlineOf(ctx)) + 50*time.Millisecond)
+	again := hs.do(t, reg)
+	wantStatus(t, again, http.StatusCreated, "")
+	events, err := hs.store.Load(context.Background(), "user-"+again.ID, store.Span{})
+	if err != nil || len(events) != 1 || again.EventIDs[0] != events[0].ID {
+		t.Fatalf("the retry answered %+v; the user stream holds %d events (%v): want the first attempt's user", again, len(events), err)
+	}
+	// And it is recorded now: a further retry replays it.
+	if r := hs.do(t, reg); r.Headers["Idempotent-Replayed"] != "true" || r.ID != again.ID {
+		t.Fatalf("replay = %+v", r)
+	}
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }

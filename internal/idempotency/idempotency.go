@@ -3,10 +3,16 @@
 // without running again.
 //
 // A record in DynamoDB goes through two states. Begin writes it IN_PROGRESS with a hash of the
-// request and a lock that ends at the Lambda invocation's deadline (a conditional PutItem: at most
-// one attempt holds a key at a time). Complete stores the response and marks it COMPLETED. A
-// request whose attempt crashed can be retried once the lock has expired; one that failed with a
-// server error is released by Abandon at once. Records expire through the table's TTL.
+// request, the identity of the execution (a command ID and, for creates, the new aggregate's ID)
+// and a lock that ends at the Lambda invocation's deadline (a conditional PutItem: at most one
+// attempt holds a key at a time). Complete stores the response and marks it COMPLETED.
+//
+// An attempt can die, or fail to record its outcome, after its command was appended. So a retry
+// never starts afresh: once the lock has expired, or the failed attempt released it (Release),
+// Begin hands the retry the same Attempt, marked Retry, and the command layer finds the events
+// the earlier attempt appended (their causation ID is the command ID) instead of appending
+// again. Only an attempt known to have written nothing (a version conflict) removes its record
+// (Abandon), so that the key can carry a corrected request. Records expire through the TTL.
 //
 // Records hold a SHA-256 of the request and the response; never the request body. Responses of
 // the routes using this package must not hold personal data.
@@ -32,6 +38,17 @@ var (
 	// ErrMismatch is returned by Begin when the key was used for a different request.
 	ErrMismatch = errors.New("the idempotency key was used for a different request")
 )
+
+// Attempt identifies the execution of an idempotent request. It is fixed when the key is first
+// used and handed to every retry.
+type Attempt struct {
+	// CommandID becomes the causation ID of the events the request appends.
+	CommandID string
+	// NewID is the ID a create request gives the aggregate it creates.
+	NewID string
+	// Retry reports that an earlier attempt may have run, and may have appended its events.
+	Retry bool
+}
 
 // Response is a recorded HTTP response.
 type Response struct {
@@ -78,33 +95,32 @@ type record struct {
 	Hash        string    `dynamodbav:"hash"`
 	LockedUntil int64     `dynamodbav:"lockedUntil"` // Unix milliseconds
 	ExpiresAt   int64     `dynamodbav:"expiresAt"`   // Unix seconds, the TTL attribute
+	CommandID   string    `dynamodbav:"commandId"`
+	NewID       string    `dynamodbav:"newId,omitempty"`
 	Response    *Response `dynamodbav:"response,omitempty"`
 }
 
 // Begin starts the request identified by key, whose content hashes to hash, holding the key
-// until lockUntil. It returns (nil, nil) when the caller should run the request and then call
-// Complete or Abandon; the recorded response when the request ran before; ErrInProgress or
-// ErrMismatch, wrapped, otherwise.
-func (s *Store) Begin(ctx context.Context, key, hash string, lockUntil time.Time) (*Response, error) {
+// until lockUntil. When the key is new (or its record expired), the request runs as attempt
+// fresh. When an earlier attempt's lock has run out or was released, the request runs again as
+// that attempt, with Retry set. When it ran to completion before, Begin returns the recorded
+// response. Otherwise it returns ErrInProgress or ErrMismatch. After running, call Complete,
+// Release or Abandon.
+func (s *Store) Begin(ctx context.Context, key, hash string, lockUntil time.Time, fresh Attempt) (*Response, Attempt, error) {
 	now := s.now()
 	item, err := attributevalue.MarshalMap(record{
-		Key: key, State: inProgress, Hash: hash,
-		LockedUntil: lockUntil.UnixMilli(), ExpiresAt: now.Add(s.ttl).Unix(),
+		Key: key, State: inProgress, Hash: hash, LockedUntil: lockUntil.UnixMilli(), ExpiresAt: now.Add(s.ttl).Unix(),
+		CommandID: fresh.CommandID, NewID: fresh.NewID,
 	})
 	if err != nil {
-		return nil, err
+		return nil, Attempt{}, err
 	}
-	// Free: no record, an expired one the TTL has not removed yet, or an abandoned attempt of this
-	// same request whose lock has run out.
-	free := expression.AttributeNotExists(expression.Name("pk")).
-		Or(expression.Name("expiresAt").LessThan(expression.Value(now.Unix()))).
-		Or(expression.And(
-			expression.Name("state").Equal(expression.Value(inProgress)),
-			expression.Name("lockedUntil").LessThan(expression.Value(now.UnixMilli())),
-			expression.Name("hash").Equal(expression.Value(hash))))
-	expr, err := expression.NewBuilder().WithCondition(free).Build()
+	// Absent: no record, or an expired one the TTL has not removed yet.
+	absent := expression.AttributeNotExists(expression.Name("pk")).
+		Or(expression.Name("expiresAt").LessThan(expression.Value(now.Unix())))
+	expr, err := expression.NewBuilder().WithCondition(absent).Build()
 	if err != nil {
-		return nil, err
+		return nil, Attempt{}, err
 	}
 	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(s.table),
@@ -117,33 +133,40 @@ func (s *Store) Begin(ctx context.Context, key, hash string, lockUntil time.Time
 	var failed *types.ConditionalCheckFailedException
 	if !errors.As(err, &failed) {
 		if err != nil {
-			return nil, fmt.Errorf("begin idempotent request: %w", err)
+			return nil, Attempt{}, fmt.Errorf("begin idempotent request: %w", err)
 		}
-		return nil, nil
+		fresh.Retry = false
+		return nil, fresh, nil
 	}
 	var old record
 	if err := attributevalue.UnmarshalMap(failed.Item, &old); err != nil {
-		return nil, fmt.Errorf("begin idempotent request: read record: %w", err)
+		return nil, Attempt{}, fmt.Errorf("begin idempotent request: read record: %w", err)
 	}
 	switch {
 	case old.Hash != hash:
-		return nil, ErrMismatch
+		return nil, Attempt{}, ErrMismatch
 	case old.State == completed && old.Response != nil:
-		return old.Response, nil
-	default:
-		return nil, ErrInProgress
+		return old.Response, Attempt{}, nil
+	case old.State != inProgress || old.LockedUntil >= now.UnixMilli():
+		return nil, Attempt{}, ErrInProgress
 	}
+	// The earlier attempt's lock is over: take it over, unless another retry just did.
+	err = s.update(ctx, key,
+		expression.Set(expression.Name("lockedUntil"), expression.Value(lockUntil.UnixMilli())),
+		expression.Name("state").Equal(expression.Value(inProgress)).
+			And(expression.Name("hash").Equal(expression.Value(hash))).
+			And(expression.Name("lockedUntil").Equal(expression.Value(old.LockedUntil))))
+	if errors.As(err, &failed) {
+		return nil, Attempt{}, ErrInProgress
+	}
+	if err != nil {
+		return nil, Attempt{}, fmt.Errorf("begin idempotent request: take over: %w", err)
+	}
+	return nil, Attempt{CommandID: old.CommandID, NewID: old.NewID, Retry: true}, nil
 }
 
-// Complete records the response of the request begun with key and hash.
-func (s *Store) Complete(ctx context.Context, key, hash string, resp Response) error {
-	av, err := attributevalue.Marshal(resp)
-	if err != nil {
-		return err
-	}
-	upd := expression.Set(expression.Name("state"), expression.Value(completed)).
-		Set(expression.Name("response"), expression.Value(av))
-	cond := expression.Name("hash").Equal(expression.Value(hash)).And(expression.Name("state").Equal(expression.Value(inProgress)))
+// update runs a conditional UpdateItem on the record of key.
+func (s *Store) update(ctx context.Context, key string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) error {
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
 		return err
@@ -156,17 +179,44 @@ func (s *Store) Complete(ctx context.Context, key, hash string, resp Response) e
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
 	})
+	return err
+}
+
+// running is the condition that the record of hash is still in progress.
+func running(hash string) expression.ConditionBuilder {
+	return expression.Name("hash").Equal(expression.Value(hash)).And(expression.Name("state").Equal(expression.Value(inProgress)))
+}
+
+// Complete records the response of the request begun with key and hash.
+func (s *Store) Complete(ctx context.Context, key, hash string, resp Response) error {
+	av, err := attributevalue.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	err = s.update(ctx, key,
+		expression.Set(expression.Name("state"), expression.Value(completed)).Set(expression.Name("response"), expression.Value(av)),
+		running(hash))
 	if err != nil {
 		return fmt.Errorf("complete idempotent request: %w", err)
 	}
 	return nil
 }
 
-// Abandon removes the in-progress record of a request that failed in a way worth retrying, so
-// that a retry need not wait for the lock to expire.
+// Release ends the lock of an attempt that failed in a way worth retrying but may have written
+// (a server error): the next Begin runs at once, as the same attempt, with Retry set.
+func (s *Store) Release(ctx context.Context, key, hash string) error {
+	err := s.update(ctx, key, expression.Set(expression.Name("lockedUntil"), expression.Value(0)), running(hash))
+	var failed *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &failed) {
+		return fmt.Errorf("release idempotent request: %w", err)
+	}
+	return nil
+}
+
+// Abandon removes the in-progress record of an attempt known to have written nothing (it lost a
+// version conflict), so that the key can carry the request again, corrected or not.
 func (s *Store) Abandon(ctx context.Context, key, hash string) error {
-	cond := expression.Name("hash").Equal(expression.Value(hash)).And(expression.Name("state").Equal(expression.Value(inProgress)))
-	expr, err := expression.NewBuilder().WithCondition(cond).Build()
+	expr, err := expression.NewBuilder().WithCondition(running(hash)).Build()
 	if err != nil {
 		return err
 	}

@@ -32,57 +32,75 @@ func TestRecordLifecycle(t *testing.T) {
 	ctx := context.Background()
 	s, c := mustStore(t)
 	lock := c.now().Add(10 * time.Second)
-	if resp, err := s.Begin(ctx, "k1", "h1", lock); resp != nil || err != nil {
-		t.Fatalf("first Begin = %v, %v; want to run", resp, err)
+	first := idempotency.Attempt{CommandID: "cmd-1", NewID: "new-1"}
+	resp, at, err := s.Begin(ctx, "k1", "h1", lock, first)
+	if resp != nil || err != nil || at != first {
+		t.Fatalf("first Begin = %v, %+v, %v; want to run as the fresh attempt", resp, at, err)
 	}
-	if _, err := s.Begin(ctx, "k1", "h1", lock); !errors.Is(err, idempotency.ErrInProgress) {
+	if _, _, err := s.Begin(ctx, "k1", "h1", lock, idempotency.Attempt{CommandID: "cmd-2"}); !errors.Is(err, idempotency.ErrInProgress) {
 		t.Fatalf("Begin while running: %v, want ErrInProgress", err)
 	}
-	if _, err := s.Begin(ctx, "k1", "other", lock); !errors.Is(err, idempotency.ErrMismatch) {
+	if _, _, err := s.Begin(ctx, "k1", "other", lock, idempotency.Attempt{CommandID: "cmd-3"}); !errors.Is(err, idempotency.ErrMismatch) {
 		t.Fatalf("Begin with another request: %v, want ErrMismatch", err)
 	}
 	want := idempotency.Response{Status: 201, Headers: map[string]string{"ETag": `"1"`}, Body: `{"id":"x"}`}
 	if err := s.Complete(ctx, "k1", "h1", want); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Begin(ctx, "k1", "h1", lock)
+	got, _, err := s.Begin(ctx, "k1", "h1", lock, idempotency.Attempt{CommandID: "cmd-4"})
 	if err != nil || got == nil || got.Status != 201 || got.Body != want.Body || got.Headers["ETag"] != `"1"` {
 		t.Fatalf("Begin after Complete = %+v, %v; want the recorded response", got, err)
 	}
-	// Completing twice, or completing another request's record, fails.
+	// Completing twice fails.
 	if err := s.Complete(ctx, "k1", "h1", want); err == nil {
 		t.Fatal("second Complete succeeded")
 	}
-	// A record past its TTL counts as gone even before DynamoDB deletes it.
+	// A record past its TTL counts as gone even before DynamoDB deletes it: a fresh attempt.
 	c.advance(2 * time.Hour)
-	if resp, err := s.Begin(ctx, "k1", "h2", c.now().Add(time.Second)); resp != nil || err != nil {
-		t.Fatalf("Begin after expiry = %v, %v; want to run", resp, err)
+	fresh := idempotency.Attempt{CommandID: "cmd-5"}
+	if resp, at, err := s.Begin(ctx, "k1", "h2", c.now().Add(time.Second), fresh); resp != nil || err != nil || at != fresh {
+		t.Fatalf("Begin after expiry = %v, %+v, %v; want to run afresh", resp, at, err)
 	}
 }
 
-func TestLockExpiryAndAbandon(t *testing.T) {
+// TestRetriesRunAsTheSameAttempt: once an attempt's lock expires (it crashed) or is released (it
+// failed after perhaps writing), the retry runs with the same command and new IDs, marked Retry.
+func TestRetriesRunAsTheSameAttempt(t *testing.T) {
 	ctx := context.Background()
 	s, c := mustStore(t)
-	if _, err := s.Begin(ctx, "k", "h", c.now().Add(5*time.Second)); err != nil {
+	first := idempotency.Attempt{CommandID: "cmd-a", NewID: "id-a"}
+	if _, _, err := s.Begin(ctx, "k", "h", c.now().Add(5*time.Second), first); err != nil {
 		t.Fatal(err)
 	}
 	c.advance(6 * time.Second) // the attempt's Lambda deadline passed: it crashed or timed out
-	if _, err := s.Begin(ctx, "k", "other", c.now().Add(5*time.Second)); !errors.Is(err, idempotency.ErrMismatch) {
+	if _, _, err := s.Begin(ctx, "k", "other", c.now().Add(5*time.Second), idempotency.Attempt{CommandID: "x"}); !errors.Is(err, idempotency.ErrMismatch) {
 		t.Fatalf("another request on an expired lock: %v, want ErrMismatch", err)
 	}
-	if resp, err := s.Begin(ctx, "k", "h", c.now().Add(5*time.Second)); resp != nil || err != nil {
-		t.Fatalf("retry after the lock expired = %v, %v; want to run", resp, err)
+	resp, at, err := s.Begin(ctx, "k", "h", c.now().Add(5*time.Second), idempotency.Attempt{CommandID: "cmd-b", NewID: "id-b"})
+	if resp != nil || err != nil || at != (idempotency.Attempt{CommandID: "cmd-a", NewID: "id-a", Retry: true}) {
+		t.Fatalf("retry after the lock expired = %v, %+v, %v; want the first attempt again", resp, at, err)
 	}
+	if _, _, err := s.Begin(ctx, "k", "h", c.now().Add(5*time.Second), idempotency.Attempt{CommandID: "cmd-c"}); !errors.Is(err, idempotency.ErrInProgress) {
+		t.Fatalf("Begin while the retry runs: %v, want ErrInProgress", err)
+	}
+	if err := s.Release(ctx, "k", "h"); err != nil {
+		t.Fatal(err)
+	}
+	if _, at, err := s.Begin(ctx, "k", "h", c.now().Add(5*time.Second), idempotency.Attempt{CommandID: "cmd-d"}); err != nil || at.CommandID != "cmd-a" || !at.Retry {
+		t.Fatalf("Begin after Release = %+v, %v; want the first attempt again, at once", at, err)
+	}
+	// Abandon, for an attempt that wrote nothing, frees the key for a new request.
 	if err := s.Abandon(ctx, "k", "h"); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := s.Begin(ctx, "k", "h2", c.now().Add(5*time.Second)); resp != nil || err != nil {
-		t.Fatalf("Begin after Abandon = %v, %v; want to run", resp, err)
+	fresh := idempotency.Attempt{CommandID: "cmd-e"}
+	if _, at, err := s.Begin(ctx, "k", "h2", c.now().Add(5*time.Second), fresh); err != nil || at != fresh {
+		t.Fatalf("Begin after Abandon = %+v, %v; want a fresh attempt", at, err)
 	}
 	if err := s.Abandon(ctx, "k", "h"); err != nil { // another request's record: left alone
 		t.Fatal(err)
 	}
-	if _, err := s.Begin(ctx, "k", "h2", c.now().Add(5*time.Second)); !errors.Is(err, idempotency.ErrInProgress) {
+	if _, _, err := s.Begin(ctx, "k", "h2", c.now().Add(5*time.Second), fresh); !errors.Is(err, idempotency.ErrInProgress) {
 		t.Fatalf("record of h2 after abandoning h: %v, want ErrInProgress", err)
 	}
 }
@@ -99,7 +117,7 @@ func TestOneOfConcurrentAttemptsRuns(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := s.Begin(ctx, "race", "h", c.now().Add(time.Minute))
+			resp, _, err := s.Begin(ctx, "race", "h", c.now().Add(time.Minute), idempotency.Attempt{CommandID: "c"})
 			switch {
 			case err == nil && resp == nil:
 				runs.Add(1)
