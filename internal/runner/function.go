@@ -70,18 +70,19 @@ type result struct {
 }
 
 type instance struct {
-	fn      *function
-	id      int
-	cmd     *exec.Cmd
-	srv     *http.Server
-	addr    string
-	next    chan *invocation
-	ready   chan struct{} // closed at the first GET /next: init is over
-	exited  chan struct{} // closed when the process has exited
-	initErr *FunctionError
+	fn        *function
+	id        int
+	cmd       *exec.Cmd
+	srv       *http.Server
+	addr      string
+	next      chan *invocation
+	ready     chan struct{} // closed at the first GET /next: init is over
+	readyOnce sync.Once
+	exited    chan struct{} // closed when the process has exited
 
 	mu      sync.Mutex
 	current *invocation
+	initErr *FunctionError
 }
 
 func newFunction(name, binary string, env []string, timeout time.Duration, max int, log *slog.Logger, out io.Writer) *function {
@@ -97,8 +98,6 @@ func (f *function) invoke(ctx context.Context, requestID string, payload []byte)
 		return nil, err
 	}
 	inv := &invocation{id: requestID, payload: payload, deadline: time.Now().Add(f.timeout), done: make(chan result, 1)}
-	timer := time.NewTimer(f.timeout)
-	defer timer.Stop()
 	select {
 	case inst.next <- inv:
 	case <-inst.exited:
@@ -108,22 +107,35 @@ func (f *function) invoke(ctx context.Context, requestID string, payload []byte)
 		f.release(inst, true)
 		return nil, ctx.Err()
 	}
+	outcome := make(chan result, 1)
+	go func() { outcome <- f.await(inst, inv) }()
+	select {
+	case res := <-outcome:
+		return res.payload, res.err
+	case <-ctx.Done():
+		// The caller gave up (a client hung up, the gateway's 30 s passed). As in Lambda, the
+		// invocation runs on until it ends or times out; await then frees its instance.
+		return nil, ctx.Err()
+	}
+}
+
+// await waits for an invocation handed to inst to end, then releases the instance: back to idle,
+// or stopped and forgotten when it crashed or timed out.
+func (f *function) await(inst *instance, inv *invocation) result {
+	timer := time.NewTimer(f.timeout)
+	defer timer.Stop()
 	select {
 	case res := <-inv.done:
 		f.release(inst, true)
-		return res.payload, res.err
+		return res
 	case <-inst.exited:
 		f.release(inst, false)
-		return nil, fmt.Errorf("%s: %w during the invocation", f.name, ErrCrashed)
+		return result{err: fmt.Errorf("%s: %w during the invocation", f.name, ErrCrashed)}
 	case <-timer.C:
 		// Lambda stops the sandbox of a timed-out invocation; the next one starts cold.
 		inst.stop()
 		f.release(inst, false)
-		return nil, fmt.Errorf("%s: %w after %v", f.name, ErrTimeout, f.timeout)
-	case <-ctx.Done():
-		inst.stop()
-		f.release(inst, false)
-		return nil, ctx.Err()
+		return result{err: fmt.Errorf("%s: %w after %v", f.name, ErrTimeout, f.timeout)}
 	}
 }
 
@@ -221,9 +233,6 @@ func (f *function) start(ctx context.Context, id int) (*instance, error) {
 		return nil, fmt.Errorf("start %s: %w", f.name, err)
 	}
 	inst.cmd = cmd
-	f.mu.Lock()
-	f.all[inst] = true
-	f.mu.Unlock()
 	go func() {
 		cmd.Wait()
 		stdout.Close()
@@ -231,6 +240,14 @@ func (f *function) start(ctx context.Context, id int) (*instance, error) {
 		close(inst.exited)
 		inst.srv.Close()
 	}()
+	f.mu.Lock()
+	if f.closed { // close ran while this instance was starting: it must not outlive the runner
+		f.mu.Unlock()
+		inst.stop()
+		return nil, errors.New(f.name + ": runner closed")
+	}
+	f.all[inst] = true
+	f.mu.Unlock()
 	started := time.Now()
 	initTimeout := time.NewTimer(10 * time.Second) // Lambda's init phase limit
 	defer initTimeout.Stop()
@@ -240,8 +257,11 @@ func (f *function) start(ctx context.Context, id int) (*instance, error) {
 		return inst, nil
 	case <-inst.exited:
 		f.forget(inst)
-		if inst.initErr != nil {
-			return nil, fmt.Errorf("%s init: %w", f.name, inst.initErr)
+		inst.mu.Lock()
+		initErr := inst.initErr
+		inst.mu.Unlock()
+		if initErr != nil {
+			return nil, fmt.Errorf("%s init: %w", f.name, initErr)
 		}
 		return nil, fmt.Errorf("%s: %w during init (exit status %d)", f.name, ErrCrashed, cmd.ProcessState.ExitCode())
 	case <-initTimeout.C:
@@ -338,7 +358,10 @@ func (inst *instance) runtimeAPI() http.Handler {
 		w.WriteHeader(http.StatusAccepted)
 	})
 	mux.HandleFunc("POST "+runtimePrefix+"init/error", func(w http.ResponseWriter, r *http.Request) {
-		inst.initErr = readError(r)
+		fe := readError(r)
+		inst.mu.Lock()
+		inst.initErr = fe
+		inst.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	})
 	return mux
@@ -346,11 +369,7 @@ func (inst *instance) runtimeAPI() http.Handler {
 
 // once marks init as over at the first GET /next.
 func (inst *instance) once() {
-	select {
-	case <-inst.ready:
-	default:
-		close(inst.ready)
-	}
+	inst.readyOnce.Do(func() { close(inst.ready) })
 }
 
 func (inst *instance) finish(id string, res result) bool {

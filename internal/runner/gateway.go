@@ -50,8 +50,9 @@ func split(path string) []string {
 	return strings.Split(strings.Trim(path, "/"), "/")
 }
 
-// match finds the route API Gateway would pick: the most specific path (literal segments before
-// parameters before a greedy parameter), a method match before ANY, $default last.
+// match finds the route API Gateway would pick: a full match before a greedy ({proxy+}) one
+// before $default; among those, more literal segments first, then a route for the method
+// before one for ANY.
 func (r *Runner) match(method, path string) (*route, map[string]string) {
 	var (
 		best       *route
@@ -78,19 +79,26 @@ func (r *Runner) match(method, path string) (*route, map[string]string) {
 	return best, bestParams
 }
 
+// Route match classes, from the most to the least preferred.
+const (
+	fullMatch   = 2_000_000
+	greedyMatch = 1_000_000
+)
+
+// matches scores the route against a path's segments: its class, plus 10 per literal segment.
 func (rt *route) matches(segs []string) (int, map[string]string, bool) {
 	if rt.key == "$default" {
 		return 0, nil, true
 	}
 	params := map[string]string{}
-	score := 1
+	score := fullMatch
 	for i, s := range rt.segments {
 		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "+}") {
-			if i >= len(segs) {
+			if i >= len(segs) || segs[i] == "" {
 				return 0, nil, false
 			}
 			params[s[1:len(s)-2]] = strings.Join(segs[i:], "/")
-			return score, params, true
+			return score - fullMatch + greedyMatch, params, true
 		}
 		if i >= len(segs) {
 			return 0, nil, false
@@ -101,9 +109,8 @@ func (rt *route) matches(segs []string) (int, map[string]string, bool) {
 				return 0, nil, false
 			}
 			params[s[1:len(s)-1]] = segs[i]
-			score += 10
 		case s == segs[i]:
-			score += 100
+			score += 10
 		default:
 			return 0, nil, false
 		}
@@ -260,23 +267,24 @@ func textual(contentType string) bool {
 		mt == "application/x-www-form-urlencoded"
 }
 
-// respond writes the function's answer as API Gateway does: a payload v2.0 response object, or
-// any other JSON value as a 200 application/json body; a function error or a malformed answer is
-// 502, a timeout 504.
+// respond writes the function's answer as an HTTP API does: a payload v2.0 response object, or
+// any other JSON value as a 200 application/json body. A function error, crash or timeout and a
+// malformed answer are 500 Internal Server Error; an integration that outlasts API Gateway's 30 s
+// is 503 Service Unavailable. (REST APIs answer 502 and 504 instead.)
 func (r *Runner) respond(w http.ResponseWriter, out []byte, err error) int {
 	switch {
-	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		gatewayError(w, http.StatusGatewayTimeout, "Endpoint request timed out")
-		return http.StatusGatewayTimeout
+	case errors.Is(err, context.DeadlineExceeded):
+		gatewayError(w, http.StatusServiceUnavailable, "Service Unavailable")
+		return http.StatusServiceUnavailable
 	case err != nil:
-		gatewayError(w, http.StatusBadGateway, "Internal Server Error")
-		return http.StatusBadGateway
+		gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+		return http.StatusInternalServerError
 	}
 	var probe map[string]json.RawMessage
 	if json.Unmarshal(out, &probe) != nil || probe["statusCode"] == nil {
 		if !json.Valid(out) {
-			gatewayError(w, http.StatusBadGateway, "Internal Server Error")
-			return http.StatusBadGateway
+			gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+			return http.StatusInternalServerError
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(out)
@@ -284,14 +292,14 @@ func (r *Runner) respond(w http.ResponseWriter, out []byte, err error) int {
 	}
 	var resp events.APIGatewayV2HTTPResponse
 	if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode < 100 || resp.StatusCode > 599 {
-		gatewayError(w, http.StatusBadGateway, "Internal Server Error")
-		return http.StatusBadGateway
+		gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+		return http.StatusInternalServerError
 	}
 	body := []byte(resp.Body)
 	if resp.IsBase64Encoded {
 		if body, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
-			gatewayError(w, http.StatusBadGateway, "Internal Server Error")
-			return http.StatusBadGateway
+			gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+			return http.StatusInternalServerError
 		}
 	}
 	h := w.Header()

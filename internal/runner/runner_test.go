@@ -129,10 +129,10 @@ func TestHTTPAPIResponsesAndFailures(t *testing.T) {
 	}{
 		{"/plain", 200, `{"hello":"world"}`},
 		{"/binary", 200, "\x00\x01\x02\xff"},
-		{"/error", 502, `{"message":"Internal Server Error"}`},
-		{"/crash", 502, `{"message":"Internal Server Error"}`},
-		{"/sleep", 504, `{"message":"Endpoint request timed out"}`},
-		{"/plain", 200, `{"hello":"world"}`}, // new instances replace the crashed and timed-out ones
+		{"/error", 500, `{"message":"Internal Server Error"}`},
+		{"/crash", 500, `{"message":"Internal Server Error"}`},
+		{"/sleep", 500, `{"message":"Internal Server Error"}`}, // the function's own Timeout, 2 s
+		{"/plain", 200, `{"hello":"world"}`},                   // new instances replace the crashed and timed-out ones
 		{"/nowhere/at/all", 404, `{"message":"Not Found"}`},
 	}
 	for _, tt := range tests {

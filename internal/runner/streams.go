@@ -196,8 +196,22 @@ func (r *Runner) poll(ctx context.Context, api streamAPI, m mapping) {
 		for _, s := range shards {
 			id := aws.ToString(s.ShardId)
 			parent := aws.ToString(s.ParentShardId)
+			closed := s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil
+			pos := types.ShardIteratorTypeTrimHorizon
 			mu.Lock()
-			ready := !started[id] && (parent == "" || done[parent] || !known[parent])
+			ready := !started[id]
+			if ready && first && m.startingPosition == types.ShardIteratorTypeLatest {
+				// LATEST: what is open at the start is read from its end; closed shards hold
+				// only records from before the mapping, and are skipped.
+				if closed {
+					started[id], done[id], ready = true, true, false
+				}
+				pos = types.ShardIteratorTypeLatest
+			} else if ready {
+				// TRIM_HORIZON, and every shard that appears later: from its beginning, once
+				// its parent is read to its end.
+				ready = parent == "" || done[parent] || !known[parent]
+			}
 			if ready {
 				started[id] = true
 			}
@@ -205,19 +219,14 @@ func (r *Runner) poll(ctx context.Context, api streamAPI, m mapping) {
 			if !ready {
 				continue
 			}
-			// The starting position applies to the shards there at the start; shards that
-			// appear later are read from their beginning, as Lambda does.
-			pos := types.ShardIteratorTypeTrimHorizon
-			if first {
-				pos = m.startingPosition
-			}
 			r.pollers.Add(1)
 			go func() {
 				defer r.pollers.Done()
-				r.shard(ctx, api, m, id, pos)
-				mu.Lock()
-				done[id] = true
-				mu.Unlock()
+				if r.shard(ctx, api, m, id, pos) {
+					mu.Lock()
+					done[id] = true
+					mu.Unlock()
+				}
 			}()
 		}
 		first = false
@@ -250,8 +259,9 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// shard processes one shard from pos until it closes or ctx ends.
-func (r *Runner) shard(ctx context.Context, api streamAPI, m mapping, shardID string, pos types.ShardIteratorType) {
+// shard processes one shard from pos, and reports whether it read it to its end (false: ctx
+// ended first).
+func (r *Runner) shard(ctx context.Context, api streamAPI, m mapping, shardID string, pos types.ShardIteratorType) bool {
 	var (
 		iter        *string
 		lastRead    string         // the last record read from the shard, filtered or not
@@ -275,8 +285,11 @@ func (r *Runner) shard(ctx context.Context, api streamAPI, m mapping, shardID st
 		iter = out.ShardIterator
 		return true
 	}
-	if !iterator() {
-		return
+	for !iterator() {
+		if ctx.Err() != nil {
+			return false
+		}
+		sleep(ctx, time.Second) // a passing fault: try again, never give the shard up
 	}
 	open := true // the shard has more records, or may get them
 	for ctx.Err() == nil {
@@ -288,6 +301,8 @@ func (r *Runner) shard(ctx context.Context, api streamAPI, m mapping, shardID st
 			case errors.As(err, &expired), errors.As(err, &trimmed):
 				if !iterator() {
 					sleep(ctx, time.Second)
+				} else {
+					sleep(ctx, pollInterval)
 				}
 				continue
 			case err != nil:
@@ -321,43 +336,52 @@ func (r *Runner) shard(ctx context.Context, api streamAPI, m mapping, shardID st
 			continue
 		}
 		if !open && len(pending) == 0 {
-			return // the shard is closed and fully processed
+			return true // the shard is closed and fully processed
 		}
 		sleep(ctx, pollInterval)
 	}
+	return false
 }
 
 // process delivers one batch, retrying, bisecting and discarding per the mapping, and returns
-// how many records of it are done (processed or discarded). It returns 0 only when ctx ends.
+// how many records of it are done (processed or discarded); fewer only when ctx ends.
+//
+// A failed invocation counts as an attempt. With ReportBatchItemFailures, the records before the
+// lowest reported one are done and the rest is retried, counting the attempt as a failure of the
+// whole batch would. With BisectBatchOnFunctionError, a failed batch of more than one record is
+// split in two and each half processed on its own, with its own attempts; the split itself does
+// not count against MaximumRetryAttempts.
 func (r *Runner) process(ctx context.Context, m mapping, shardID string, batch []types.Record) int {
-	attempts := 0
+	done, attempts := 0, 0
 	for ctx.Err() == nil {
-		size := len(batch)
-		ok, retryFrom, outcome, fnErr := r.deliver(ctx, m, batch)
+		rest := batch[done:]
+		ok, failedAt, outcome, fnErr := r.deliver(ctx, m, rest)
 		if ok {
-			return size
+			return len(batch)
 		}
-		if retryFrom > 0 {
-			// ReportBatchItemFailures: what came before the lowest failed record is done.
-			return retryFrom
+		if ctx.Err() != nil {
+			return done // shutting down: the invocation was cut short, not failed
 		}
 		attempts++
-		if m.bisect && size > 1 {
-			half := size / 2
-			done := r.process(ctx, m, shardID, batch[:half])
-			if done < half {
-				return done
+		switch {
+		case failedAt > 0:
+			done += failedAt
+			rest = batch[done:]
+		case m.bisect && len(rest) > 1:
+			half := len(rest) / 2
+			if n := r.process(ctx, m, shardID, rest[:half]); n < half {
+				return done + n
 			}
-			return half + r.process(ctx, m, shardID, batch[half:])
+			return done + half + r.process(ctx, m, shardID, rest[half:])
 		}
-		expired := m.maxAge > 0 && time.Since(aws.ToTime(batch[0].Dynamodb.ApproximateCreationDateTime)) > m.maxAge
+		expired := m.maxAge > 0 && time.Since(aws.ToTime(rest[0].Dynamodb.ApproximateCreationDateTime)) > m.maxAge
 		if (m.maxRetries >= 0 && attempts > m.maxRetries) || expired {
-			r.discard(m, shardID, batch, attempts, outcome, fnErr)
-			return size
+			r.discard(m, shardID, rest, attempts, outcome, fnErr)
+			return len(batch)
 		}
 		sleep(ctx, r.retryDelay(attempts))
 	}
-	return 0
+	return done
 }
 
 func (r *Runner) retryDelay(attempt int) time.Duration {

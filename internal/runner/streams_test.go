@@ -133,9 +133,9 @@ func TestEventSourceMappingRules(t *testing.T) {
 			t.Fatalf("25 records written at once took %d invocations; the 1 s window should gather them (%s)", n, describe(batches(r, "BatchFunction")))
 		}
 		before := len(batches(r, "BatchFunction"))
-		for i := 0; i < 3; i++ { // spread over 300 ms, inside one window
+		for i := 0; i < 3; i++ { // spread over 150 ms, inside one 1 s window
 			put(t, client, table("BatchTable"), fmt.Sprintf("w%d", i), "ok", "")
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 		}
 		waitFor(t, 10*time.Second, "the windowed batch", func() bool { return total() >= 28 })
 		if got := batches(r, "BatchFunction")[before:]; len(got) != 1 || len(got[0].keys) != 3 {
@@ -208,6 +208,21 @@ func TestEventSourceMappingRules(t *testing.T) {
 		}
 	})
 
+	t.Run("PartialFailuresCountAsRetries", func(t *testing.T) {
+		before := len(r.Failures("FailureQueue"))
+		put(t, client, table("ReportLimitTable"), "ok1", "ok", "")
+		put(t, client, table("ReportLimitTable"), "bad", "report-always", "")
+		put(t, client, table("ReportLimitTable"), "ok2", "ok", "")
+		waitFor(t, 15*time.Second, "bad to be discarded", func() bool { return len(r.Failures("FailureQueue")) > before })
+		if got := describe(batches(r, "ReportLimitFunction")); got != "[ok1,bad,ok2]partial [bad,ok2]partial" {
+			t.Fatalf("invocations %s, want one retry (MaximumRetryAttempts 1) after the partial failure", got)
+		}
+		f := r.Failures("FailureQueue")[before]
+		if f.DDBStreamBatchInfo.BatchSize != 2 || f.RequestContext.ApproximateInvokeCount != 2 {
+			t.Fatalf("OnFailure record = %+v, want bad and ok2 after 2 invocations", f)
+		}
+	})
+
 	t.Run("FilterCriteria", func(t *testing.T) {
 		put(t, client, table("FilterTable"), "f1", "ok", "keep")
 		put(t, client, table("FilterTable"), "f2", "ok", "drop")
@@ -248,7 +263,7 @@ func TestEndToEndStream(t *testing.T) {
           Type: DynamoDB
           Properties:
             Stream: !GetAtt EventsTable.StreamArn
-            StartingPosition: LATEST
+            StartingPosition: TRIM_HORIZON
             BatchSize: 10
 `, fn)
 	text := strings.Replace(string(data), "\nResources:\n", "\nResources:\n"+consumer, 1)
@@ -268,7 +283,6 @@ func TestEndToEndStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	time.Sleep(600 * time.Millisecond) // LATEST: let the poller take its iterator first
 	resp, body := call(t, "POST", r.URL()+"/accounts", "application/json", []byte(`{"ownerId":"o1","currency":"EUR"}`))
 	if resp.StatusCode != 201 {
 		t.Fatalf("POST /accounts = %d %s", resp.StatusCode, body)

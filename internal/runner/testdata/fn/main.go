@@ -20,7 +20,7 @@ var seen = map[string]int{}
 
 // stream handles a DynamoDB stream batch. Each record's NewImage "mode" says how to treat it:
 // "ok"; "fail-twice" fails the invocation the first two times; "poison" always fails it;
-// "report-twice" is reported in batchItemFailures the first two times; "malformed" answers a
+// "report-twice" is reported in batchItemFailures the first two times, "report-always" every time; "malformed" answers a
 // malformed batchItemFailures once.
 func stream(ev events.DynamoDBEvent) (any, error) {
 	var failures []events.DynamoDBBatchItemFailure
@@ -34,6 +34,8 @@ func stream(ev events.DynamoDBEvent) (any, error) {
 			}
 		case "poison":
 			return nil, errors.New("poison record")
+		case "report-always":
+			failures = append(failures, events.DynamoDBBatchItemFailure{ItemIdentifier: seq})
 		case "report-twice":
 			if seen[seq] <= 2 {
 				failures = append(failures, events.DynamoDBBatchItemFailure{ItemIdentifier: seq})
