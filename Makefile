@@ -53,8 +53,10 @@ build: ## Lambda binaries: bin/<function>/bootstrap for linux/arm64
 # local runner with LAMBDA_GOOS/LAMBDA_GOARCH set to the host's.
 LAMBDA_GOOS   ?= linux
 LAMBDA_GOARCH ?= arm64
-build-CommandsFunction:
-	CGO_ENABLED=0 GOOS=$(LAMBDA_GOOS) GOARCH=$(LAMBDA_GOARCH) $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/commands
+# build-XFunction builds functions/x.
+build-%Function:
+	CGO_ENABLED=0 GOOS=$(LAMBDA_GOOS) GOARCH=$(LAMBDA_GOARCH) $(GO) build $(LAMBDA_GOFLAGS) \
+		-o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo $* | tr A-Z a-z)
 
 bench: ## benchmarks against DynamoDB Local, ratios measured in one run
 	@$(STACK) run -- bash -c "$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./internal/store/ && \

@@ -82,6 +82,10 @@ func (r *Registry) prepare(e *Event) error {
 	return nil
 }
 
+// Upcast brings an event read from the store (or its stream) to its type's current schema
+// version. It returns ErrUnknownEventType or ErrUpcast, wrapped, when it cannot.
+func (r *Registry) Upcast(e *Event) error { return r.upcast(e) }
+
 // upcast brings a loaded event to its type's current schema version.
 func (r *Registry) upcast(e *Event) error {
 	t, ok := r.types[e.Type]

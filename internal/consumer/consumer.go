@@ -1,0 +1,202 @@
+// Package consumer is what every DynamoDB Streams consumer of the event store shares (the
+// projector, the saga): it turns a batch of stream records into events, hands them to a handler
+// in version order per stream, and answers Lambda with ReportBatchItemFailures.
+//
+// The stream is a notification; the event store is the truth. Handlers are given each event
+// once per delivery and must be idempotent by version (see projection). Failures are contained
+// per stream: after a record fails, the later records of the same stream in the batch are
+// reported failed too, so they are retried in order, while other streams go on. An event that can
+// never succeed — it cannot be decoded or upcast, or its handler says it is poison — is parked
+// with its full record and the error, so it stops blocking its shard.
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/eventfold/eventfold/internal/store"
+)
+
+// Handler applies events of the event store.
+type Handler interface {
+	// Apply applies one event. Events of a stream arrive in version order within a batch, but
+	// a batch may repeat events or start past versions not yet applied: Apply must skip what it
+	// has applied and fill gaps from the store. An error wrapping ErrPoison parks the event;
+	// any other error fails it, and it is retried.
+	Apply(ctx context.Context, e store.Event) error
+}
+
+// ErrPoison marks an error that retrying cannot fix.
+var ErrPoison = errors.New("poison event")
+
+// Parked is an event set aside because it can never be applied as it is.
+type Parked struct {
+	Consumer string
+	StreamID string
+	Version  int64
+	// Sequence is the stream record's sequence number; Record is the whole record as Lambda
+	// delivered it, so the event can be replayed from it.
+	Sequence string
+	Record   json.RawMessage
+	// Error says why, without payload.
+	Error    string
+	ParkedAt time.Time
+}
+
+// Parking keeps parked events.
+type Parking interface {
+	Park(ctx context.Context, p Parked) error
+}
+
+// Processor runs batches of stream records through a Handler. It is safe for concurrent use.
+type Processor struct {
+	name    string
+	reg     *store.Registry
+	handler Handler
+	parking Parking
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New returns a Processor named name (the consumer's name in parked events and logs).
+func New(name string, reg *store.Registry, h Handler, p Parking, log *slog.Logger) *Processor {
+	return &Processor{name: name, reg: reg, handler: h, parking: p, log: log, now: time.Now}
+}
+
+// Handle processes a batch and reports the records to retry. It returns an error only when it
+// cannot even tell which records failed.
+func (p *Processor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	var (
+		resp    events.DynamoDBEventResponse
+		failed  = map[string]bool{} // streams with a failed record in this batch
+		parked  = map[string]bool{} // streams with a parked record in this batch
+		applied int
+	)
+	for _, rec := range ev.Records {
+		seq := rec.Change.SequenceNumber
+		if rec.EventName != string(events.DynamoDBOperationTypeInsert) {
+			continue // events are only ever inserted
+		}
+		stream := rec.Change.Keys["pk"].String()
+		if failed[stream] {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: seq})
+			continue
+		}
+		e, err := p.decode(rec)
+		if err == nil && !parked[stream] {
+			err = p.handler.Apply(ctx, e)
+		} else if err == nil {
+			err = fmt.Errorf("%w: behind a parked event of the same stream", ErrPoison)
+		}
+		switch {
+		case err == nil:
+			applied++
+			continue
+		case errors.Is(err, ErrPoison), errors.Is(err, store.ErrCorrupt), errors.Is(err, store.ErrUnknownEventType), errors.Is(err, store.ErrUpcast):
+			if perr := p.park(ctx, rec, stream, e.Version, err); perr != nil {
+				p.log.ErrorContext(ctx, "park failed", "consumer", p.name, "stream_id", stream, "sequence", seq, "error", perr.Error())
+				failed[stream] = true
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: seq})
+				continue
+			}
+			parked[stream] = true
+		default:
+			p.log.ErrorContext(ctx, "apply failed", "consumer", p.name, "stream_id", stream, "version", e.Version, "event_type", e.Type, "error", err.Error())
+			failed[stream] = true
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: seq})
+		}
+	}
+	p.log.InfoContext(ctx, "batch", "consumer", p.name, "records", len(ev.Records), "applied", applied, "failed", len(resp.BatchItemFailures), "parked_streams", len(parked))
+	return resp, nil
+}
+
+// decode turns a stream record into the event it notifies, upcast.
+func (p *Processor) decode(rec events.DynamoDBEventRecord) (store.Event, error) {
+	item, err := Image(rec.Change.NewImage)
+	if err != nil {
+		return store.Event{}, fmt.Errorf("%w: %v", store.ErrCorrupt, err)
+	}
+	e, err := store.DecodeItem(item)
+	if err != nil {
+		return store.Event{}, err
+	}
+	if err := p.reg.Upcast(&e); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+func (p *Processor) park(ctx context.Context, rec events.DynamoDBEventRecord, stream string, version int64, cause error) error {
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if version == 0 {
+		version, _ = strconv.ParseInt(rec.Change.Keys["v"].Number(), 10, 64)
+	}
+	p.log.WarnContext(ctx, "parked", "consumer", p.name, "stream_id", stream, "version", version, "sequence", rec.Change.SequenceNumber, "error", cause.Error())
+	return p.parking.Park(ctx, Parked{
+		Consumer: p.name, StreamID: stream, Version: version, Sequence: rec.Change.SequenceNumber,
+		Record: raw, Error: cause.Error(), ParkedAt: p.now().UTC(),
+	})
+}
+
+// Image converts a stream record image to the SDK's attribute values, so the store's own
+// decoder reads it.
+func Image(img map[string]events.DynamoDBAttributeValue) (map[string]types.AttributeValue, error) {
+	out := make(map[string]types.AttributeValue, len(img))
+	for k, v := range img {
+		av, err := value(v)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %s: %w", k, err)
+		}
+		out[k] = av
+	}
+	return out, nil
+}
+
+func value(v events.DynamoDBAttributeValue) (types.AttributeValue, error) {
+	switch v.DataType() {
+	case events.DataTypeString:
+		return &types.AttributeValueMemberS{Value: v.String()}, nil
+	case events.DataTypeNumber:
+		return &types.AttributeValueMemberN{Value: v.Number()}, nil
+	case events.DataTypeBinary:
+		return &types.AttributeValueMemberB{Value: v.Binary()}, nil
+	case events.DataTypeBoolean:
+		return &types.AttributeValueMemberBOOL{Value: v.Boolean()}, nil
+	case events.DataTypeNull:
+		return &types.AttributeValueMemberNULL{Value: true}, nil
+	case events.DataTypeStringSet:
+		return &types.AttributeValueMemberSS{Value: v.StringSet()}, nil
+	case events.DataTypeNumberSet:
+		return &types.AttributeValueMemberNS{Value: v.NumberSet()}, nil
+	case events.DataTypeBinarySet:
+		return &types.AttributeValueMemberBS{Value: v.BinarySet()}, nil
+	case events.DataTypeList:
+		var l []types.AttributeValue
+		for _, e := range v.List() {
+			av, err := value(e)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, av)
+		}
+		return &types.AttributeValueMemberL{Value: l}, nil
+	case events.DataTypeMap:
+		m, err := Image(v.Map())
+		if err != nil {
+			return nil, err
+		}
+		return &types.AttributeValueMemberM{Value: m}, nil
+	}
+	return nil, errors.New("unknown attribute type")
+}

@@ -1,0 +1,171 @@
+package projection_test
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/localaws/awstest"
+	"github.com/eventfold/eventfold/internal/projection"
+	"github.com/eventfold/eventfold/internal/store"
+)
+
+func TestMain(m *testing.M) { awstest.Main(m) }
+
+type fixture struct {
+	client *dynamodb.Client
+	store  *store.DynamoDB
+	proj   *projection.Projector
+	table  string
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	client := awstest.DynamoDB(t)
+	env := awstest.MustTables(t, client)
+	reg, err := command.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(client, store.Config{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"], Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fixture{client: client, store: st, proj: projection.New(client, env.Refs["ReadModelsTable"], st), table: env.Refs["ReadModelsTable"]}
+}
+
+var ids = store.NewIDs(nil)
+
+func event(t *testing.T, e domain.Event) store.Event {
+	t.Helper()
+	data, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store.Event{ID: ids.New(), Type: e.EventType(), Data: data}
+}
+
+func (f fixture) item(t *testing.T, stream string) map[string]any {
+	t.Helper()
+	out, err := f.client.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(f.table),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: stream}}, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := attributevalue.UnmarshalMap(out.Item, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestReadModelsEqualTheFoldUnderAnyDelivery is a property test: random account histories are
+// appended to the event store, then delivered to the projector shuffled, with duplicates and
+// replays. Every read model ends equal to the fold of its stream, at its stream's version.
+func TestReadModelsEqualTheFoldUnderAnyDelivery(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 11))
+	for trial := 0; trial < 8; trial++ {
+		acct := ids.New()
+		stream := "account-" + acct
+		var a domain.Account
+		history := []domain.Event{domain.AccountOpened{AccountID: acct, OwnerID: "o", Currency: "EUR"}}
+		a = a.Evolve(history[0])
+		for i := 0; i < 5+rng.IntN(25); i++ {
+			amount := int64(1 + rng.IntN(100))
+			var e domain.Event = domain.MoneyDeposited{AccountID: acct, Amount: amount}
+			if rng.IntN(3) == 0 && a.Balance >= amount {
+				e = domain.MoneyWithdrawn{AccountID: acct, Amount: amount}
+			}
+			a = a.Evolve(e)
+			history = append(history, e)
+		}
+		var stored []store.Event
+		for i, e := range history {
+			res, err := f.store.Append(ctx, stream, int64(i), event(t, e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored = append(stored, res.Events...)
+		}
+		// Deliveries: every event at least once, some twice or three times, in random order.
+		var deliveries []store.Event
+		for _, e := range stored {
+			for n := 1 + rng.IntN(3); n > 0; n-- {
+				deliveries = append(deliveries, e)
+			}
+		}
+		rng.Shuffle(len(deliveries), func(i, j int) { deliveries[i], deliveries[j] = deliveries[j], deliveries[i] })
+		for _, e := range deliveries {
+			if err := f.proj.Apply(ctx, e); err != nil {
+				t.Fatalf("trial %d: apply %s at %d: %v", trial, e.StreamID, e.Version, err)
+			}
+		}
+		got := f.item(t, stream)
+		if got["balance"] != float64(a.Balance) || got["v"] != float64(len(history)) || got["currency"] != "EUR" {
+			t.Fatalf("trial %d: read model %v, want balance %d at version %d", trial, got, a.Balance, len(history))
+		}
+	}
+}
+
+func TestEveryReadModel(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	apply := func(stream string, events ...domain.Event) {
+		t.Helper()
+		for i, e := range events {
+			res, err := f.store.Append(ctx, stream, int64(i), event(t, e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.proj.Apply(ctx, res.Events[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	apply("user-u1", domain.UserRegistered{UserID: "u1", Email: "a@example.com", Name: "A"}, domain.UserEmailChanged{UserID: "u1", Email: "b@example.com"}, domain.UserDeactivated{UserID: "u1"})
+	apply("inventory-SKU-1", domain.StockAdded{SKU: "SKU-1", Quantity: 10}, domain.StockReserved{SKU: "SKU-1", OrderID: "o1", Quantity: 4},
+		domain.StockReserved{SKU: "SKU-1", OrderID: "o2", Quantity: 3}, domain.StockReleased{SKU: "SKU-1", OrderID: "o2", Quantity: 3},
+		domain.StockCommitted{SKU: "SKU-1", OrderID: "o1", Quantity: 4})
+	apply("order-o1", domain.OrderPlaced{OrderID: "o1", CustomerID: "c1", Currency: "EUR", Lines: []domain.OrderLine{{SKU: "SKU-1", Quantity: 4, UnitPrice: 250}}, Total: 1000},
+		domain.OrderCancelled{OrderID: "o1", Reason: "out-of-stock"})
+	for stream, want := range map[string]map[string]any{
+		"user-u1":         {"email": "b@example.com", "userStatus": "deactivated", "v": float64(3), "kind": "user"},
+		"inventory-SKU-1": {"onHand": float64(6), "reserved": float64(0), "v": float64(5), "kind": "inventory"},
+		"order-o1":        {"orderStatus": "cancelled", "customerId": "c1", "total": float64(1000), "cancelReason": "out-of-stock", "lineCount": float64(1), "v": float64(2)},
+	} {
+		got := f.item(t, stream)
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s.%s = %v, want %v", stream, k, got[k], v)
+			}
+		}
+	}
+	// The lists are indexes of the same items.
+	out, err := f.client.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(f.table), IndexName: aws.String("OrdersByCustomer"),
+		KeyConditionExpression: aws.String("customerId = :c"), ExpressionAttributeValues: map[string]types.AttributeValue{":c": &types.AttributeValueMemberS{Value: "c1"}}})
+	if err != nil || len(out.Items) != 1 {
+		t.Fatalf("orders by customer: %v, %v", out, err)
+	}
+}
+
+func TestMissingEventsInTheStoreAreAnError(t *testing.T) {
+	f := newFixture(t)
+	e := event(t, domain.MoneyDeposited{AccountID: "x", Amount: 1})
+	e.StreamID, e.Version = "account-"+ids.New(), 5 // the store holds nothing of this stream
+	if err := f.proj.Apply(context.Background(), e); err == nil {
+		t.Fatal("applying version 5 of an empty stream succeeded")
+	}
+	if got := f.item(t, e.StreamID); len(got) != 0 {
+		t.Fatalf("read model written: %v", got)
+	}
+}
