@@ -16,6 +16,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/eventfold/eventfold/internal/command"
@@ -205,5 +207,32 @@ func TestEndToEnd(t *testing.T) {
 	events, err := st.Load(context.Background(), "user-"+created.ID, store.Span{})
 	if err != nil || len(events) != 1 || events[0].CorrelationID != "e2e-1" {
 		t.Fatalf("stored events %+v, %v", events, err)
+	}
+	// The projector, on the events table's stream, keeps the account's read model.
+	resp, body = call(t, "POST", r.URL()+"/accounts", "application/json", []byte(`{"ownerId":"o-1","currency":"EUR"}`))
+	if resp.StatusCode != 201 {
+		t.Fatalf("POST /accounts = %d %s", resp.StatusCode, body)
+	}
+	json.Unmarshal(body, &created)
+	for _, amount := range []string{"100", "250", "5"} {
+		if resp, body := call(t, "POST", r.URL()+"/accounts/"+created.ID+"/deposits", "application/json", []byte(`{"amount":`+amount+`}`)); resp.StatusCode != 200 {
+			t.Fatalf("deposit = %d %s", resp.StatusCode, body)
+		}
+	}
+	client := awstest.DynamoDB(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := client.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(r.Env().Refs["ReadModelsTable"]),
+			Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "account-" + created.ID}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := out.Item["balance"].(*ddbtypes.AttributeValueMemberN); ok && v.Value == "355" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read model of the account after 15 s: %v", out.Item)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -1,0 +1,153 @@
+package consumer_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/eventfold/eventfold/internal/consumer"
+	"github.com/eventfold/eventfold/internal/localaws/awstest"
+	"github.com/eventfold/eventfold/internal/store"
+)
+
+func TestMain(m *testing.M) { awstest.Main(m) }
+
+var (
+	reg = store.MustRegistry(store.EventType{Name: "Noted", Schema: 1})
+	ids = store.NewIDs(nil)
+)
+
+// record is the stream record of event e, as Lambda delivers it.
+func record(t *testing.T, stream string, version int64, seq int) events.DynamoDBEventRecord {
+	t.Helper()
+	item, err := store.EncodeItem(store.Event{ID: ids.New(), StreamID: stream, Version: version, Type: "Noted", SchemaVersion: 1,
+		RecordedAt: time.Now(), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, version))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := map[string]events.DynamoDBAttributeValue{}
+	for k, v := range item {
+		switch v := v.(type) {
+		case *types.AttributeValueMemberS:
+			img[k] = events.NewStringAttribute(v.Value)
+		case *types.AttributeValueMemberN:
+			img[k] = events.NewNumberAttribute(v.Value)
+		}
+	}
+	return events.DynamoDBEventRecord{EventName: "INSERT", EventSource: "aws:dynamodb", Change: events.DynamoDBStreamRecord{
+		Keys: map[string]events.DynamoDBAttributeValue{"pk": img["pk"], "v": img["v"]}, NewImage: img,
+		SequenceNumber: fmt.Sprintf("%021d", seq), StreamViewType: "NEW_IMAGE",
+	}}
+}
+
+// scripted applies events, failing those it is told to.
+type scripted struct {
+	mu      sync.Mutex
+	fail    map[string]error // "stream@version" -> error
+	applied []string
+}
+
+func (s *scripted) Apply(_ context.Context, e store.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := fmt.Sprintf("%s@%d", e.StreamID, e.Version)
+	if err := s.fail[key]; err != nil {
+		return err
+	}
+	s.applied = append(s.applied, key)
+	return nil
+}
+
+func parking(t *testing.T) (*consumer.ParkingTable, *dynamodb.Client, string) {
+	t.Helper()
+	client := awstest.DynamoDB(t)
+	env := awstest.MustTables(t, client)
+	return consumer.NewParkingTable(client, env.Refs["ParkingTable"]), client, env.Refs["ParkingTable"]
+}
+
+func failures(resp events.DynamoDBEventResponse) string {
+	var s []string
+	for _, f := range resp.BatchItemFailures {
+		s = append(s, strings.TrimLeft(f.ItemIdentifier, "0"))
+	}
+	return strings.Join(s, ",")
+}
+
+func TestFailFastPerStreamAndParking(t *testing.T) {
+	park, client, table := parking(t)
+	h := &scripted{fail: map[string]error{
+		"note-a@2": errors.New("throttled"),                          // transient: retried
+		"note-b@1": fmt.Errorf("bad payload: %w", consumer.ErrPoison), // poison: parked
+	}}
+	var logs bytes.Buffer
+	p := consumer.New("test", reg, h, park, slog.New(slog.NewJSONHandler(&logs, nil)))
+	corrupt := record(t, "note-c", 1, 7)
+	delete(corrupt.Change.NewImage, "type")
+	unknown := record(t, "note-d", 1, 8)
+	unknown.Change.NewImage["type"] = events.NewStringAttribute("Unheard")
+	modify := record(t, "note-e", 1, 9)
+	modify.EventName = "MODIFY"
+	batch := events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+		record(t, "note-a", 1, 1), record(t, "note-b", 1, 2), record(t, "note-a", 2, 3),
+		record(t, "note-b", 2, 4), record(t, "note-a", 3, 5), record(t, "note-f", 1, 6),
+		corrupt, unknown, modify,
+	}}
+	resp, err := p.Handle(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failures(resp); got != "3,5" {
+		t.Fatalf("batch item failures %q, want note-a's records from its failed version on (3,5)", got)
+	}
+	if got := strings.Join(h.applied, " "); got != "note-a@1 note-f@1" {
+		t.Fatalf("applied %q", got)
+	}
+	out, err := client.Query(context.Background(), &dynamodb.QueryInput{TableName: aws.String(table),
+		KeyConditionExpression: aws.String("pk = :c"), ExpressionAttributeValues: map[string]types.AttributeValue{":c": &types.AttributeValueMemberS{Value: "test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parked []string
+	for _, it := range out.Items {
+		parked = append(parked, it["sk"].(*types.AttributeValueMemberS).Value)
+		if rec := it["record"].(*types.AttributeValueMemberS).Value; !strings.Contains(rec, `"NewImage"`) {
+			t.Fatalf("parked item lacks the record: %s", rec)
+		}
+	}
+	want := "note-b#0000000000000000001 note-b#0000000000000000002 note-c#0000000000000000001 note-d#0000000000000000001"
+	if strings.Join(parked, " ") != want {
+		t.Fatalf("parked %v, want b@1 (poison), b@2 (behind it), c@1 (corrupt), d@1 (unknown type)", parked)
+	}
+	if strings.Contains(logs.String(), `"n":`) {
+		t.Fatalf("payload in the logs:\n%s", logs.String())
+	}
+}
+
+func FuzzImage(f *testing.F) {
+	f.Add([]byte(`{"a":{"S":"x"},"b":{"N":"1"},"c":{"L":[{"M":{"d":{"BOOL":true}}}]},"e":{"B":"AAE="},"f":{"NULL":true},"g":{"SS":["a"]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var img map[string]events.DynamoDBAttributeValue
+		if json.Unmarshal(data, &img) != nil {
+			return
+		}
+		item, err := consumer.Image(img)
+		if err != nil {
+			return
+		}
+		if _, err := store.DecodeItem(item); err != nil && !errors.Is(err, store.ErrCorrupt) {
+			t.Fatalf("DecodeItem error %v is not ErrCorrupt", err)
+		}
+	})
+}
