@@ -88,7 +88,7 @@ func failures(resp events.DynamoDBEventResponse) string {
 func TestFailFastPerStreamAndParking(t *testing.T) {
 	park, client, table := parking(t)
 	h := &scripted{fail: map[string]error{
-		"note-a@2": errors.New("throttled"),                          // transient: retried
+		"note-a@2": errors.New("throttled"),                           // transient: retried
 		"note-b@1": fmt.Errorf("bad payload: %w", consumer.ErrPoison), // poison: parked
 	}}
 	var logs bytes.Buffer
