@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
+	"github.com/eventfold/eventfold/internal/metrics"
 	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/store"
 )
@@ -57,5 +58,5 @@ func wire(ctx context.Context, log *slog.Logger) (*consumer.Processor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return consumer.New("projector", reg, projection.New(ddb, readModels, st), consumer.NewParkingTable(ddb, parking), log), nil
+	return consumer.New("projector", reg, projection.New(ddb, readModels, st), consumer.NewParkingTable(ddb, parking), log, metrics.New(os.Stdout)), nil
 }

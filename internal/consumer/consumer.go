@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventfold/eventfold/internal/metrics"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -63,12 +64,14 @@ type Processor struct {
 	handler Handler
 	parking Parking
 	log     *slog.Logger
+	metrics *metrics.Emitter
 	now     func() time.Time
 }
 
-// New returns a Processor named name (the consumer's name in parked events and logs).
-func New(name string, reg *store.Registry, h Handler, p Parking, log *slog.Logger) *Processor {
-	return &Processor{name: name, reg: reg, handler: h, parking: p, log: log, now: time.Now}
+// New returns a Processor named name (the consumer's name in parked events, logs and metrics).
+// Metrics may be nil.
+func New(name string, reg *store.Registry, h Handler, p Parking, log *slog.Logger, m *metrics.Emitter) *Processor {
+	return &Processor{name: name, reg: reg, handler: h, parking: p, log: log, metrics: m, now: time.Now}
 }
 
 // Handle processes a batch and reports the records to retry. It returns an error only when it
@@ -79,6 +82,8 @@ func (p *Processor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events
 		failed  = map[string]bool{} // streams with a failed record in this batch
 		parked  = map[string]bool{} // streams with a parked record in this batch
 		applied int
+		parkedN int
+		lag     time.Duration // the largest now minus recorded-at of an applied event
 	)
 	for _, rec := range ev.Records {
 		seq := rec.Change.SequenceNumber
@@ -99,6 +104,7 @@ func (p *Processor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events
 		switch {
 		case err == nil:
 			applied++
+			lag = max(lag, p.now().Sub(e.RecordedAt))
 			continue
 		case errors.Is(err, ErrPoison), errors.Is(err, store.ErrCorrupt), errors.Is(err, store.ErrUnknownEventType), errors.Is(err, store.ErrUpcast):
 			if perr := p.park(ctx, rec, stream, e.Version, err); perr != nil {
@@ -108,13 +114,22 @@ func (p *Processor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events
 				continue
 			}
 			parked[stream] = true
+			parkedN++
 		default:
 			p.log.ErrorContext(ctx, "apply failed", "consumer", p.name, "stream_id", stream, "version", e.Version, "event_type", e.Type, "error", err.Error())
 			failed[stream] = true
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: seq})
 		}
 	}
-	p.log.InfoContext(ctx, "batch", "consumer", p.name, "records", len(ev.Records), "applied", applied, "failed", len(resp.BatchItemFailures), "parked_streams", len(parked))
+	p.log.InfoContext(ctx, "batch", "consumer", p.name, "records", len(ev.Records), "applied", applied, "failed", len(resp.BatchItemFailures), "parked", parkedN)
+	if p.metrics != nil {
+		p.metrics.Emit(map[string]string{"Consumer": p.name}, map[string]metrics.Value{
+			"EventsApplied": {Value: float64(applied), Unit: metrics.Count},
+			"Failures":      {Value: float64(len(resp.BatchItemFailures)), Unit: metrics.Count},
+			"Parked":        {Value: float64(parkedN), Unit: metrics.Count},
+			"LagMs":         {Value: float64(lag.Milliseconds()), Unit: metrics.Milliseconds},
+		})
+	}
 	return resp, nil
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
+	"github.com/eventfold/eventfold/internal/metrics"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -91,8 +92,8 @@ func TestFailFastPerStreamAndParking(t *testing.T) {
 		"note-a@2": errors.New("throttled"),                           // transient: retried
 		"note-b@1": fmt.Errorf("bad payload: %w", consumer.ErrPoison), // poison: parked
 	}}
-	var logs bytes.Buffer
-	p := consumer.New("test", reg, h, park, slog.New(slog.NewJSONHandler(&logs, nil)))
+	var logs, emf bytes.Buffer
+	p := consumer.New("test", reg, h, park, slog.New(slog.NewJSONHandler(&logs, nil)), metrics.New(&emf))
 	corrupt := record(t, "note-c", 1, 7)
 	delete(corrupt.Change.NewImage, "type")
 	unknown := record(t, "note-d", 1, 8)
@@ -132,6 +133,10 @@ func TestFailFastPerStreamAndParking(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), `"n":`) {
 		t.Fatalf("payload in the logs:\n%s", logs.String())
+	}
+	var m struct{ EventsApplied, Failures, Parked, LagMs float64 }
+	if err := json.Unmarshal(emf.Bytes(), &m); err != nil || m.EventsApplied != 2 || m.Failures != 2 || m.Parked != 4 || m.LagMs < 0 {
+		t.Fatalf("metrics line %s (%v)", emf.String(), err)
 	}
 }
 

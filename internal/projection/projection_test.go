@@ -27,7 +27,7 @@ type fixture struct {
 	table  string
 }
 
-func newFixture(t *testing.T) fixture {
+func newFixture(t testing.TB) fixture {
 	t.Helper()
 	client := awstest.DynamoDB(t)
 	env := awstest.MustTables(t, client)
@@ -44,7 +44,7 @@ func newFixture(t *testing.T) fixture {
 
 var ids = store.NewIDs(nil)
 
-func event(t *testing.T, e domain.Event) store.Event {
+func event(t testing.TB, e domain.Event) store.Event {
 	t.Helper()
 	data, err := json.Marshal(e)
 	if err != nil {
@@ -53,7 +53,7 @@ func event(t *testing.T, e domain.Event) store.Event {
 	return store.Event{ID: ids.New(), Type: e.EventType(), Data: data}
 }
 
-func (f fixture) item(t *testing.T, stream string) map[string]any {
+func (f fixture) item(t testing.TB, stream string) map[string]any {
 	t.Helper()
 	out, err := f.client.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(f.table),
 		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: stream}}, ConsistentRead: aws.Bool(true)})
