@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -219,6 +220,14 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("deposit = %d %s", resp.StatusCode, body)
 		}
 	}
+	// Read your writes: the last deposit's version, asked for, is waited for.
+	resp, body = call(t, "POST", r.URL()+"/accounts/"+created.ID+"/deposits", "application/json", []byte(`{"amount":1}`))
+	var dep struct{ Version int64 }
+	json.Unmarshal(body, &dep)
+	resp, body = call(t, "GET", fmt.Sprintf("%s/accounts/%s?minVersion=%d", r.URL(), created.ID, dep.Version), "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"balance":356`) {
+		t.Fatalf("GET /accounts/%s?minVersion=%d = %d %s", created.ID, dep.Version, resp.StatusCode, body)
+	}
 	client := awstest.DynamoDB(t)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -227,7 +236,7 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, ok := out.Item["balance"].(*ddbtypes.AttributeValueMemberN); ok && v.Value == "355" {
+		if v, ok := out.Item["balance"].(*ddbtypes.AttributeValueMemberN); ok && v.Value == "356" {
 			break
 		}
 		if time.Now().After(deadline) {

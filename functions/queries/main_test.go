@@ -1,0 +1,27 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestWire(t *testing.T) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	for k, v := range map[string]string{
+		"EVENTS_TABLE": "e", "SNAPSHOTS_TABLE": "s", "READ_MODELS_TABLE": "r",
+		"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
+	} {
+		t.Setenv(k, v)
+	}
+	if h, err := wire(context.Background(), log); err != nil || len(h.Routes()) == 0 {
+		t.Fatalf("wire = %v, %v", h, err)
+	}
+	t.Setenv("READ_MODELS_TABLE", "")
+	t.Setenv("EVENTS_TABLE", "")
+	if _, err := wire(context.Background(), log); err == nil || !strings.Contains(err.Error(), "READ_MODELS_TABLE") || !strings.Contains(err.Error(), "EVENTS_TABLE") {
+		t.Fatalf("wire with a bad environment: %v, want every problem named", err)
+	}
+}

@@ -1,0 +1,176 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eventfold/eventfold/internal/query"
+	"github.com/eventfold/eventfold/internal/store"
+)
+
+// TypeNotYetConsistent is the problem type of a read that asked to wait for a version the read
+// model has not reached in time (503, with Retry-After).
+const TypeNotYetConsistent = typePrefix + "not-yet-consistent"
+
+type queryRoute func(context.Context, events.APIGatewayV2HTTPRequest) (any, int64, error)
+
+// Queries serves the query routes: read models by ID (optionally waiting for a version:
+// ?minVersion=N, read-your-writes), lists with opaque cursors, an account as of a time
+// (?asOf=RFC3339, folded from the event store) and a stream's audit trail. It is safe for
+// concurrent use.
+type Queries struct {
+	q      *query.Service
+	log    *slog.Logger
+	ids    *store.IDs
+	routes map[string]queryRoute
+}
+
+// NewQueries returns the query handler.
+func NewQueries(q *query.Service, log *slog.Logger) *Queries {
+	h := &Queries{q: q, log: log, ids: store.NewIDs(nil)}
+	h.routes = h.queryRoutes()
+	return h
+}
+
+// Routes returns the route keys the handler serves, sorted.
+func (h *Queries) Routes() []string {
+	keys := make([]string, 0, len(h.routes))
+	for k := range h.routes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Handle serves one API Gateway HTTP API request; every outcome is an HTTP response.
+func (h *Queries) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	correlationID := req.Headers["x-correlation-id"]
+	if !correlationPattern.MatchString(correlationID) {
+		correlationID = h.ids.New()
+	}
+	resp := h.serve(ctx, req, correlationID)
+	resp.Headers["X-Correlation-Id"] = correlationID
+	h.log.InfoContext(ctx, "query", "route", req.RouteKey, "status", resp.StatusCode, "correlation_id", correlationID)
+	return resp, nil
+}
+
+func (h *Queries) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest, correlationID string) events.APIGatewayV2HTTPResponse {
+	run, ok := h.routes[req.RouteKey]
+	if !ok {
+		return newProblem(http.StatusNotFound, TypeRouteNotFound, "no such route").response(correlationID)
+	}
+	v, version, err := run(ctx, req)
+	switch {
+	case err == nil:
+		body, _ := json.Marshal(v)
+		headers := map[string]string{"Content-Type": "application/json"}
+		if version > 0 {
+			headers["ETag"] = etag(version)
+		}
+		return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: headers, Body: string(body)}
+	case errors.Is(err, query.ErrBehind):
+		resp := newProblem(http.StatusServiceUnavailable, TypeNotYetConsistent, "the read model has not reached that version yet; retry").response(correlationID)
+		resp.Headers["Retry-After"] = "1"
+		return resp
+	case errors.Is(err, query.ErrBadCursor):
+		return invalidParam("cursor", "is not a cursor this API issued").response(correlationID)
+	}
+	p, internal := problemFor(err)
+	if internal {
+		h.log.ErrorContext(ctx, "query failed", "route", req.RouteKey, "correlation_id", correlationID, "error", err.Error())
+	}
+	return p.response(correlationID)
+}
+
+func invalidParam(name, reason string) *Problem {
+	p := newProblem(http.StatusBadRequest, TypeValidation, "the request has invalid fields")
+	p.InvalidParams = []InvalidParam{{Name: name, Reason: reason}}
+	return p
+}
+
+// intParam reads an optional integer query parameter in [lo, hi].
+func intParam(req events.APIGatewayV2HTTPRequest, name string, def, lo, hi int64) (int64, error) {
+	s, ok := req.QueryStringParameters[name]
+	if !ok || s == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, invalidParam(name, "must be an integer from "+strconv.FormatInt(lo, 10)+" to "+strconv.FormatInt(hi, 10))
+	}
+	return n, nil
+}
+
+// byID is a get-by-ID route, with ?minVersion for read-your-writes.
+func byID[T any](get func(context.Context, string, int64) (T, error), param string, version func(T) int64) queryRoute {
+	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
+		mv, err := intParam(req, "minVersion", 0, 0, 1<<53)
+		if err != nil {
+			return nil, 0, err
+		}
+		v, err := get(ctx, req.PathParameters[param], mv)
+		return v, version(v), err
+	}
+}
+
+func (h *Queries) queryRoutes() map[string]queryRoute {
+	q := h.q
+	account := byID(q.Account, "id", func(a query.Account) int64 { return a.Version })
+	return map[string]queryRoute{
+		"GET /users/{id}":      byID(q.User, "id", func(u query.User) int64 { return u.Version }),
+		"GET /inventory/{sku}": byID(q.Item, "sku", func(i query.Item) int64 { return i.Version }),
+		"GET /orders/{id}":     byID(q.Order, "id", func(o query.Order) int64 { return o.Version }),
+		"GET /accounts/{id}": func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
+			asOf := req.QueryStringParameters["asOf"]
+			if asOf == "" {
+				return account(ctx, req)
+			}
+			t, err := time.Parse(time.RFC3339Nano, asOf)
+			if err != nil {
+				return nil, 0, invalidParam("asOf", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+			}
+			a, err := q.AccountAsOf(ctx, req.PathParameters["id"], t)
+			return a, a.Version, err
+		},
+		"GET /users": func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
+			status := req.QueryStringParameters["status"]
+			if status != "active" && status != "deactivated" {
+				return nil, 0, invalidParam("status", "must be active or deactivated")
+			}
+			limit, err := intParam(req, "limit", 25, 1, 100)
+			if err != nil {
+				return nil, 0, err
+			}
+			p, err := q.UsersByStatus(ctx, status, req.QueryStringParameters["cursor"], int(limit))
+			return p, 0, err
+		},
+		"GET /customers/{id}/orders": func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
+			limit, err := intParam(req, "limit", 25, 1, 100)
+			if err != nil {
+				return nil, 0, err
+			}
+			p, err := q.OrdersByCustomer(ctx, req.PathParameters["id"], req.QueryStringParameters["cursor"], int(limit))
+			return p, 0, err
+		},
+		"GET /streams/{streamId}/events": func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
+			from, err := intParam(req, "from", 1, 1, 1<<53)
+			if err != nil {
+				return nil, 0, err
+			}
+			limit, err := intParam(req, "limit", 100, 1, 1000)
+			if err != nil {
+				return nil, 0, err
+			}
+			entries, err := q.Audit(ctx, req.PathParameters["streamId"], from, int(limit))
+			return map[string]any{"events": entries}, 0, err
+		},
+	}
+}

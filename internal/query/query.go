@@ -1,0 +1,298 @@
+// Package query is the read side's application layer: it serves the read models the projector
+// keeps, waits (boundedly) for a read model to reach a version the caller has written
+// (read-your-writes), folds the event store for "as of" questions, and lists a stream's audit
+// trail.
+package query
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/store"
+)
+
+var (
+	// ErrNotFound is returned for a read model that does not exist (yet).
+	ErrNotFound = domain.ErrNotFound
+	// ErrBehind is returned when a read model has not reached the version asked for within the
+	// wait allowed.
+	ErrBehind = errors.New("the read model has not reached that version yet")
+	// ErrBadCursor is returned for a pagination cursor this service did not issue.
+	ErrBadCursor = errors.New("bad cursor")
+)
+
+// User, Account, Item and Order are the read models, as served. Version is the version of the
+// source stream they reflect.
+type (
+	User struct {
+		ID      string `json:"id" dynamodbav:"userId"`
+		Email   string `json:"email" dynamodbav:"email"`
+		Name    string `json:"name" dynamodbav:"name"`
+		Status  string `json:"status" dynamodbav:"userStatus"`
+		Version int64  `json:"version" dynamodbav:"v"`
+	}
+	Account struct {
+		ID       string `json:"id" dynamodbav:"accountId"`
+		OwnerID  string `json:"ownerId" dynamodbav:"ownerId"`
+		Currency string `json:"currency" dynamodbav:"currency"`
+		Balance  int64  `json:"balance" dynamodbav:"balance"`
+		Version  int64  `json:"version" dynamodbav:"v"`
+	}
+	Item struct {
+		SKU       string `json:"sku" dynamodbav:"sku"`
+		OnHand    int64  `json:"onHand" dynamodbav:"onHand"`
+		Reserved  int64  `json:"reserved" dynamodbav:"reserved"`
+		Available int64  `json:"available" dynamodbav:"-"`
+		Version   int64  `json:"version" dynamodbav:"v"`
+	}
+	Order struct {
+		ID           string `json:"id" dynamodbav:"orderId"`
+		CustomerID   string `json:"customerId" dynamodbav:"customerId"`
+		Status       string `json:"status" dynamodbav:"orderStatus"`
+		Currency     string `json:"currency" dynamodbav:"currency"`
+		Total        int64  `json:"total" dynamodbav:"total"`
+		Lines        int    `json:"lines" dynamodbav:"lineCount"`
+		CancelReason string `json:"cancelReason,omitempty" dynamodbav:"cancelReason"`
+		Version      int64  `json:"version" dynamodbav:"v"`
+	}
+)
+
+// Entry is one event of a stream's audit trail: its envelope, never its payload.
+type Entry struct {
+	ID            string    `json:"id"`
+	Version       int64     `json:"version"`
+	Type          string    `json:"type"`
+	SchemaVersion int       `json:"schemaVersion"`
+	RecordedAt    time.Time `json:"recordedAt"`
+	CorrelationID string    `json:"correlationId,omitempty"`
+	CausationID   string    `json:"causationId,omitempty"`
+}
+
+// API is the part of DynamoDB the queries use.
+type API interface {
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Events is the event store the temporal queries and the audit trail read.
+type Events interface {
+	Load(ctx context.Context, streamID string, span store.Span) ([]store.Event, error)
+}
+
+// Service answers queries. It is safe for concurrent use.
+type Service struct {
+	api    API
+	table  string
+	events Events
+	// wait bounds read-your-writes waits; poll is how often a wait looks again.
+	wait, poll time.Duration
+}
+
+// New returns a Service on the read-model table. maxWait bounds read-your-writes waits (2 s when
+// 0).
+func New(api API, table string, events Events, maxWait time.Duration) *Service {
+	if maxWait <= 0 {
+		maxWait = 2 * time.Second
+	}
+	return &Service{api: api, table: table, events: events, wait: maxWait, poll: 50 * time.Millisecond}
+}
+
+// get reads the read model of stream into v, waiting up to the service's bound for it to reach
+// minVersion (0: no wait). It returns ErrNotFound or ErrBehind.
+func (s *Service) get(ctx context.Context, stream string, minVersion int64, v any) error {
+	if store.ValidStreamID(stream) != nil {
+		return ErrNotFound
+	}
+	deadline := time.Now().Add(s.wait)
+	for {
+		out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(s.table),
+			Key:       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: stream}},
+			// A caller waiting for its own write wants the latest; others take the cheaper read.
+			ConsistentRead: aws.Bool(minVersion > 0),
+		})
+		if err != nil {
+			return fmt.Errorf("read model of %s: %w", stream, err)
+		}
+		var at struct {
+			V int64 `dynamodbav:"v"`
+		}
+		if out.Item != nil {
+			if err := attributevalue.UnmarshalMap(out.Item, &at); err != nil {
+				return fmt.Errorf("read model of %s: %w", stream, err)
+			}
+		}
+		if out.Item != nil && at.V >= minVersion {
+			return attributevalue.UnmarshalMap(out.Item, v)
+		}
+		if minVersion == 0 {
+			return ErrNotFound
+		}
+		if time.Now().After(deadline) {
+			return ErrBehind
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(s.poll):
+		}
+	}
+}
+
+// User returns a user's profile.
+func (s *Service) User(ctx context.Context, id string, minVersion int64) (User, error) {
+	var u User
+	return u, s.get(ctx, "user-"+id, minVersion, &u)
+}
+
+// Account returns an account's balance.
+func (s *Service) Account(ctx context.Context, id string, minVersion int64) (Account, error) {
+	var a Account
+	return a, s.get(ctx, "account-"+id, minVersion, &a)
+}
+
+// Item returns an inventory item's stock levels.
+func (s *Service) Item(ctx context.Context, sku string, minVersion int64) (Item, error) {
+	var i Item
+	err := s.get(ctx, "inventory-"+sku, minVersion, &i)
+	i.Available = i.OnHand - i.Reserved
+	return i, err
+}
+
+// Order returns an order's summary.
+func (s *Service) Order(ctx context.Context, id string, minVersion int64) (Order, error) {
+	var o Order
+	return o, s.get(ctx, "order-"+id, minVersion, &o)
+}
+
+// AccountAsOf folds an account's events recorded up to t: its balance then, at the version it
+// had. ErrNotFound when it did not exist yet.
+func (s *Service) AccountAsOf(ctx context.Context, id string, t time.Time) (Account, error) {
+	stream := "account-" + id
+	if store.ValidStreamID(stream) != nil {
+		return Account{}, ErrNotFound
+	}
+	events, err := s.events.Load(ctx, stream, store.Span{AsOf: t})
+	if err != nil {
+		return Account{}, err
+	}
+	var a domain.Account
+	for _, e := range events {
+		de, err := domain.Decode(e.Type, e.Data)
+		if err != nil {
+			return Account{}, fmt.Errorf("%s at %d: %w", stream, e.Version, err)
+		}
+		a = a.Evolve(de)
+	}
+	if !a.Open {
+		return Account{}, ErrNotFound
+	}
+	return Account{ID: a.ID, OwnerID: a.OwnerID, Currency: a.Currency, Balance: a.Balance, Version: int64(len(events))}, nil
+}
+
+// Audit lists up to limit events of a stream from version from: the envelopes, not payloads.
+func (s *Service) Audit(ctx context.Context, streamID string, from int64, limit int) ([]Entry, error) {
+	if store.ValidStreamID(streamID) != nil {
+		return nil, ErrNotFound
+	}
+	events, err := s.events.Load(ctx, streamID, store.Span{From: from, To: max(from, 1) + int64(limit) - 1})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, len(events))
+	for i, e := range events {
+		out[i] = Entry{ID: e.ID, Version: e.Version, Type: e.Type, SchemaVersion: e.SchemaVersion, RecordedAt: e.RecordedAt, CorrelationID: e.CorrelationID, CausationID: e.CausationID}
+	}
+	return out, nil
+}
+
+// Page is a page of a list and the cursor of the next one ("" on the last page).
+type Page[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next,omitempty"`
+}
+
+// UsersByStatus lists users with the given status, limit at a time.
+func (s *Service) UsersByStatus(ctx context.Context, status, cursor string, limit int) (Page[User], error) {
+	return list[User](ctx, s, "UsersByStatus", "userStatus", status, cursor, limit)
+}
+
+// OrdersByCustomer lists a customer's orders, limit at a time.
+func (s *Service) OrdersByCustomer(ctx context.Context, customerID, cursor string, limit int) (Page[Order], error) {
+	return list[Order](ctx, s, "OrdersByCustomer", "customerId", customerID, cursor, limit)
+}
+
+func list[T any](ctx context.Context, s *Service, index, key, value, cursor string, limit int) (Page[T], error) {
+	start, err := decodeCursor(cursor, key, value)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key(key).Equal(expression.Value(value))).Build()
+	if err != nil {
+		return Page[T]{}, err
+	}
+	out, err := s.api.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), IndexName: aws.String(index),
+		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		Limit: aws.Int32(int32(limit)), ExclusiveStartKey: start,
+	})
+	if err != nil {
+		return Page[T]{}, fmt.Errorf("list %s: %w", index, err)
+	}
+	p := Page[T]{Items: make([]T, 0, len(out.Items))}
+	if err := attributevalue.UnmarshalListOfMaps(out.Items, &p.Items); err != nil {
+		return Page[T]{}, err
+	}
+	if p.Next, err = encodeCursor(out.LastEvaluatedKey); err != nil {
+		return Page[T]{}, err
+	}
+	return p, nil
+}
+
+// Cursors are the last evaluated key, as a JSON object of strings, base64url-encoded. They only
+// ever name read-model items (string keys), and a client can forge nothing with them that it
+// could not ask for anyway.
+func encodeCursor(key map[string]types.AttributeValue) (string, error) {
+	if len(key) == 0 {
+		return "", nil
+	}
+	plain := map[string]string{}
+	for k, v := range key {
+		s, ok := v.(*types.AttributeValueMemberS)
+		if !ok {
+			return "", fmt.Errorf("cursor key %s is not a string", k)
+		}
+		plain[k] = s.Value
+	}
+	b, err := json.Marshal(plain)
+	return base64.RawURLEncoding.EncodeToString(b), err
+}
+
+// decodeCursor reads a cursor of a list on the index key = value: it must name exactly the
+// item key and that index key with that value.
+func decodeCursor(c, key, value string) (map[string]types.AttributeValue, error) {
+	if c == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	var plain map[string]string
+	if err != nil || json.Unmarshal(b, &plain) != nil || len(plain) != 2 || plain[key] != value || store.ValidStreamID(plain["pk"]) != nil {
+		return nil, ErrBadCursor
+	}
+	start := map[string]types.AttributeValue{}
+	for k, v := range plain {
+		start[k] = &types.AttributeValueMemberS{Value: v}
+	}
+	return start, nil
+}
