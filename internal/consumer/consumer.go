@@ -215,3 +215,30 @@ func value(v events.DynamoDBAttributeValue) (types.AttributeValue, error) {
 	}
 	return nil, errors.New("unknown attribute type")
 }
+
+// Record returns the stream record DynamoDB Streams makes of a stored event (an INSERT with its
+// NEW_IMAGE), as Lambda delivers it: for replaying events through a Processor, and for tests.
+func Record(e store.Event, sequence string) (events.DynamoDBEventRecord, error) {
+	item, err := store.EncodeItem(e)
+	if err != nil {
+		return events.DynamoDBEventRecord{}, err
+	}
+	img := make(map[string]events.DynamoDBAttributeValue, len(item))
+	for k, v := range item {
+		switch v := v.(type) {
+		case *types.AttributeValueMemberS:
+			img[k] = events.NewStringAttribute(v.Value)
+		case *types.AttributeValueMemberN:
+			img[k] = events.NewNumberAttribute(v.Value)
+		default:
+			return events.DynamoDBEventRecord{}, fmt.Errorf("attribute %s of an event item has an unexpected type", k)
+		}
+	}
+	return events.DynamoDBEventRecord{
+		EventName: string(events.DynamoDBOperationTypeInsert), EventSource: "aws:dynamodb", EventVersion: "1.1",
+		Change: events.DynamoDBStreamRecord{
+			Keys: map[string]events.DynamoDBAttributeValue{"pk": img["pk"], "v": img["v"]}, NewImage: img,
+			SequenceNumber: sequence, StreamViewType: string(events.DynamoDBStreamViewTypeNewImage),
+		},
+	}, nil
+}

@@ -30,27 +30,15 @@ var (
 	ids = store.NewIDs(nil)
 )
 
-// record is the stream record of event e, as Lambda delivers it.
+// record is the stream record of a new event at stream and version.
 func record(t *testing.T, stream string, version int64, seq int) events.DynamoDBEventRecord {
 	t.Helper()
-	item, err := store.EncodeItem(store.Event{ID: ids.New(), StreamID: stream, Version: version, Type: "Noted", SchemaVersion: 1,
-		RecordedAt: time.Now(), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, version))})
+	rec, err := consumer.Record(store.Event{ID: ids.New(), StreamID: stream, Version: version, Type: "Noted", SchemaVersion: 1,
+		RecordedAt: time.Now(), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, version))}, fmt.Sprintf("%021d", seq))
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := map[string]events.DynamoDBAttributeValue{}
-	for k, v := range item {
-		switch v := v.(type) {
-		case *types.AttributeValueMemberS:
-			img[k] = events.NewStringAttribute(v.Value)
-		case *types.AttributeValueMemberN:
-			img[k] = events.NewNumberAttribute(v.Value)
-		}
-	}
-	return events.DynamoDBEventRecord{EventName: "INSERT", EventSource: "aws:dynamodb", Change: events.DynamoDBStreamRecord{
-		Keys: map[string]events.DynamoDBAttributeValue{"pk": img["pk"], "v": img["v"]}, NewImage: img,
-		SequenceNumber: fmt.Sprintf("%021d", seq), StreamViewType: "NEW_IMAGE",
-	}}
+	return rec
 }
 
 // scripted applies events, failing those it is told to.

@@ -3,15 +3,20 @@ package projection_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/projection"
@@ -168,4 +173,69 @@ func TestMissingEventsInTheStoreAreAnError(t *testing.T) {
 	if got := f.item(t, e.StreamID); len(got) != 0 {
 		t.Fatalf("read model written: %v", got)
 	}
+}
+
+// TestDeliveryThroughTheConsumer runs the same property through the consumer's batch handling,
+// as the projector Lambda does: stream records of several accounts in batches that repeat and
+// reorder records across batches (as retries and replays do). Every read model ends equal to
+// the fold of its stream.
+func TestDeliveryThroughTheConsumer(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	reg, _ := command.Registry()
+	p := consumer.New("projector", reg, f.proj, noParking{t}, slog.New(slog.NewJSONHandler(io.Discard, nil)), nil)
+	rng := rand.New(rand.NewPCG(3, 5))
+	var records []events.DynamoDBEventRecord
+	want := map[string]int64{}
+	for a := 0; a < 4; a++ {
+		acct := ids.New()
+		stream := "account-" + acct
+		history := []domain.Event{domain.AccountOpened{AccountID: acct, OwnerID: "o", Currency: "EUR"}}
+		for i := 0; i < 10; i++ {
+			amount := int64(1 + rng.IntN(50))
+			history = append(history, domain.MoneyDeposited{AccountID: acct, Amount: amount})
+			want[stream] += amount
+		}
+		for i, e := range history {
+			res, err := f.store.Append(ctx, stream, int64(i), event(t, e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			records = append(records, streamRecord(t, res.Events[0], len(records)+1))
+		}
+	}
+	for round := 0; round < 6; round++ {
+		batch := append([]events.DynamoDBEventRecord(nil), records...)
+		rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
+		batch = batch[:rng.IntN(len(batch))+1]
+		resp, err := p.Handle(ctx, events.DynamoDBEvent{Records: batch})
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("round %d: %v, failures %v", round, err, resp.BatchItemFailures)
+		}
+	}
+	if resp, err := p.Handle(ctx, events.DynamoDBEvent{Records: records}); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("full replay: %v %v", err, resp.BatchItemFailures)
+	}
+	for stream, balance := range want {
+		if got := f.item(t, stream); got["balance"] != float64(balance) || got["v"] != float64(11) {
+			t.Fatalf("%s: read model %v, want balance %d at version 11", stream, got, balance)
+		}
+	}
+}
+
+type noParking struct{ t *testing.T }
+
+func (n noParking) Park(_ context.Context, p consumer.Parked) error {
+	n.t.Errorf("parked %s at %d: %s", p.StreamID, p.Version, p.Error)
+	return nil
+}
+
+// streamRecord is the stream record DynamoDB Streams makes of a stored event.
+func streamRecord(t *testing.T, e store.Event, seq int) events.DynamoDBEventRecord {
+	t.Helper()
+	rec, err := consumer.Record(e, fmt.Sprintf("%021d", seq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }
