@@ -1,11 +1,15 @@
 // Command eventfold holds the operations people run against an eventfold deployment or the local
 // stack.
 //
-//	eventfold tables create [-endpoint URL] [-template FILE] [-stack NAME]
+//	eventfold tables create                create template.yaml's tables on DynamoDB Local
+//	eventfold projections rebuild          rebuild the read models into a new table and verify it
+//	eventfold parked list [-consumer C]    list a stream consumer's parked events
+//	eventfold parked replay [-consumer C]  apply parked events again; remove those that apply
 //
-// tables create makes, on DynamoDB Local, every table template.yaml declares (keys, indexes,
-// stream, TTL), named as a local deployment of stack NAME names them, and prints their names and
-// stream ARNs. It is idempotent.
+// Every command takes -template and -stack to name the tables as a local deployment of the
+// template does, -events-table, -read-models-table and -parking-table to name them otherwise,
+// and -endpoint for DynamoDB Local (default $EVENTFOLD_DYNAMODB_ENDPOINT; without one, the AWS
+// configuration of the environment is used).
 package main
 
 import (
@@ -14,74 +18,250 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/localaws"
+	"github.com/eventfold/eventfold/internal/projection"
+	"github.com/eventfold/eventfold/internal/store"
 	"github.com/eventfold/eventfold/internal/template"
 )
 
-const usage = `usage: eventfold COMMAND
+const usage = `usage: eventfold COMMAND [flags]
 
 commands:
-  tables create   create template.yaml's tables on DynamoDB Local
+  tables create          create template.yaml's tables on DynamoDB Local
+  projections rebuild    rebuild the read models into a new table and verify it against the live one
+  parked list            list a stream consumer's parked events
+  parked replay          apply parked events again and remove those that apply
 `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "eventfold:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) >= 2 && args[0] == "tables" && args[1] == "create" {
-		return tablesCreate(ctx, args[2:], out)
+func run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(errOut, usage)
+		return errors.New("no command")
 	}
-	fmt.Fprint(os.Stderr, usage)
-	return errors.New("unknown command")
+	cmd := args[0] + " " + args[1]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	o := options{}
+	fs.StringVar(&o.endpoint, "endpoint", os.Getenv(localaws.EnvDynamoDBEndpoint), "DynamoDB endpoint (DynamoDB Local); empty: AWS")
+	fs.StringVar(&o.template, "template", "template.yaml", "the SAM template")
+	fs.StringVar(&o.stack, "stack", "eventfold", "the stack name tables are named after")
+	fs.StringVar(&o.tables.events, "events-table", "", "the events table (default: from the template)")
+	fs.StringVar(&o.tables.readModels, "read-models-table", "", "the read-model table (default: from the template)")
+	fs.StringVar(&o.tables.parking, "parking-table", "", "the parking table (default: from the template)")
+	segments := fs.Int("segments", 4, "projections rebuild: parallel scan segments and workers")
+	target := fs.String("target", "", "projections rebuild: the new read-model table (default: <live>-rebuild-<time>)")
+	consumerName := fs.String("consumer", "projector", "parked: the stream consumer")
+	if err := fs.Parse(args[2:]); err != nil {
+		return err
+	}
+	switch cmd {
+	case "tables create":
+		return tablesCreate(ctx, o, out)
+	case "projections rebuild":
+		return rebuild(ctx, o, *segments, *target, out, errOut)
+	case "parked list", "parked replay":
+		return parked(ctx, o, *consumerName, args[1] == "replay", out)
+	}
+	fmt.Fprint(errOut, usage)
+	return fmt.Errorf("unknown command %q", cmd)
 }
 
-func tablesCreate(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("tables create", flag.ContinueOnError)
-	endpoint := fs.String("endpoint", os.Getenv(localaws.EnvDynamoDBEndpoint), "DynamoDB Local endpoint (default $"+localaws.EnvDynamoDBEndpoint+")")
-	file := fs.String("template", "template.yaml", "the SAM template")
-	stack := fs.String("stack", "eventfold", "the local stack name tables are named after")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *endpoint == "" {
-		return fmt.Errorf("no DynamoDB endpoint: pass -endpoint or set %s (make up prints it)", localaws.EnvDynamoDBEndpoint)
-	}
-	tmpl, err := template.ParseFile(*file)
+type options struct {
+	endpoint, template, stack string
+	tables                    struct{ events, snapshots, readModels, parking string }
+	tmpl                      *template.Template
+	env                       template.Env
+}
+
+// resolve reads the template and fills in the table names not given as flags.
+func (o *options) resolve() error {
+	tmpl, err := template.ParseFile(o.template)
 	if err != nil {
 		return err
 	}
-	env, err := tmpl.LocalEnv(*stack, localaws.Region, localaws.Account)
+	env, err := tmpl.LocalEnv(o.stack, localaws.Region, localaws.Account)
 	if err != nil {
 		return err
 	}
-	tables, err := tmpl.Tables(env)
+	o.tmpl, o.env = tmpl, env
+	for _, t := range []struct {
+		name *string
+		id   string
+	}{{&o.tables.events, "EventsTable"}, {&o.tables.snapshots, "SnapshotsTable"}, {&o.tables.readModels, "ReadModelsTable"}, {&o.tables.parking, "ParkingTable"}} {
+		if *t.name == "" {
+			*t.name = env.Refs[t.id]
+		}
+	}
+	return nil
+}
+
+func (o *options) client(ctx context.Context) (*dynamodb.Client, error) {
+	if o.endpoint != "" {
+		return localaws.DynamoDB(o.endpoint), nil
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return dynamodb.NewFromConfig(cfg), nil
+}
+
+func tablesCreate(ctx context.Context, o options, out io.Writer) error {
+	if o.endpoint == "" {
+		return fmt.Errorf("no DynamoDB Local endpoint: pass -endpoint or set %s (make up prints it)", localaws.EnvDynamoDBEndpoint)
+	}
+	if err := o.resolve(); err != nil {
+		return err
+	}
+	tables, err := o.tmpl.Tables(o.env)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	descs, err := localaws.CreateTables(ctx, localaws.DynamoDB(*endpoint), tables)
+	descs, err := localaws.CreateTables(ctx, localaws.DynamoDB(o.endpoint), tables)
 	if err != nil {
 		return err
 	}
 	for i, d := range descs {
-		fmt.Fprintf(out, "%-16s %s", tables[i].LogicalID, aws.ToString(d.TableName))
+		fmt.Fprintf(out, "%-18s %s", tables[i].LogicalID, aws.ToString(d.TableName))
 		if d.LatestStreamArn != nil {
 			fmt.Fprintf(out, "  stream %s", aws.ToString(d.LatestStreamArn))
 		}
 		fmt.Fprintln(out)
+	}
+	return nil
+}
+
+// readSide wires the store and the projector's processor.
+func readSide(ctx context.Context, o *options) (*dynamodb.Client, *store.Registry, *store.DynamoDB, error) {
+	if err := o.resolve(); err != nil {
+		return nil, nil, nil, err
+	}
+	client, err := o.client(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	reg, err := command.Registry()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := store.New(client, store.Config{EventsTable: o.tables.events, SnapshotsTable: o.tables.snapshots, Registry: reg})
+	return client, reg, st, err
+}
+
+func rebuild(ctx context.Context, o options, segments int, target string, out, errOut io.Writer) error {
+	client, reg, st, err := readSide(ctx, &o)
+	if err != nil {
+		return err
+	}
+	if target == "" {
+		target = fmt.Sprintf("%s-rebuild-%d", o.tables.readModels, time.Now().Unix())
+	}
+	// The new table has the live one's definition from the template, under the target name.
+	tables, err := o.tmpl.Tables(o.env)
+	if err != nil {
+		return err
+	}
+	var def []template.Table
+	for _, t := range tables {
+		if t.LogicalID == "ReadModelsTable" {
+			t.Create.TableName = aws.String(target)
+			def = append(def, t)
+		}
+	}
+	if len(def) != 1 {
+		return errors.New("the template declares no ReadModelsTable")
+	}
+	if _, err := localaws.CreateTables(ctx, client, def); err != nil {
+		return err
+	}
+	started := time.Now()
+	last := time.Now()
+	progress := func(p projection.Progress) {
+		if time.Since(last) > time.Second {
+			last = time.Now()
+			fmt.Fprintf(errOut, "\rscanned %d events, applied %d/%d", p.Scanned, p.Applied, p.Total)
+		}
+	}
+	p, err := projection.Rebuild(ctx, client, o.tables.events, target, reg, st, segments, progress)
+	if err != nil {
+		return err
+	}
+	took := time.Since(started)
+	fmt.Fprintf(errOut, "\rscanned %d events, applied %d/%d\n", p.Scanned, p.Applied, p.Total)
+	fmt.Fprintf(out, "rebuilt %s: %d events in %v (%.0f events/s)\n", target, p.Applied, took.Round(time.Millisecond), float64(p.Applied)/took.Seconds())
+	c, err := projection.Verify(ctx, client, o.tables.readModels, target)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "verify against %s: %d equal, %d live behind, %d live ahead, %d different\n", o.tables.readModels, c.Equal, c.Behind, c.Ahead, len(c.Different))
+	if len(c.Different) > 0 {
+		for _, pk := range c.Different {
+			fmt.Fprintln(out, "  different:", pk)
+		}
+		return fmt.Errorf("%d read models differ from a fold of the event store", len(c.Different))
+	}
+	fmt.Fprintf(out, "to cut over, point READ_MODELS_TABLE of the projector and the queries at %s;\n"+
+		"the projector fills from the event store whatever the new table has not seen.\n", target)
+	return nil
+}
+
+func parked(ctx context.Context, o options, name string, replay bool, out io.Writer) error {
+	client, reg, st, err := readSide(ctx, &o)
+	if err != nil {
+		return err
+	}
+	table := consumer.NewParkingTable(client, o.tables.parking)
+	list, err := table.List(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !replay {
+		for _, p := range list {
+			fmt.Fprintf(out, "%s\t%d\t%s\t%s\n", p.StreamID, p.Version, p.ParkedAt.Format(time.RFC3339), p.Error)
+		}
+		fmt.Fprintf(out, "%d parked\n", len(list))
+		return nil
+	}
+	if name != "projector" {
+		return fmt.Errorf("replay knows the projector only, not %q", name)
+	}
+	proc := consumer.New(name, reg, projection.New(client, o.tables.readModels, st), table, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	var failed int
+	for _, p := range list {
+		if err := proc.Replay(ctx, p); err != nil {
+			failed++
+			fmt.Fprintf(out, "still failing: %s at %d: %v\n", p.StreamID, p.Version, err)
+			continue
+		}
+		if err := table.Remove(ctx, p); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "replayed: %s at %d\n", p.StreamID, p.Version)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d parked events still fail", failed, len(list))
 	}
 	return nil
 }

@@ -133,6 +133,23 @@ func (p *Processor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events
 	return resp, nil
 }
 
+// Replay applies a parked event again, from its record. It returns nil once the handler has
+// applied it (or finds it applied already); the caller then removes it from parking.
+func (p *Processor) Replay(ctx context.Context, parked Parked) error {
+	var rec events.DynamoDBEventRecord
+	if err := json.Unmarshal(parked.Record, &rec); err != nil {
+		return fmt.Errorf("replay %s at %d: %w: %v", parked.StreamID, parked.Version, store.ErrCorrupt, err)
+	}
+	e, err := p.decode(rec)
+	if err != nil {
+		return fmt.Errorf("replay %s at %d: %w", parked.StreamID, parked.Version, err)
+	}
+	if err := p.handler.Apply(ctx, e); err != nil {
+		return fmt.Errorf("replay %s at %d: %w", parked.StreamID, parked.Version, err)
+	}
+	return nil
+}
+
 // decode turns a stream record into the event it notifies, upcast.
 func (p *Processor) decode(rec events.DynamoDBEventRecord) (store.Event, error) {
 	item, err := Image(rec.Change.NewImage)

@@ -122,6 +122,29 @@ func TestFailFastPerStreamAndParking(t *testing.T) {
 	if strings.Contains(logs.String(), `"n":`) {
 		t.Fatalf("payload in the logs:\n%s", logs.String())
 	}
+	// Once fixed, parked events are replayed from their records and removed; the corrupt one
+	// still cannot be, and stays.
+	h.mu.Lock()
+	h.fail = nil
+	h.mu.Unlock()
+	list, err := park.List(context.Background(), "test")
+	if err != nil || len(list) != 4 {
+		t.Fatalf("List = %d parked, %v", len(list), err)
+	}
+	for _, pk := range list {
+		if err := p.Replay(context.Background(), pk); err != nil {
+			if pk.StreamID == "note-b" {
+				t.Fatalf("replay %s at %d: %v", pk.StreamID, pk.Version, err)
+			}
+			continue
+		}
+		if err := park.Remove(context.Background(), pk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if list, err = park.List(context.Background(), "test"); err != nil || len(list) != 2 || list[0].StreamID != "note-c" {
+		t.Fatalf("after replay: %+v, %v; want c and d left", list, err)
+	}
 	var m struct{ EventsApplied, Failures, Parked, LagMs float64 }
 	if err := json.Unmarshal(emf.Bytes(), &m); err != nil || m.EventsApplied != 2 || m.Failures != 2 || m.Parked != 4 || m.LagMs < 0 {
 		t.Fatalf("metrics line %s (%v)", emf.String(), err)

@@ -103,6 +103,9 @@ func New(api API, cfg Config) (*DynamoDB, error) {
 	}, nil
 }
 
+// EventsTable is the name of the events table.
+func (s *DynamoDB) EventsTable() string { return s.events }
+
 // Append appends events to a stream that is at version expected (0 for a new stream) and returns
 // the stream's new version and the events as stored. A single event is one conditional PutItem;
 // several are one transaction. It returns a *ConflictError (ErrVersionConflict) when the stream is
