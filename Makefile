@@ -59,7 +59,9 @@ build-%Function:
 		-o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo $* | tr A-Z a-z)
 
 bench: ## benchmarks against DynamoDB Local, ratios measured in one run
-	@$(STACK) run -- bash -c "$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./internal/store/ ./internal/projection/ && \
+	@$(STACK) run -- bash -c "$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./internal/store/ && \
+		$(GO) test -run '^$$' -bench ProjectorVsRaw -benchtime $(BENCHTIME) ./internal/projection/ && \
+		$(GO) test -run '^$$' -bench Rebuild -benchtime 3x ./internal/projection/ && \
 		$(GO) test -run '^$$' -bench HTTPThroughRunner -benchtime 300x ./internal/runner/ && \
 		$(GO) test -run '^$$' -bench StreamLatency -benchtime 2x ./internal/runner/"
 

@@ -10,7 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/localaws/awstest"
+	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -73,4 +76,38 @@ func BenchmarkProjectorVsRawUpdateItem(b *testing.B) {
 	if got := f.item(b, stream)["balance"]; got != float64(b.N) {
 		b.Fatalf("balance %v after %d deposits", got, b.N)
 	}
+}
+
+// BenchmarkRebuild rebuilds the read models of 100 accounts of 20 events each (2,000 events)
+// into a fresh table per iteration, and reports the rebuild rate.
+func BenchmarkRebuild(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	reg, _ := command.Registry()
+	for a := 0; a < 100; a++ {
+		acct := ids.New()
+		batch := []store.Event{event(b, domain.AccountOpened{AccountID: acct, OwnerID: "o", Currency: "EUR"})}
+		for i := 1; i < 20; i++ {
+			batch = append(batch, event(b, domain.MoneyDeposited{AccountID: acct, Amount: 1}))
+		}
+		if _, err := f.store.Append(ctx, "account-"+acct, 0, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var events int64
+	var took time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		target := awstest.MustTables(b, f.client).Refs["ReadModelsTable"]
+		b.StartTimer()
+		t0 := time.Now()
+		p, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, f.store, 4, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		took += time.Since(t0)
+		events += p.Applied
+	}
+	b.ReportMetric(float64(events)/took.Seconds(), "events/s")
 }

@@ -1,12 +1,15 @@
 package projection_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -143,6 +146,9 @@ func TestEveryReadModel(t *testing.T) {
 		domain.StockCommitted{SKU: "SKU-1", OrderID: "o1", Quantity: 4})
 	apply("order-o1", domain.OrderPlaced{OrderID: "o1", CustomerID: "c1", Currency: "EUR", Lines: []domain.OrderLine{{SKU: "SKU-1", Quantity: 4, UnitPrice: 250}}, Total: 1000},
 		domain.OrderCancelled{OrderID: "o1", Reason: "out-of-stock"})
+	golden(t, "testdata/every-read-model.golden.json", map[string]map[string]any{
+		"user-u1": f.item(t, "user-u1"), "inventory-SKU-1": f.item(t, "inventory-SKU-1"), "order-o1": f.item(t, "order-o1"),
+	})
 	for stream, want := range map[string]map[string]any{
 		"user-u1":         {"email": "b@example.com", "userStatus": "deactivated", "v": float64(3), "kind": "user"},
 		"inventory-SKU-1": {"onHand": float64(6), "reserved": float64(0), "v": float64(5), "kind": "inventory"},
@@ -160,6 +166,34 @@ func TestEveryReadModel(t *testing.T) {
 		KeyConditionExpression: aws.String("customerId = :c"), ExpressionAttributeValues: map[string]types.AttributeValue{":c": &types.AttributeValueMemberS{Value: "c1"}}})
 	if err != nil || len(out.Items) != 1 {
 		t.Fatalf("orders by customer: %v, %v", out, err)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// golden compares the read-model items with a golden file (go test -update rewrites it).
+// updatedAt, the time the events were recorded, is left out.
+func golden(t *testing.T, path string, items map[string]map[string]any) {
+	t.Helper()
+	for _, it := range items {
+		delete(it, "updatedAt")
+	}
+	got, err := json.MarshalIndent(items, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to write it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read models differ from %s:\n%s", path, got)
 	}
 }
 

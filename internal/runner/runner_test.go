@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/consumer"
+	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/runner"
@@ -243,5 +247,82 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("read model of the account after 15 s: %v", out.Item)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestProjectorLambdaUnderInjectedDeliveries invokes the real projector Lambda, through the
+// runner's Runtime API, with batches that repeat, reorder and replay the event store's records
+// (as Lambda's retries, bisection and replays do), while its own stream trigger delivers them
+// too: every read model ends equal to the fold of its stream.
+func TestProjectorLambdaUnderInjectedDeliveries(t *testing.T) {
+	root, _ := awstest.RepoRoot()
+	r := mustStart(t, filepath.Join(root, "template.yaml"), map[string]string{"EmailHashKey": localKey}, 2)
+	reg, _ := command.Registry()
+	st, err := store.New(awstest.DynamoDB(t), store.Config{EventsTable: r.Env().Refs["EventsTable"], SnapshotsTable: r.Env().Refs["SnapshotsTable"], Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ids := store.NewIDs(nil)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var records []events.DynamoDBEventRecord
+	want := map[string]int64{}
+	for a := 0; a < 3; a++ {
+		acct := ids.New()
+		stream := "account-" + acct
+		history := []domain.Event{domain.AccountOpened{AccountID: acct, OwnerID: "o", Currency: "EUR"}}
+		for i := 0; i < 8; i++ {
+			history = append(history, domain.MoneyDeposited{AccountID: acct, Amount: int64(i + 1)})
+			want[stream] += int64(i + 1)
+		}
+		for i, e := range history {
+			data, _ := json.Marshal(e)
+			res, err := st.Append(ctx, stream, int64(i), store.Event{ID: ids.New(), Type: e.EventType(), Data: data})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := consumer.Record(res.Events[0], fmt.Sprintf("%021d", len(records)+1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			records = append(records, rec)
+		}
+	}
+	for round := 0; round < 5; round++ {
+		batch := append([]events.DynamoDBEventRecord(nil), records...)
+		batch = append(batch, records[rng.IntN(len(records))], records[rng.IntN(len(records))]) // duplicates
+		rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
+		payload, _ := json.Marshal(events.DynamoDBEvent{Records: batch[:1+rng.IntN(len(batch))]})
+		out, err := r.Invoke(ctx, "ProjectorFunction", payload)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		var resp events.DynamoDBEventResponse
+		if err := json.Unmarshal(out, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("round %d: response %s (%v)", round, out, err)
+		}
+	}
+	client := awstest.DynamoDB(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for stream, balance := range want {
+		for {
+			out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(r.Env().Refs["ReadModelsTable"]), ConsistentRead: aws.Bool(true),
+				Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: stream}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := out.Item["balance"].(*ddbtypes.AttributeValueMemberN)
+			v, _ := out.Item["v"].(*ddbtypes.AttributeValueMemberN)
+			if b != nil && v != nil && v.Value == "9" {
+				if b.Value != strconv.FormatInt(balance, 10) {
+					t.Fatalf("%s: balance %s at version 9, want %d", stream, b.Value, balance)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: read model %v after 15 s", stream, out.Item)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }
