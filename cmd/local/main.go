@@ -66,6 +66,8 @@ try:
        -d '{"email":"ann@example.com","name":"Ann"}'
   curl -si -X POST %[1]s/accounts -H 'Content-Type: application/json' -d '{"ownerId":"ann","currency":"EUR"}'
   curl -si -X POST %[1]s/accounts/<id>/deposits -H 'Content-Type: application/json' -H 'If-Match: "1"' -d '{"amount":1250}'
+  curl -si '%[1]s/accounts/<id>?minVersion=2'      # waits for the projector to reach version 2
+  curl -si '%[1]s/streams/account-<id>/events'     # the audit trail
 
 `, url)
 	<-ctx.Done()
