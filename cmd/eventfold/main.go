@@ -27,8 +27,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
+	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/store"
@@ -162,11 +162,7 @@ func readSide(ctx context.Context, o *options) (*dynamodb.Client, *store.Registr
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	reg, err := command.Registry()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	st, err := store.New(client, store.Config{EventsTable: o.tables.events, SnapshotsTable: o.tables.snapshots, Registry: reg})
+	st, reg, err := lambdaenv.Store(client, store.Config{EventsTable: o.tables.events, SnapshotsTable: o.tables.snapshots})
 	return client, reg, st, err
 }
 

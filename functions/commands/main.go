@@ -10,12 +10,11 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/httpapi"
 	"github.com/eventfold/eventfold/internal/idempotency"
+	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -34,24 +33,11 @@ func wire(ctx context.Context, log *slog.Logger) (*httpapi.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	ddb, err := lambdaenv.DynamoDB(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		// DynamoDB Local's response checksums do not always match; only checked against AWS.
-		o.DisableValidateResponseChecksum = os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-	})
-	reg, err := command.Registry()
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.New(ddb, store.Config{
-		EventsTable:    env.EventsTable,
-		SnapshotsTable: env.SnapshotsTable,
-		ClaimsTable:    env.ClaimsTable,
-		Registry:       reg,
-	})
+	st, _, err := lambdaenv.Store(ddb, store.Config{EventsTable: env.EventsTable, SnapshotsTable: env.SnapshotsTable, ClaimsTable: env.ClaimsTable})
 	if err != nil {
 		return nil, err
 	}

@@ -5,16 +5,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
+	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/metrics"
 	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/store"
@@ -31,30 +28,17 @@ func main() {
 }
 
 func wire(ctx context.Context, log *slog.Logger) (*consumer.Processor, error) {
-	var errs []error
-	env := func(name string) string {
-		v := os.Getenv(name)
-		if v == "" {
-			errs = append(errs, errors.New(name+" is not set"))
-		}
-		return v
-	}
-	events, snapshots, readModels, parking := env("EVENTS_TABLE"), env("SNAPSHOTS_TABLE"), env("READ_MODELS_TABLE"), env("PARKING_TABLE")
-	if err := errors.Join(errs...); err != nil {
+	env := lambdaenv.New(os.Getenv)
+	events, snapshots := env.Require("EVENTS_TABLE"), env.Require("SNAPSHOTS_TABLE")
+	readModels, parking := env.Require("READ_MODELS_TABLE"), env.Require("PARKING_TABLE")
+	if err := env.Err(); err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	ddb, err := lambdaenv.DynamoDB(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		o.DisableValidateResponseChecksum = os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-	})
-	reg, err := command.Registry()
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.New(ddb, store.Config{EventsTable: events, SnapshotsTable: snapshots, Registry: reg})
+	st, reg, err := lambdaenv.Store(ddb, store.Config{EventsTable: events, SnapshotsTable: snapshots})
 	if err != nil {
 		return nil, err
 	}
