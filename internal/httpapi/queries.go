@@ -23,8 +23,8 @@ const TypeNotYetConsistent = typePrefix + "not-yet-consistent"
 type queryRoute func(context.Context, events.APIGatewayV2HTTPRequest) (any, int64, error)
 
 // Queries serves the query routes: read models by ID (optionally waiting for a version:
-// ?minVersion=N, read-your-writes), lists with opaque cursors, an account as of a time
-// (?asOf=RFC3339, folded from the event store) and a stream's audit trail. It is safe for
+// ?minVersion=N, read-your-writes, or as they stood at a time: ?asOf=RFC3339, folded from the
+// event store), lists with opaque cursors and a stream's audit trail. It is safe for
 // concurrent use.
 type Queries struct {
 	q      *query.Service
@@ -109,37 +109,39 @@ func intParam(req events.APIGatewayV2HTTPRequest, name string, def, lo, hi int64
 	return n, nil
 }
 
-// byID is a get-by-ID route, with ?minVersion for read-your-writes.
-func byID[T any](get func(context.Context, string, int64) (T, error), param string, version func(T) int64) queryRoute {
+// byID is a get-by-ID route: ?minVersion waits for the read model (read-your-writes), ?asOf
+// folds the event store up to a time instead.
+func byID[T any](get func(context.Context, string, int64) (T, error), asOf func(context.Context, string, time.Time) (T, error),
+	param string, version func(T) int64) queryRoute {
 	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
-		mv, err := intParam(req, "minVersion", 0, 0, 1<<53)
-		if err != nil {
-			return nil, 0, err
+		var (
+			v   T
+			err error
+		)
+		if at := req.QueryStringParameters["asOf"]; at != "" {
+			t, perr := time.Parse(time.RFC3339Nano, at)
+			if perr != nil {
+				return nil, 0, invalidParam("asOf", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+			}
+			v, err = asOf(ctx, req.PathParameters[param], t)
+		} else {
+			mv, perr := intParam(req, "minVersion", 0, 0, 1<<53)
+			if perr != nil {
+				return nil, 0, perr
+			}
+			v, err = get(ctx, req.PathParameters[param], mv)
 		}
-		v, err := get(ctx, req.PathParameters[param], mv)
 		return v, version(v), err
 	}
 }
 
 func (h *Queries) queryRoutes() map[string]queryRoute {
 	q := h.q
-	account := byID(q.Account, "id", func(a query.Account) int64 { return a.Version })
 	return map[string]queryRoute{
-		"GET /users/{id}":      byID(q.User, "id", func(u query.User) int64 { return u.Version }),
-		"GET /inventory/{sku}": byID(q.Item, "sku", func(i query.Item) int64 { return i.Version }),
-		"GET /orders/{id}":     byID(q.Order, "id", func(o query.Order) int64 { return o.Version }),
-		"GET /accounts/{id}": func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
-			asOf := req.QueryStringParameters["asOf"]
-			if asOf == "" {
-				return account(ctx, req)
-			}
-			t, err := time.Parse(time.RFC3339Nano, asOf)
-			if err != nil {
-				return nil, 0, invalidParam("asOf", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
-			}
-			a, err := q.AccountAsOf(ctx, req.PathParameters["id"], t)
-			return a, a.Version, err
-		},
+		"GET /users/{id}":      byID(q.User, q.UserAsOf, "id", func(u query.User) int64 { return u.Version }),
+		"GET /accounts/{id}":   byID(q.Account, q.AccountAsOf, "id", func(a query.Account) int64 { return a.Version }),
+		"GET /inventory/{sku}": byID(q.Item, q.ItemAsOf, "sku", func(i query.Item) int64 { return i.Version }),
+		"GET /orders/{id}":     byID(q.Order, q.OrderAsOf, "id", func(o query.Order) int64 { return o.Version }),
 		"GET /users": func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
 			status := req.QueryStringParameters["status"]
 			if status != "active" && status != "deactivated" {

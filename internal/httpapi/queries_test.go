@@ -117,6 +117,22 @@ func TestQueriesByIDWaitAndAsOf(t *testing.T) {
 	if resp.StatusCode != 200 || body["balance"] != float64(100) || body["version"] != float64(2) {
 		t.Fatalf("as of between the deposits: %d %v", resp.StatusCode, body)
 	}
+	// As of a time for the other read models too: a user before and after an email change.
+	uid := "u" + fmt.Sprint(time.Now().UnixNano())
+	if _, err := qh.cmds.RegisterUser(ctx, qmeta(), domain.RegisterUser{UserID: uid, Email: "old@example.com", Name: "U"}); err != nil {
+		t.Fatal(err)
+	}
+	before := qh.clock.Now()
+	qh.clock.Advance(time.Minute)
+	if _, err := qh.cmds.ChangeEmail(ctx, qmeta(), uid, domain.ChangeEmail{Email: "new@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := qh.get(t, "GET /users/{id}", map[string]string{"id": uid}, map[string]string{"asOf": before.Format(time.RFC3339Nano)}); resp.StatusCode != 200 || body["email"] != "old@example.com" || body["version"] != float64(1) {
+		t.Fatalf("user as of before the change: %d %v", resp.StatusCode, body)
+	}
+	if resp, _ := qh.get(t, "GET /users/{id}", map[string]string{"id": uid}, map[string]string{"asOf": "2000-01-01T00:00:00Z"}); resp.StatusCode != 404 {
+		t.Fatalf("user as of before it existed: %d, want 404", resp.StatusCode)
+	}
 	for q, want := range map[string]int{"asOf=yesterday": 400, "minVersion=-1": 400, "minVersion=x": 400} {
 		k, v, _ := strings.Cut(q, "=")
 		if resp, _ := qh.get(t, "GET /accounts/{id}", params, map[string]string{k: v}); resp.StatusCode != want {

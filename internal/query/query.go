@@ -176,29 +176,52 @@ func (s *Service) Order(ctx context.Context, id string, minVersion int64) (Order
 	return o, s.get(ctx, "order-"+id, minVersion, &o)
 }
 
-// AccountAsOf folds an account's events recorded up to t: its balance then, at the version it
-// had. ErrNotFound when it did not exist yet.
-func (s *Service) AccountAsOf(ctx context.Context, id string, t time.Time) (Account, error) {
-	stream := "account-" + id
+// fold folds a stream's events recorded up to t, and returns the state and its version.
+func fold[S interface{ Evolve(domain.Event) S }](ctx context.Context, s *Service, stream string, t time.Time) (S, int64, error) {
+	var state S
 	if store.ValidStreamID(stream) != nil {
-		return Account{}, ErrNotFound
+		return state, 0, ErrNotFound
 	}
 	events, err := s.events.Load(ctx, stream, store.Span{AsOf: t})
 	if err != nil {
-		return Account{}, err
+		return state, 0, err
 	}
-	var a domain.Account
 	for _, e := range events {
 		de, err := domain.Decode(e.Type, e.Data)
 		if err != nil {
-			return Account{}, fmt.Errorf("%s at %d: %w", stream, e.Version, err)
+			return state, 0, fmt.Errorf("%s at %d: %w", stream, e.Version, err)
 		}
-		a = a.Evolve(de)
+		state = state.Evolve(de)
 	}
-	if !a.Open {
-		return Account{}, ErrNotFound
+	if len(events) == 0 {
+		return state, 0, ErrNotFound
 	}
-	return Account{ID: a.ID, OwnerID: a.OwnerID, Currency: a.Currency, Balance: a.Balance, Version: int64(len(events))}, nil
+	return state, int64(len(events)), nil
+}
+
+// UserAsOf is a user's profile as it stood at t, folded from the event store.
+func (s *Service) UserAsOf(ctx context.Context, id string, t time.Time) (User, error) {
+	u, v, err := fold[domain.User](ctx, s, "user-"+id, t)
+	return User{ID: u.ID, Email: u.Email, Name: u.Name, Status: string(u.Status), Version: v}, err
+}
+
+// AccountAsOf is an account as it stood at t, folded from the event store.
+func (s *Service) AccountAsOf(ctx context.Context, id string, t time.Time) (Account, error) {
+	a, v, err := fold[domain.Account](ctx, s, "account-"+id, t)
+	return Account{ID: a.ID, OwnerID: a.OwnerID, Currency: a.Currency, Balance: a.Balance, Version: v}, err
+}
+
+// ItemAsOf is an inventory item as it stood at t, folded from the event store.
+func (s *Service) ItemAsOf(ctx context.Context, sku string, t time.Time) (Item, error) {
+	i, v, err := fold[domain.Item](ctx, s, "inventory-"+sku, t)
+	return Item{SKU: i.SKU, OnHand: i.OnHand, Reserved: i.Reserved, Available: i.Available(), Version: v}, err
+}
+
+// OrderAsOf is an order as it stood at t, folded from the event store.
+func (s *Service) OrderAsOf(ctx context.Context, id string, t time.Time) (Order, error) {
+	o, v, err := fold[domain.Order](ctx, s, "order-"+id, t)
+	return Order{ID: o.ID, CustomerID: o.CustomerID, Status: string(o.Status), Currency: o.Currency, Total: o.Total,
+		Lines: len(o.Lines), CancelReason: o.CancelReason, Version: v}, err
 }
 
 // Audit lists up to limit events of a stream from version from: the envelopes, not payloads.
