@@ -211,15 +211,17 @@ func rebuild(ctx context.Context, o options, segments int, target string, out, e
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "verify against %s: %d equal, %d live behind, %d live ahead, %d different\n", o.tables.readModels, c.Equal, c.Behind, c.Ahead, len(c.Different))
+	fmt.Fprintf(out, "verify against %s: %d equal, %d live behind, %d live ahead, %d only live, %d different\n",
+		o.tables.readModels, c.Equal, c.Behind, c.Ahead, c.Missing, len(c.Different))
 	if len(c.Different) > 0 {
 		for _, pk := range c.Different {
 			fmt.Fprintln(out, "  different:", pk)
 		}
 		return fmt.Errorf("%d read models differ from a fold of the event store", len(c.Different))
 	}
-	fmt.Fprintf(out, "to cut over, point READ_MODELS_TABLE of the projector and the queries at %s;\n"+
-		"the projector fills from the event store whatever the new table has not seen.\n", target)
+	fmt.Fprintf(out, "to cut over: point READ_MODELS_TABLE of the projector at %[1]s, then run this command\n"+
+		"again with -target %[1]s (it applies what was appended meanwhile; the projector does the rest),\n"+
+		"then point the queries at it.\n", target)
 	return nil
 }
 

@@ -56,7 +56,7 @@ func TestTablesRebuildAndParked(t *testing.T) {
 		}
 	}
 	out := eventfold(t, append([]string{"projections", "rebuild", "-target", stack + "-rebuilt"}, common...)...)
-	if !strings.Contains(out, "rebuilt "+stack+"-rebuilt: 3 events") || !strings.Contains(out, "2 equal, 1 live behind, 0 live ahead, 0 different") {
+	if !strings.Contains(out, "rebuilt "+stack+"-rebuilt: 3 events") || !strings.Contains(out, "2 equal, 1 live behind, 0 live ahead, 0 only live, 0 different") {
 		t.Fatalf("projections rebuild:\n%s", out)
 	}
 	if out := eventfold(t, append([]string{"parked", "list"}, common...)...); !strings.Contains(out, "0 parked") {

@@ -96,10 +96,14 @@ func (p *Processor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events
 			continue
 		}
 		e, err := p.decode(rec)
-		if err == nil && !parked[stream] {
-			err = p.handler.Apply(ctx, e)
-		} else if err == nil {
+		fromHandler := false
+		switch {
+		case err == nil && parked[stream]:
+			// An earlier event of this stream was poison to the handler: the later ones wait
+			// behind it, in order, until it is replayed.
 			err = fmt.Errorf("%w: behind a parked event of the same stream", ErrPoison)
+		case err == nil:
+			err, fromHandler = p.handler.Apply(ctx, e), true
 		}
 		switch {
 		case err == nil:
@@ -113,7 +117,11 @@ func (p *Processor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: seq})
 				continue
 			}
-			parked[stream] = true
+			// A record that does not decode says nothing of the stream's later events: the
+			// handler reads what it missed from the store. Poison to the handler holds them up.
+			if fromHandler {
+				parked[stream] = true
+			}
 			parkedN++
 		default:
 			p.log.ErrorContext(ctx, "apply failed", "consumer", p.name, "stream_id", stream, "version", e.Version, "event_type", e.Type, "error", err.Error())
@@ -123,12 +131,15 @@ func (p *Processor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events
 	}
 	p.log.InfoContext(ctx, "batch", "consumer", p.name, "records", len(ev.Records), "applied", applied, "failed", len(resp.BatchItemFailures), "parked", parkedN)
 	if p.metrics != nil {
-		p.metrics.Emit(map[string]string{"Consumer": p.name}, map[string]metrics.Value{
+		values := map[string]metrics.Value{
 			"EventsApplied": {Value: float64(applied), Unit: metrics.Count},
 			"Failures":      {Value: float64(len(resp.BatchItemFailures)), Unit: metrics.Count},
 			"Parked":        {Value: float64(parkedN), Unit: metrics.Count},
-			"LagMs":         {Value: float64(lag.Milliseconds()), Unit: metrics.Milliseconds},
-		})
+		}
+		if applied > 0 { // a batch that applied nothing says nothing of the lag
+			values["LagMs"] = metrics.Value{Value: float64(lag.Milliseconds()), Unit: metrics.Milliseconds}
+		}
+		p.metrics.Emit(map[string]string{"Consumer": p.name}, values)
 	}
 	return resp, nil
 }

@@ -70,6 +70,15 @@ var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 // part of stream IDs and envelopes, so it is kept short and plain.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
+// ValidID reports a *ValidationError for field unless id has the shape of a reference to
+// another aggregate: 1 to 128 letters, digits, '.', '_', ':' or '-'.
+func ValidID(field, id string) error {
+	if !idPattern.MatchString(id) {
+		return invalid(field, "must be 1 to 128 letters, digits, '.', '_', ':' or '-'")
+	}
+	return nil
+}
+
 // OpenAccount decides OpenAccount.
 func (a Account) OpenAccount(c OpenAccount) ([]Event, error) {
 	if a.Open {
@@ -78,8 +87,8 @@ func (a Account) OpenAccount(c OpenAccount) ([]Event, error) {
 	switch {
 	case c.AccountID == "":
 		return nil, invalid("accountId", "is required")
-	case !idPattern.MatchString(c.OwnerID):
-		return nil, invalid("ownerId", "must be 1 to 128 letters, digits, '.', '_', ':' or '-'")
+	case ValidID("ownerId", c.OwnerID) != nil:
+		return nil, ValidID("ownerId", c.OwnerID)
 	case !currencyPattern.MatchString(c.Currency):
 		return nil, invalid("currency", "is not an ISO 4217 code such as EUR")
 	}

@@ -120,8 +120,8 @@ func (o Order) Place(c PlaceOrder) ([]Event, error) {
 	switch {
 	case c.OrderID == "":
 		return nil, invalid("orderId", "is required")
-	case !idPattern.MatchString(c.CustomerID):
-		return nil, invalid("customerId", "must be 1 to 128 letters, digits, '.', '_', ':' or '-'")
+	case ValidID("customerId", c.CustomerID) != nil:
+		return nil, ValidID("customerId", c.CustomerID)
 	case !currencyPattern.MatchString(c.Currency):
 		return nil, invalid("currency", "is not an ISO 4217 code such as EUR")
 	case len(c.Lines) == 0:

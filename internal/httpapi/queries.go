@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/query"
 	"github.com/eventfold/eventfold/internal/store"
 )
@@ -155,6 +156,9 @@ func (h *Queries) queryRoutes() map[string]queryRoute {
 			return p, 0, err
 		},
 		"GET /customers/{id}/orders": func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
+			if err := domain.ValidID("id", req.PathParameters["id"]); err != nil {
+				return nil, 0, err
+			}
 			limit, err := intParam(req, "limit", 25, 1, 100)
 			if err != nil {
 				return nil, 0, err

@@ -61,6 +61,9 @@ func (p *Projector) Apply(ctx context.Context, e store.Event) error {
 			return err
 		}
 		// The read model is at version at, behind e.Version-1: apply what it missed first.
+		if at+1 > e.Version-1 {
+			return fmt.Errorf("read model of %s blocks version %d without being past it (v=%d)", e.StreamID, e.Version, at)
+		}
 		missing, err := p.events.Load(ctx, e.StreamID, store.Span{From: at + 1, To: e.Version - 1})
 		if err != nil {
 			return fmt.Errorf("fill %s from %d: %w", e.StreamID, at+1, err)

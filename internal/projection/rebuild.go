@@ -28,8 +28,10 @@ type Progress struct {
 
 // Rebuild reads the whole event store with a parallel scan of segments segments, orders each
 // stream's events by version, and applies them to the read-model table target, streams in
-// parallel. It can run while the live projector keeps its own table; events appended after the
-// scan reach a rebuilt table later through the projector's gap filling, once it writes there.
+// parallel. It can run while the live projector keeps its own table. Writes are conditional on
+// versions, so running it again into the same table is safe and applies only what the table
+// lacks: after cutting the projector over to target, a second run catches up with everything
+// appended before the cutover, and the projector takes care of the rest.
 // report, when not nil, is called now and then from the rebuild's goroutines.
 func Rebuild(ctx context.Context, api ScanAPI, eventsTable, target string, reg *store.Registry, events Events, segments int, report func(Progress)) (Progress, error) {
 	var (
@@ -123,9 +125,10 @@ type Comparison struct {
 	// Equal items are at the same version with the same content in both tables.
 	Equal int
 	// Behind counts items the live table has at an older version than the rebuilt one, or not at
-	// all (its projector has not caught up yet); Ahead, items live has at a newer version (events
-	// appended after the rebuild's scan).
-	Behind, Ahead int
+	// all (its projector has not caught up yet); Ahead, items live has at a newer version, and
+	// Missing, items only live has (both: events appended after the rebuild's scan; running the
+	// rebuild again into the same table applies them).
+	Behind, Ahead, Missing int
 	// Different lists the items at the same version whose content differs: a projection bug.
 	Different []string
 }
@@ -152,6 +155,11 @@ func Verify(ctx context.Context, api ScanAPI, live, rebuilt string) (Comparison,
 			c.Equal++
 		default:
 			c.Different = append(c.Different, pk)
+		}
+	}
+	for pk := range a {
+		if _, ok := b[pk]; !ok {
+			c.Missing++
 		}
 	}
 	sort.Strings(c.Different)

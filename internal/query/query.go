@@ -23,7 +23,8 @@ import (
 )
 
 var (
-	// ErrNotFound is returned for a read model that does not exist (yet).
+	// ErrNotFound is returned for a read model that does not exist (yet), and for a wait for a
+	// version its stream does not have.
 	ErrNotFound = domain.ErrNotFound
 	// ErrBehind is returned when a read model has not reached the version asked for within the
 	// wait allowed.
@@ -140,6 +141,14 @@ func (s *Service) get(ctx context.Context, stream string, minVersion int64, v an
 			return ErrNotFound
 		}
 		if time.Now().After(deadline) {
+			// Behind, or waiting for what will never come? The event store knows.
+			events, err := s.events.Load(ctx, stream, store.Span{From: minVersion, To: minVersion})
+			if err != nil {
+				return err
+			}
+			if len(events) == 0 {
+				return ErrNotFound
+			}
 			return ErrBehind
 		}
 		select {
