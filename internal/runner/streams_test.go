@@ -276,7 +276,7 @@ func TestEndToEndStream(t *testing.T) {
 	r, err := runner.Start(ctx, runner.Config{
 		Template: path, Root: root, Stack: fmt.Sprintf("e2e%d", time.Now().UnixNano()%1e9),
 		Params:           map[string]string{"EmailHashKey": "bG9jYWwtb25seTogZXZlbnRmb2xkIGRldiBlbWFpbCBoYXNoIGtleQ=="},
-		DynamoDBEndpoint: awstest.DynamoDBEndpoint(t), Addr: "127.0.0.1:0", RetryDelay: 50 * time.Millisecond,
+		DynamoDBEndpoint: awstest.DynamoDBEndpoint(t), KMSEndpoint: os.Getenv(localaws.EnvKMSEndpoint), Addr: "127.0.0.1:0", RetryDelay: 50 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Output: io.Discard,
 	})
 	if err != nil {

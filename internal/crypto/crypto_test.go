@@ -1,0 +1,165 @@
+package crypto_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eventfold/eventfold/internal/crypto"
+	"github.com/eventfold/eventfold/internal/localaws"
+	"github.com/eventfold/eventfold/internal/localaws/awstest"
+)
+
+func TestMain(m *testing.M) { awstest.Main(m) }
+
+type clock struct{ ns atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// keyring makes a keyring on the template's keys table and key, on DynamoDB Local and the KMS
+// emulator.
+func keyring(t testing.TB, ttl time.Duration, c *clock) (*crypto.Keyring, func() *crypto.Keyring) {
+	t.Helper()
+	client := awstest.DynamoDB(t)
+	env := awstest.MustTables(t, client)
+	kmsAPI := localaws.KMS(os.Getenv(localaws.EnvKMSEndpoint))
+	if err := localaws.CreateKeys(context.Background(), kmsAPI, awstest.MustTemplate(t), env); err != nil {
+		t.Fatal(err)
+	}
+	var now func() time.Time
+	if c != nil {
+		now = c.now
+	}
+	open := func() *crypto.Keyring {
+		return crypto.New(kmsAPI, client, env.Refs["KeysTable"], env.Refs["DataKeyAlias"], 1000, ttl, now)
+	}
+	return open(), open
+}
+
+func TestSealOpenRoundTripAndBinding(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, crypto.KeySize)
+	sealed, err := crypto.Seal(key, "user-1", "event-1", []byte("ann@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("ann@example.com")) {
+		t.Fatal("the sealed value holds the plaintext")
+	}
+	again, _ := crypto.Seal(key, "user-1", "event-1", []byte("ann@example.com"))
+	if bytes.Equal(sealed, again) {
+		t.Fatal("two seals of the same value are equal: the nonce is not fresh")
+	}
+	if got, err := crypto.Open(key, "user-1", "event-1", sealed); err != nil || string(got) != "ann@example.com" {
+		t.Fatalf("Open = %q, %v", got, err)
+	}
+	tampered := append([]byte(nil), sealed...)
+	tampered[len(tampered)-1] ^= 1
+	for name, tc := range map[string]struct {
+		key            []byte
+		subject, place string
+		sealed         []byte
+		want           error
+	}{
+		"tampered":       {key, "user-1", "event-1", tampered, crypto.ErrTampered},
+		"other subject":  {key, "user-2", "event-1", sealed, crypto.ErrTampered},
+		"other place":    {key, "user-1", "event-2", sealed, crypto.ErrTampered},
+		"other key":      {bytes.Repeat([]byte{8}, 32), "user-1", "event-1", sealed, crypto.ErrTampered},
+		"unknown format": {key, "user-1", "event-1", append([]byte{9}, sealed[1:]...), crypto.ErrFormat},
+		"too short":      {key, "user-1", "event-1", sealed[:10], crypto.ErrFormat},
+	} {
+		if _, err := crypto.Open(tc.key, tc.subject, tc.place, tc.sealed); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
+	}
+}
+
+func TestKeyringCachesAndErases(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{}
+	c.ns.Store(time.Now().UnixNano())
+	k, open := keyring(t, time.Minute, c)
+	var sealed [][]byte
+	for i := 0; i < 20; i++ {
+		s, err := k.Seal(ctx, "user-42", "event-"+string(rune('a'+i)), []byte("Ann Example"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed = append(sealed, s)
+	}
+	if n := k.KMSCalls(); n != 1 {
+		t.Fatalf("20 seals for one subject made %d KMS calls, want 1 (GenerateDataKey)", n)
+	}
+	// Another process unwraps the stored key once, then serves from its cache.
+	other := open()
+	for i, s := range sealed {
+		got, err := other.Open(ctx, "user-42", "event-"+string(rune('a'+i)), s)
+		if err != nil || string(got) != "Ann Example" {
+			t.Fatalf("open %d: %q, %v", i, got, err)
+		}
+	}
+	if n := other.KMSCalls(); n != 1 {
+		t.Fatalf("20 opens made %d KMS calls, want 1 (Decrypt)", n)
+	}
+	// A subject that never had data has nothing to open.
+	if _, err := other.Open(ctx, "user-none", "e", sealed[0]); !errors.Is(err, crypto.ErrShredded) {
+		t.Fatalf("open for a subject without a key: %v, want ErrShredded", err)
+	}
+	// Erasure: at once in the erasing process, within the TTL in others.
+	if err := k.Erase(ctx, "user-42"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Erase(ctx, "user-42"); err != nil {
+		t.Fatalf("second erasure: %v", err)
+	}
+	if _, err := k.Open(ctx, "user-42", "event-a", sealed[0]); !errors.Is(err, crypto.ErrShredded) {
+		t.Fatalf("open after erasure: %v, want ErrShredded", err)
+	}
+	if _, err := other.Open(ctx, "user-42", "event-a", sealed[0]); err != nil {
+		t.Fatalf("within the TTL the other process still has the key: %v", err)
+	}
+	c.advance(2 * time.Minute)
+	if _, err := other.Open(ctx, "user-42", "event-a", sealed[0]); !errors.Is(err, crypto.ErrShredded) {
+		t.Fatalf("after the TTL: %v, want ErrShredded", err)
+	}
+	// No new key is made for an erased subject.
+	if _, err := k.Seal(ctx, "user-42", "event-z", []byte("x")); !errors.Is(err, crypto.ErrShredded) {
+		t.Fatalf("seal for an erased subject: %v, want ErrShredded", err)
+	}
+	if _, err := open().Seal(ctx, "user-43", "e", []byte("x")); err != nil {
+		t.Fatalf("another subject: %v", err)
+	}
+}
+
+func TestErrorsHoldNoKeyOrData(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, crypto.KeySize)
+	sealed, _ := crypto.Seal(key, "user-1", "e", []byte("secret-value"))
+	_, err := crypto.Open(key, "user-2", "e", sealed)
+	if err == nil || strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), string(key)) {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func FuzzOpen(f *testing.F) {
+	key := bytes.Repeat([]byte{7}, crypto.KeySize)
+	good, _ := crypto.Seal(key, "s", "p", []byte("hello"))
+	f.Add(good, "s", "p")
+	f.Add([]byte{1, 2, 3}, "s", "p")
+	f.Fuzz(func(t *testing.T, sealed []byte, subject, place string) {
+		got, err := crypto.Open(key, subject, place, sealed)
+		if err != nil {
+			if !errors.Is(err, crypto.ErrTampered) && !errors.Is(err, crypto.ErrFormat) {
+				t.Fatalf("Open error %v is neither ErrTampered nor ErrFormat", err)
+			}
+			return
+		}
+		if !bytes.Equal(sealed, good) || string(got) != "hello" {
+			t.Fatalf("a value that is not the sealed one opened: %q", got)
+		}
+	})
+}
