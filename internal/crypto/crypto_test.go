@@ -6,25 +6,20 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
+	"github.com/eventfold/eventfold/internal/store/storetest"
 )
 
 func TestMain(m *testing.M) { awstest.Main(m) }
 
-type clock struct{ ns atomic.Int64 }
-
-func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 // keyring makes a keyring on the template's keys table and key, on DynamoDB Local and the KMS
 // emulator.
-func keyring(t testing.TB, ttl time.Duration, c *clock) (*crypto.Keyring, func() *crypto.Keyring) {
+func keyring(t testing.TB, ttl time.Duration, c *storetest.Clock) (*crypto.Keyring, func() *crypto.Keyring) {
 	t.Helper()
 	client := awstest.DynamoDB(t)
 	env := awstest.MustTables(t, client)
@@ -34,7 +29,7 @@ func keyring(t testing.TB, ttl time.Duration, c *clock) (*crypto.Keyring, func()
 	}
 	var now func() time.Time
 	if c != nil {
-		now = c.now
+		now = c.Now
 	}
 	open := func() *crypto.Keyring {
 		return crypto.New(kmsAPI, client, env.Refs["KeysTable"], env.Refs["DataKeyAlias"], 1000, ttl, now)
@@ -81,8 +76,7 @@ func TestSealOpenRoundTripAndBinding(t *testing.T) {
 
 func TestKeyringCachesAndErases(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{}
-	c.ns.Store(time.Now().UnixNano())
+	c := storetest.NewClock(time.Now())
 	k, open := keyring(t, time.Minute, c)
 	var sealed [][]byte
 	for i := 0; i < 20; i++ {
@@ -123,7 +117,7 @@ func TestKeyringCachesAndErases(t *testing.T) {
 	if _, err := other.Open(ctx, "user-42", "event-a", sealed[0]); err != nil {
 		t.Fatalf("within the TTL the other process still has the key: %v", err)
 	}
-	c.advance(2 * time.Minute)
+	c.Advance(2 * time.Minute)
 	if _, err := other.Open(ctx, "user-42", "event-a", sealed[0]); !errors.Is(err, crypto.ErrShredded) {
 		t.Fatalf("after the TTL: %v, want ErrShredded", err)
 	}

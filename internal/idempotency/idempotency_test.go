@@ -10,28 +10,23 @@ import (
 
 	"github.com/eventfold/eventfold/internal/idempotency"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
+	"github.com/eventfold/eventfold/internal/store/storetest"
 )
 
 func TestMain(m *testing.M) { awstest.Main(m) }
 
-type clock struct{ ns atomic.Int64 }
-
-func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-func mustStore(t *testing.T) (*idempotency.Store, *clock) {
+func mustStore(t *testing.T) (*idempotency.Store, *storetest.Clock) {
 	t.Helper()
 	client := awstest.DynamoDB(t)
 	env := awstest.MustTables(t, client)
-	c := &clock{}
-	c.ns.Store(time.Now().UnixNano())
-	return idempotency.New(client, env.Refs["IdempotencyTable"], time.Hour, c.now), c
+	c := storetest.NewClock(time.Now())
+	return idempotency.New(client, env.Refs["IdempotencyTable"], time.Hour, c.Now), c
 }
 
 func TestRecordLifecycle(t *testing.T) {
 	ctx := context.Background()
 	s, c := mustStore(t)
-	lock := c.now().Add(10 * time.Second)
+	lock := c.Now().Add(10 * time.Second)
 	first := idempotency.Attempt{CommandID: "cmd-1", NewID: "new-1"}
 	resp, at, err := s.Begin(ctx, "k1", "h1", lock, first)
 	if resp != nil || err != nil || at != first {
@@ -56,9 +51,9 @@ func TestRecordLifecycle(t *testing.T) {
 		t.Fatal("second Complete succeeded")
 	}
 	// A record past its TTL counts as gone even before DynamoDB deletes it: a fresh attempt.
-	c.advance(2 * time.Hour)
+	c.Advance(2 * time.Hour)
 	fresh := idempotency.Attempt{CommandID: "cmd-5"}
-	if resp, at, err := s.Begin(ctx, "k1", "h2", c.now().Add(time.Second), fresh); resp != nil || err != nil || at != fresh {
+	if resp, at, err := s.Begin(ctx, "k1", "h2", c.Now().Add(time.Second), fresh); resp != nil || err != nil || at != fresh {
 		t.Fatalf("Begin after expiry = %v, %+v, %v; want to run afresh", resp, at, err)
 	}
 }
@@ -69,24 +64,24 @@ func TestRetriesRunAsTheSameAttempt(t *testing.T) {
 	ctx := context.Background()
 	s, c := mustStore(t)
 	first := idempotency.Attempt{CommandID: "cmd-a", NewID: "id-a"}
-	if _, _, err := s.Begin(ctx, "k", "h", c.now().Add(5*time.Second), first); err != nil {
+	if _, _, err := s.Begin(ctx, "k", "h", c.Now().Add(5*time.Second), first); err != nil {
 		t.Fatal(err)
 	}
-	c.advance(6 * time.Second) // the attempt's Lambda deadline passed: it crashed or timed out
-	if _, _, err := s.Begin(ctx, "k", "other", c.now().Add(5*time.Second), idempotency.Attempt{CommandID: "x"}); !errors.Is(err, idempotency.ErrMismatch) {
+	c.Advance(6 * time.Second) // the attempt's Lambda deadline passed: it crashed or timed out
+	if _, _, err := s.Begin(ctx, "k", "other", c.Now().Add(5*time.Second), idempotency.Attempt{CommandID: "x"}); !errors.Is(err, idempotency.ErrMismatch) {
 		t.Fatalf("another request on an expired lock: %v, want ErrMismatch", err)
 	}
-	resp, at, err := s.Begin(ctx, "k", "h", c.now().Add(5*time.Second), idempotency.Attempt{CommandID: "cmd-b", NewID: "id-b"})
+	resp, at, err := s.Begin(ctx, "k", "h", c.Now().Add(5*time.Second), idempotency.Attempt{CommandID: "cmd-b", NewID: "id-b"})
 	if resp != nil || err != nil || at != (idempotency.Attempt{CommandID: "cmd-a", NewID: "id-a", Retry: true}) {
 		t.Fatalf("retry after the lock expired = %v, %+v, %v; want the first attempt again", resp, at, err)
 	}
-	if _, _, err := s.Begin(ctx, "k", "h", c.now().Add(5*time.Second), idempotency.Attempt{CommandID: "cmd-c"}); !errors.Is(err, idempotency.ErrInProgress) {
+	if _, _, err := s.Begin(ctx, "k", "h", c.Now().Add(5*time.Second), idempotency.Attempt{CommandID: "cmd-c"}); !errors.Is(err, idempotency.ErrInProgress) {
 		t.Fatalf("Begin while the retry runs: %v, want ErrInProgress", err)
 	}
 	if err := s.Release(ctx, "k", "h"); err != nil {
 		t.Fatal(err)
 	}
-	if _, at, err := s.Begin(ctx, "k", "h", c.now().Add(5*time.Second), idempotency.Attempt{CommandID: "cmd-d"}); err != nil || at.CommandID != "cmd-a" || !at.Retry {
+	if _, at, err := s.Begin(ctx, "k", "h", c.Now().Add(5*time.Second), idempotency.Attempt{CommandID: "cmd-d"}); err != nil || at.CommandID != "cmd-a" || !at.Retry {
 		t.Fatalf("Begin after Release = %+v, %v; want the first attempt again, at once", at, err)
 	}
 	// Abandon, for an attempt that wrote nothing, frees the key for a new request.
@@ -94,13 +89,13 @@ func TestRetriesRunAsTheSameAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := idempotency.Attempt{CommandID: "cmd-e"}
-	if _, at, err := s.Begin(ctx, "k", "h2", c.now().Add(5*time.Second), fresh); err != nil || at != fresh {
+	if _, at, err := s.Begin(ctx, "k", "h2", c.Now().Add(5*time.Second), fresh); err != nil || at != fresh {
 		t.Fatalf("Begin after Abandon = %+v, %v; want a fresh attempt", at, err)
 	}
 	if err := s.Abandon(ctx, "k", "h"); err != nil { // another request's record: left alone
 		t.Fatal(err)
 	}
-	if _, _, err := s.Begin(ctx, "k", "h2", c.now().Add(5*time.Second), fresh); !errors.Is(err, idempotency.ErrInProgress) {
+	if _, _, err := s.Begin(ctx, "k", "h2", c.Now().Add(5*time.Second), fresh); !errors.Is(err, idempotency.ErrInProgress) {
 		t.Fatalf("record of h2 after abandoning h: %v, want ErrInProgress", err)
 	}
 }
@@ -117,7 +112,7 @@ func TestOneOfConcurrentAttemptsRuns(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, _, err := s.Begin(ctx, "race", "h", c.now().Add(time.Minute), idempotency.Attempt{CommandID: "c"})
+			resp, _, err := s.Begin(ctx, "race", "h", c.Now().Add(time.Minute), idempotency.Attempt{CommandID: "c"})
 			switch {
 			case err == nil && resp == nil:
 				runs.Add(1)
