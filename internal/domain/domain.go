@@ -17,6 +17,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 )
 
 // Event is a domain event: a fact, named in the past tense.
@@ -72,6 +74,7 @@ func (e *RuleError) Is(target error) bool { return target == ErrRejected }
 var (
 	ErrEmailTaken        = &RuleError{"email-taken", "the email address belongs to another user"}
 	ErrUserInactive      = &RuleError{"user-inactive", "the user is deactivated"}
+	ErrUserErased        = &RuleError{"user-erased", "the user's personal data was erased"}
 	ErrInsufficientFunds = &RuleError{"insufficient-funds", "the balance is lower than the amount"}
 	ErrBalanceOverflow   = &RuleError{"balance-overflow", "the balance would exceed the largest amount an account can hold"}
 	ErrInsufficientStock = &RuleError{"insufficient-stock", "not enough stock is available"}
@@ -90,6 +93,8 @@ func Decode(eventType string, data []byte) (Event, error) {
 		return decode[UserEmailChanged](eventType, data)
 	case TypeUserDeactivated:
 		return decode[UserDeactivated](eventType, data)
+	case TypeSubjectErased:
+		return decode[SubjectErased](eventType, data)
 	case TypeAccountOpened:
 		return decode[AccountOpened](eventType, data)
 	case TypeMoneyDeposited:
@@ -114,6 +119,26 @@ func Decode(eventType string, data []byte) (Event, error) {
 	return nil, fmt.Errorf("unknown event type %q", eventType)
 }
 
+// PersonalFields returns the JSON names of an event type's top-level fields that hold personal
+// data (struct tag personal:"true"), none for a type without any or unknown.
+func PersonalFields(eventType string) []string {
+	e, err := Decode(eventType, []byte("{}"))
+	if err != nil {
+		return nil
+	}
+	t := reflect.TypeOf(e)
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Tag.Get("personal") != "true" {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		names = append(names, name)
+	}
+	return names
+}
+
 func decode[E Event](eventType string, data []byte) (Event, error) {
 	var e E
 	if err := json.Unmarshal(data, &e); err != nil {
@@ -127,7 +152,7 @@ func decode[E Event](eventType string, data []byte) (Event, error) {
 // all 1 so far; a type whose payload changes gets version 2 and an upcaster.
 func EventTypes() []string {
 	return []string{
-		TypeUserRegistered, TypeUserEmailChanged, TypeUserDeactivated,
+		TypeUserRegistered, TypeUserEmailChanged, TypeUserDeactivated, TypeSubjectErased,
 		TypeAccountOpened, TypeMoneyDeposited, TypeMoneyWithdrawn,
 		TypeStockAdded, TypeStockReserved, TypeStockReleased, TypeStockCommitted,
 		TypeOrderPlaced, TypeOrderConfirmed, TypeOrderCancelled,

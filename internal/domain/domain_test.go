@@ -103,6 +103,7 @@ func samples() map[string]domain.Event {
 		domain.TypeUserRegistered:   domain.UserRegistered{UserID: "user-1", Email: "ann@example.com", Name: "Ann Lee"},
 		domain.TypeUserEmailChanged: domain.UserEmailChanged{UserID: "user-1", Email: "ann.lee@example.org"},
 		domain.TypeUserDeactivated:  domain.UserDeactivated{UserID: "user-1"},
+		domain.TypeSubjectErased:    domain.SubjectErased{UserID: "user-1"},
 		domain.TypeAccountOpened:    domain.AccountOpened{AccountID: "acc-1", OwnerID: "user-1", Currency: "EUR"},
 		domain.TypeMoneyDeposited:   domain.MoneyDeposited{AccountID: "acc-1", Amount: 12_345},
 		domain.TypeMoneyWithdrawn:   domain.MoneyWithdrawn{AccountID: "acc-1", Amount: 2_345},
@@ -417,7 +418,7 @@ func TestEvolveIgnoresOtherAggregatesEvents(t *testing.T) {
 	item := given[domain.Item](all[domain.TypeStockAdded], all[domain.TypeStockReserved])
 	order := given[domain.Order](all[domain.TypeOrderPlaced])
 	own := map[string][]string{
-		"User":    {domain.TypeUserRegistered, domain.TypeUserEmailChanged, domain.TypeUserDeactivated},
+		"User":    {domain.TypeUserRegistered, domain.TypeUserEmailChanged, domain.TypeUserDeactivated, domain.TypeSubjectErased},
 		"Account": {domain.TypeAccountOpened, domain.TypeMoneyDeposited, domain.TypeMoneyWithdrawn},
 		"Item":    {domain.TypeStockAdded, domain.TypeStockReserved, domain.TypeStockReleased, domain.TypeStockCommitted},
 		"Order":   {domain.TypeOrderPlaced, domain.TypeOrderConfirmed, domain.TypeOrderCancelled},
@@ -485,4 +486,19 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip changed the event:\n\t%#v\nbecame\n\t%#v", e, e2)
 		}
 	})
+}
+
+func TestPersonalFields(t *testing.T) {
+	for typ, want := range map[string]string{
+		domain.TypeUserRegistered:   "email,name",
+		domain.TypeUserEmailChanged: "email",
+		domain.TypeOrderPlaced:      "shippingAddress",
+		domain.TypeSubjectErased:    "",
+		domain.TypeMoneyDeposited:   "",
+		"Unheard":                   "",
+	} {
+		if got := strings.Join(domain.PersonalFields(typ), ","); got != want {
+			t.Errorf("PersonalFields(%s) = %q, want %q", typ, got, want)
+		}
+	}
 }

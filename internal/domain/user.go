@@ -13,6 +13,7 @@ const (
 	TypeUserRegistered   = "UserRegistered"
 	TypeUserEmailChanged = "UserEmailChanged"
 	TypeUserDeactivated  = "UserDeactivated"
+	TypeSubjectErased    = "SubjectErased"
 )
 
 // UserRegistered: a person signed up.
@@ -33,6 +34,12 @@ type UserDeactivated struct {
 	UserID string `json:"userId"`
 }
 
+// SubjectErased: a person's personal data was erased (their key shredded). It holds none.
+type SubjectErased struct {
+	UserID string `json:"userId"`
+}
+
+func (SubjectErased) EventType() string    { return TypeSubjectErased }
 func (UserRegistered) EventType() string   { return TypeUserRegistered }
 func (UserEmailChanged) EventType() string { return TypeUserEmailChanged }
 func (UserDeactivated) EventType() string  { return TypeUserDeactivated }
@@ -50,6 +57,7 @@ type UserStatus string
 const (
 	UserStatusActive      UserStatus = "active"
 	UserStatusDeactivated UserStatus = "deactivated"
+	UserStatusErased      UserStatus = "erased"
 )
 
 // User is the state of a user aggregate.
@@ -72,6 +80,8 @@ func (u User) Evolve(e Event) User {
 		u.Email = e.Email
 	case UserDeactivated:
 		u.Status = UserStatusDeactivated
+	case SubjectErased:
+		u.Status, u.Email, u.Name = UserStatusErased, "", ""
 	}
 	return u
 }
@@ -113,6 +123,9 @@ func (u User) ChangeEmail(c ChangeEmail) ([]Event, error) {
 	if !u.Exists() {
 		return nil, ErrNotFound
 	}
+	if u.Status == UserStatusErased {
+		return nil, ErrUserErased
+	}
 	email, err := NormalizeEmail(c.Email)
 	if err != nil {
 		return nil, err
@@ -131,10 +144,24 @@ func (u User) Deactivate() ([]Event, error) {
 	if !u.Exists() {
 		return nil, ErrNotFound
 	}
-	if u.Status == UserStatusDeactivated {
+	switch u.Status {
+	case UserStatusErased:
+		return nil, ErrUserErased
+	case UserStatusDeactivated:
 		return nil, ErrUserInactive
 	}
 	return []Event{UserDeactivated{UserID: u.ID}}, nil
+}
+
+// Erase decides erasing the user's personal data; erasing an erased user changes nothing.
+func (u User) Erase() ([]Event, error) {
+	switch {
+	case !u.Exists():
+		return nil, ErrNotFound
+	case u.Status == UserStatusErased:
+		return nil, nil
+	}
+	return []Event{SubjectErased{UserID: u.ID}}, nil
 }
 
 // NormalizeEmail validates an email address and returns its normal form: trimmed, lower case.

@@ -344,3 +344,24 @@ func TestRegisterRefusesOddAddressesAndInvisibleCharacters(t *testing.T) {
 		then(t, events, err, invalid(tc.field))
 	}
 }
+
+func TestErase(t *testing.T) {
+	registered := domain.UserRegistered{UserID: "u1", Email: "a@example.com", Name: "A"}
+	erased := domain.SubjectErased{UserID: "u1"}
+	events, err := given[domain.User](registered).Erase()
+	then(t, events, err, outcome{events: []domain.Event{erased}})
+	events, err = given[domain.User](registered, domain.UserDeactivated{UserID: "u1"}).Erase()
+	then(t, events, err, outcome{events: []domain.Event{erased}})
+	events, err = given[domain.User](registered, erased).Erase()
+	then(t, events, err, outcome{})
+	events, err = given[domain.User]().Erase()
+	then(t, events, err, outcome{err: domain.ErrNotFound})
+	u := given[domain.User](registered, erased)
+	if u.Email != "" || u.Name != "" || u.Status != domain.UserStatusErased {
+		t.Fatalf("erased user keeps %+v", u)
+	}
+	_, err = u.ChangeEmail(domain.ChangeEmail{Email: "b@example.com"})
+	then(t, nil, err, outcome{err: domain.ErrUserErased})
+	_, err = u.Deactivate()
+	then(t, nil, err, outcome{err: domain.ErrUserErased})
+}

@@ -141,13 +141,14 @@ func TestEveryReadModel(t *testing.T) {
 		}
 	}
 	apply("user-u1", domain.UserRegistered{UserID: "u1", Email: "a@example.com", Name: "A"}, domain.UserEmailChanged{UserID: "u1", Email: "b@example.com"}, domain.UserDeactivated{UserID: "u1"})
+	apply("user-u2", domain.UserRegistered{UserID: "u2", Email: "c@example.com", Name: "C"}, domain.SubjectErased{UserID: "u2"})
 	apply("inventory-SKU-1", domain.StockAdded{SKU: "SKU-1", Quantity: 10}, domain.StockReserved{SKU: "SKU-1", OrderID: "o1", Quantity: 4},
 		domain.StockReserved{SKU: "SKU-1", OrderID: "o2", Quantity: 3}, domain.StockReleased{SKU: "SKU-1", OrderID: "o2", Quantity: 3},
 		domain.StockCommitted{SKU: "SKU-1", OrderID: "o1", Quantity: 4})
 	apply("order-o1", domain.OrderPlaced{OrderID: "o1", CustomerID: "c1", Currency: "EUR", Lines: []domain.OrderLine{{SKU: "SKU-1", Quantity: 4, UnitPrice: 250}}, Total: 1000},
 		domain.OrderCancelled{OrderID: "o1", Reason: "out-of-stock"})
 	golden(t, "testdata/every-read-model.golden.json", map[string]map[string]any{
-		"user-u1": f.item(t, "user-u1"), "inventory-SKU-1": f.item(t, "inventory-SKU-1"), "order-o1": f.item(t, "order-o1"),
+		"user-u1": f.item(t, "user-u1"), "user-u2": f.item(t, "user-u2"), "inventory-SKU-1": f.item(t, "inventory-SKU-1"), "order-o1": f.item(t, "order-o1"),
 	})
 	for stream, want := range map[string]map[string]any{
 		"user-u1":         {"email": "b@example.com", "userStatus": "deactivated", "v": float64(3), "kind": "user"},
