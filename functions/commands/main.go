@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 
@@ -30,18 +31,20 @@ func main() {
 
 func wire(ctx context.Context, log *slog.Logger) (*httpapi.Handler, error) {
 	env, err := httpapi.EnvFromLookup(os.Getenv)
-	if err != nil {
+	lenv := lambdaenv.New(os.Getenv)
+	keysTable, dataKey, ttl := lenv.Keys()
+	if err := errors.Join(err, lenv.Err()); err != nil {
 		return nil, err
 	}
 	ddb, err := lambdaenv.DynamoDB(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st, _, err := lambdaenv.Store(ddb, store.Config{EventsTable: env.EventsTable, SnapshotsTable: env.SnapshotsTable, ClaimsTable: env.ClaimsTable})
+	st, keys, _, err := lambdaenv.SealedStore(ctx, ddb, store.Config{EventsTable: env.EventsTable, SnapshotsTable: env.SnapshotsTable, ClaimsTable: env.ClaimsTable}, keysTable, dataKey, ttl)
 	if err != nil {
 		return nil, err
 	}
-	cmds, err := command.New(command.Config{Store: st, EmailKey: env.EmailHashKey})
+	cmds, err := command.New(command.Config{Store: st, EmailKey: env.EmailHashKey, Eraser: keys})
 	if err != nil {
 		return nil, err
 	}

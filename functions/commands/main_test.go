@@ -12,7 +12,7 @@ import (
 func TestWire(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	for k, v := range map[string]string{
-		"EVENTS_TABLE": "e", "SNAPSHOTS_TABLE": "s", "CLAIMS_TABLE": "c", "IDEMPOTENCY_TABLE": "i",
+		"EVENTS_TABLE": "e", "SNAPSHOTS_TABLE": "s", "CLAIMS_TABLE": "c", "IDEMPOTENCY_TABLE": "i", "KEYS_TABLE": "k", "DATA_KEY": "alias/d",
 		"EMAIL_HASH_KEY": base64.StdEncoding.EncodeToString(make([]byte, 32)),
 		"AWS_REGION":     "eu-west-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
 	} {
@@ -24,7 +24,8 @@ func TestWire(t *testing.T) {
 	}
 	t.Setenv("EVENTS_TABLE", "")
 	t.Setenv("EMAIL_HASH_KEY", "")
-	if _, err := wire(context.Background(), log); err == nil || !strings.Contains(err.Error(), "EVENTS_TABLE") || !strings.Contains(err.Error(), "EMAIL_HASH_KEY") {
+	t.Setenv("DATA_KEY", "")
+	if _, err := wire(context.Background(), log); err == nil || !strings.Contains(err.Error(), "EVENTS_TABLE") || !strings.Contains(err.Error(), "EMAIL_HASH_KEY") || !strings.Contains(err.Error(), "DATA_KEY") {
 		t.Fatalf("wire with a bad environment: %v, want every problem named", err)
 	}
 }

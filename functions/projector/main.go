@@ -31,6 +31,7 @@ func wire(ctx context.Context, log *slog.Logger) (*consumer.Processor, error) {
 	env := lambdaenv.New(os.Getenv)
 	events, snapshots := env.Require("EVENTS_TABLE"), env.Require("SNAPSHOTS_TABLE")
 	readModels, parking := env.Require("READ_MODELS_TABLE"), env.Require("PARKING_TABLE")
+	keysTable, dataKey, ttl := env.Keys()
 	if err := env.Err(); err != nil {
 		return nil, err
 	}
@@ -38,9 +39,10 @@ func wire(ctx context.Context, log *slog.Logger) (*consumer.Processor, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, reg, err := lambdaenv.Store(ddb, store.Config{EventsTable: events, SnapshotsTable: snapshots})
+	st, _, reg, err := lambdaenv.SealedStore(ctx, ddb, store.Config{EventsTable: events, SnapshotsTable: snapshots}, keysTable, dataKey, ttl)
 	if err != nil {
 		return nil, err
 	}
-	return consumer.New("projector", reg, projection.New(ddb, readModels, st), consumer.NewParkingTable(ddb, parking), log, metrics.New(os.Stdout)), nil
+	p := consumer.New("projector", reg, projection.New(ddb, readModels, st), consumer.NewParkingTable(ddb, parking), log, metrics.New(os.Stdout))
+	return p.OpenWith(st), nil
 }

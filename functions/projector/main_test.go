@@ -11,7 +11,7 @@ import (
 func TestWire(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	for k, v := range map[string]string{
-		"EVENTS_TABLE": "e", "SNAPSHOTS_TABLE": "s", "READ_MODELS_TABLE": "r", "PARKING_TABLE": "p",
+		"EVENTS_TABLE": "e", "SNAPSHOTS_TABLE": "s", "READ_MODELS_TABLE": "r", "PARKING_TABLE": "p", "KEYS_TABLE": "k", "DATA_KEY": "alias/d",
 		"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
 	} {
 		t.Setenv(k, v)

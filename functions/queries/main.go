@@ -28,6 +28,7 @@ func main() {
 func wire(ctx context.Context, log *slog.Logger) (*httpapi.Queries, error) {
 	env := lambdaenv.New(os.Getenv)
 	events, snapshots, readModels := env.Require("EVENTS_TABLE"), env.Require("SNAPSHOTS_TABLE"), env.Require("READ_MODELS_TABLE")
+	keysTable, dataKey, ttl := env.Keys()
 	if err := env.Err(); err != nil {
 		return nil, err
 	}
@@ -35,7 +36,7 @@ func wire(ctx context.Context, log *slog.Logger) (*httpapi.Queries, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, _, err := lambdaenv.Store(ddb, store.Config{EventsTable: events, SnapshotsTable: snapshots})
+	st, _, _, err := lambdaenv.SealedStore(ctx, ddb, store.Config{EventsTable: events, SnapshotsTable: snapshots}, keysTable, dataKey, ttl)
 	if err != nil {
 		return nil, err
 	}

@@ -53,10 +53,17 @@ type Config struct {
 	// SnapshotEvery is how many events may follow a snapshot before a command takes a new one,
 	// for the aggregates that keep snapshots; 0 means 100, negative means never.
 	SnapshotEvery int
+	// Eraser shreds a data subject's personal data (their key); needed by EraseUser only.
+	Eraser Eraser
 	// CachedStates bounds how many aggregate states the service keeps between commands, so a warm
 	// instance loads only the events after the state it holds; 0 means 10,000, negative none.
 	// Aggregates whose state holds personal data are never cached (nor snapshotted).
 	CachedStates int
+}
+
+// Eraser erases a data subject's key. It is idempotent.
+type Eraser interface {
+	Erase(ctx context.Context, subject string) error
 }
 
 // Validate reports every problem of the configuration at once.
@@ -79,6 +86,7 @@ type Service struct {
 	maxAttempts   int
 	snapshotEvery int
 	states        *states
+	eraser        Eraser
 }
 
 // New returns a Service.
@@ -103,7 +111,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{
 		store: cfg.Store, ids: cfg.IDs, emailKey: cfg.EmailKey, maxAttempts: cfg.MaxAttempts,
-		snapshotEvery: cfg.SnapshotEvery, states: &states{max: cfg.CachedStates, m: map[string]cached{}},
+		snapshotEvery: cfg.SnapshotEvery, states: &states{max: cfg.CachedStates, m: map[string]cached{}}, eraser: cfg.Eraser,
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/store"
@@ -42,6 +43,34 @@ func (s *Service) DeactivateUser(ctx context.Context, m Meta, userID string) (Re
 		events, err := u.Deactivate()
 		return decision{events: events}, err
 	})
+}
+
+// EraseUser erases a user's personal data: it appends SubjectErased (no personal data in it),
+// releases their email address, then erases their key, which makes every copy of their data
+// unreadable — in events, read models, parked records — while the history keeps its shape. It is
+// idempotent: erasing an erased user erases the key again and appends nothing.
+func (s *Service) EraseUser(ctx context.Context, m Meta, userID string) (Result, error) {
+	if s.eraser == nil {
+		return Result{}, errors.New("command: no Eraser configured")
+	}
+	res, err := update(ctx, s, m, users, userID, func(u domain.User) (decision, error) {
+		events, err := u.Erase()
+		if err != nil || len(events) == 0 {
+			return decision{}, err
+		}
+		d := decision{events: events}
+		if u.Email != "" {
+			d.claims = []store.Claim{s.emailClaim(u.Email, true)}
+		}
+		return d, nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if err := s.eraser.Erase(ctx, userID); err != nil {
+		return Result{}, fmt.Errorf("erase the key of %s: %w", res.StreamID, err)
+	}
+	return res, nil
 }
 
 // OpenAccount opens an account under c.AccountID (the caller generates it).

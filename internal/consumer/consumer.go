@@ -65,7 +65,19 @@ type Processor struct {
 	parking Parking
 	log     *slog.Logger
 	metrics *metrics.Emitter
+	opener  Opener
 	now     func() time.Time
+}
+
+// Opener opens the personal fields of an event read from a stream record (see crypto.Store).
+type Opener interface {
+	Open(ctx context.Context, e *store.Event) error
+}
+
+// OpenWith makes the processor open events before handing them over, and returns it.
+func (p *Processor) OpenWith(o Opener) *Processor {
+	p.opener = o
+	return p
 }
 
 // New returns a Processor named name (the consumer's name in parked events, logs and metrics).
@@ -95,7 +107,7 @@ func (p *Processor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: seq})
 			continue
 		}
-		e, err := p.decode(rec)
+		e, err := p.decode(ctx, rec)
 		fromHandler := false
 		switch {
 		case err == nil && parked[stream]:
@@ -151,7 +163,7 @@ func (p *Processor) Replay(ctx context.Context, parked Parked) error {
 	if err := json.Unmarshal(parked.Record, &rec); err != nil {
 		return fmt.Errorf("replay %s at %d: %w: %v", parked.StreamID, parked.Version, store.ErrCorrupt, err)
 	}
-	e, err := p.decode(rec)
+	e, err := p.decode(ctx, rec)
 	if err != nil {
 		return fmt.Errorf("replay %s at %d: %w", parked.StreamID, parked.Version, err)
 	}
@@ -161,8 +173,8 @@ func (p *Processor) Replay(ctx context.Context, parked Parked) error {
 	return nil
 }
 
-// decode turns a stream record into the event it notifies, upcast.
-func (p *Processor) decode(rec events.DynamoDBEventRecord) (store.Event, error) {
+// decode turns a stream record into the event it notifies, upcast and opened.
+func (p *Processor) decode(ctx context.Context, rec events.DynamoDBEventRecord) (store.Event, error) {
 	item, err := Image(rec.Change.NewImage)
 	if err != nil {
 		return store.Event{}, fmt.Errorf("%w: %v", store.ErrCorrupt, err)
@@ -173,6 +185,12 @@ func (p *Processor) decode(rec events.DynamoDBEventRecord) (store.Event, error) 
 	}
 	if err := p.reg.Upcast(&e); err != nil {
 		return e, err
+	}
+	if p.opener != nil {
+		// Not poison: a key service that fails now may answer on the retry.
+		if err := p.opener.Open(ctx, &e); err != nil {
+			return e, fmt.Errorf("open %s at %d: %w", e.StreamID, e.Version, err)
+		}
 	}
 	return e, nil
 }

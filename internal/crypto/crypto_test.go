@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/eventfold/eventfold/internal/crypto"
-	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/store/storetest"
 )
@@ -23,10 +21,7 @@ func keyring(t testing.TB, ttl time.Duration, c *storetest.Clock) (*crypto.Keyri
 	t.Helper()
 	client := awstest.DynamoDB(t)
 	env := awstest.MustTables(t, client)
-	kmsAPI := localaws.KMS(os.Getenv(localaws.EnvKMSEndpoint))
-	if err := localaws.CreateKeys(context.Background(), kmsAPI, awstest.MustTemplate(t), env); err != nil {
-		t.Fatal(err)
-	}
+	kmsAPI := awstest.MustKeys(t, env)
 	var now func() time.Time
 	if c != nil {
 		now = c.Now

@@ -18,6 +18,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+
+	"github.com/eventfold/eventfold/internal/store"
 )
 
 var (
@@ -25,10 +27,11 @@ var (
 	// erased (or never existed).
 	ErrShredded = errors.New("personal data erased")
 	// ErrTampered is returned by Open when a sealed value does not authenticate: it was
-	// altered, or it belongs to another subject or place.
-	ErrTampered = errors.New("sealed value does not authenticate")
+	// altered, or it belongs to another subject or place. It wraps store.ErrCorrupt.
+	ErrTampered = fmt.Errorf("sealed value does not authenticate: %w", store.ErrCorrupt)
 	// ErrFormat is returned by Open for a value that is not a sealed value of a known format.
-	ErrFormat = errors.New("not a sealed value")
+	// It wraps store.ErrCorrupt.
+	ErrFormat = fmt.Errorf("not a sealed value: %w", store.ErrCorrupt)
 )
 
 // KeySize is the size of a data key: AES-256.

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/httpapi"
 	"github.com/eventfold/eventfold/internal/idempotency"
@@ -51,7 +52,7 @@ func (b *syncBuffer) String() string {
 
 type harness struct {
 	h     *httpapi.Handler
-	store *store.DynamoDB
+	store *crypto.Store
 	idem  *idempotency.Store
 	reqs  *awstest.Requests
 	logs  *syncBuffer
@@ -80,17 +81,19 @@ func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.New(client, store.Config{
+	raw, err := store.New(client, store.Config{
 		EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"], ClaimsTable: env.Refs["ClaimsTable"], Registry: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	keys := crypto.New(awstest.MustKeys(t, env), client, env.Refs["KeysTable"], env.Refs["DataKeyAlias"], 100, time.Minute, nil)
+	st := crypto.NewStore(raw, keys, domain.PersonalFields)
 	var cst command.Store = st
 	if wrapStore != nil {
 		cst = wrapStore(st)
 	}
-	cmds, err := command.New(command.Config{Store: cst, EmailKey: []byte("0123456789abcdef0123456789abcdef")})
+	cmds, err := command.New(command.Config{Store: cst, EmailKey: []byte("0123456789abcdef0123456789abcdef"), Eraser: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,11 +418,12 @@ func TestSingleEventCommandIsOneLoadAndOneWrite(t *testing.T) {
 	if ops, wcu = hs.reqs.Take(); strings.Join(ops, ",") != "GetItem,Query,PutItem" || wcu != 1 {
 		t.Fatalf("cold deposit: requests %v, %v WCU; want GetItem (snapshot), Query, PutItem and 1 WCU", ops, wcu)
 	}
-	// Registering a user (no cached state: it holds personal data) is one Query and one write:
-	// a transaction of the event and the email's uniqueness guard.
+	// Registering a user (no cached state: it holds personal data) is one Query and one write, a
+	// transaction of the event and the email's uniqueness guard, plus making the new subject's
+	// data key (GetItem finds none, PutItem stores it wrapped; one GenerateDataKey to KMS).
 	reg := fixture(t, "register-user.json")
 	wantStatus(t, hs.do(t, reg), http.StatusCreated, "")
-	if ops, _ = hs.reqs.Take(); strings.Join(ops, ",") != "Query,TransactWriteItems" {
+	if ops, _ = hs.reqs.Take(); strings.Join(ops, ",") != "Query,GetItem,PutItem,TransactWriteItems" {
 		t.Fatalf("register: requests %v", ops)
 	}
 	// With an Idempotency-Key: the record's begin and completion on top; a replay is one request.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/store"
 )
@@ -77,6 +78,8 @@ func problemFor(err error) (*Problem, bool) {
 			pr.CurrentVersion = &ce.Actual
 		}
 		return pr, false
+	case errors.Is(err, crypto.ErrShredded):
+		return newProblem(http.StatusUnprocessableEntity, TypeRulePrefix+"subject-erased", "the personal data this needs was erased"), false
 	case errors.Is(err, domain.ErrNotFound):
 		return newProblem(http.StatusNotFound, TypeNotFound, "no such resource"), false
 	case errors.Is(err, domain.ErrExists):

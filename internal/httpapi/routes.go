@@ -62,6 +62,14 @@ func (h *Handler) commandRoutes() map[string]route {
 			}
 			return c.DeactivateUser(ctx, r.meta, r.params["id"])
 		}},
+		"DELETE /users/{id}": {http.StatusOK, "", func(ctx context.Context, r request) (command.Result, error) {
+			if len(r.body) > 0 {
+				if err := decode(r.body, &struct{}{}); err != nil {
+					return command.Result{}, err
+				}
+			}
+			return c.EraseUser(ctx, r.meta, r.params["id"])
+		}},
 		"POST /accounts": {http.StatusCreated, "/accounts/", func(ctx context.Context, r request) (command.Result, error) {
 			var b openAccountBody
 			if err := decode(r.body, &b); err != nil {

@@ -7,11 +7,15 @@ import (
 	"context"
 	"errors"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/crypto"
+	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -46,6 +50,46 @@ func DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
 	}
 	local := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = local }), nil
+}
+
+// KMS returns a KMS client from the function's AWS configuration (AWS_ENDPOINT_URL_KMS points it
+// at the local emulator).
+func KMS(ctx context.Context) (*kms.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return kms.NewFromConfig(cfg), nil
+}
+
+// Keys configures the keyring from the environment: KEYS_TABLE and DATA_KEY (the KMS key's ID,
+// ARN or alias) are required; KEY_CACHE_TTL (a duration, default 5m) bounds how long an erased
+// subject's key can still be used by a warm function.
+func (e *Env) Keys() (table, key string, ttl time.Duration) {
+	table, key, ttl = e.Require("KEYS_TABLE"), e.Require("DATA_KEY"), 5*time.Minute
+	if v := e.getenv("KEY_CACHE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > time.Hour {
+			e.errs = append(e.errs, errors.New("KEY_CACHE_TTL must be a duration from 1ns to 1h, such as 5m"))
+		}
+		ttl = d
+	}
+	return table, key, ttl
+}
+
+// SealedStore returns the event store with personal fields sealed under per-subject keys, and
+// the keyring.
+func SealedStore(ctx context.Context, ddb *dynamodb.Client, cfg store.Config, keysTable, dataKey string, ttl time.Duration) (*crypto.Store, *crypto.Keyring, *store.Registry, error) {
+	st, reg, err := Store(ddb, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	kmsAPI, err := KMS(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	keys := crypto.New(kmsAPI, ddb, keysTable, dataKey, 10_000, ttl, nil)
+	return crypto.NewStore(st, keys, domain.PersonalFields), keys, reg, nil
 }
 
 // Store returns the event store on the given tables, with the domain's event types.

@@ -64,6 +64,10 @@ type Event struct {
 	Subject string
 	// Data is the payload, a JSON value.
 	Data json.RawMessage
+	// Shredded is set on a loaded event whose personal fields could not be opened because its
+	// subject was erased: those fields read as null. The store itself never sets it; the
+	// encryption layer (package crypto) does.
+	Shredded bool
 }
 
 // Snapshot is an aggregate's state at a version of its stream.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/template"
@@ -165,4 +166,25 @@ func MustTables(tb testing.TB, client *dynamodb.Client) template.Env {
 		}
 	})
 	return env
+}
+
+// KMSEndpoint returns the KMS emulator's endpoint, failing tb when there is none.
+func KMSEndpoint(tb testing.TB) string {
+	tb.Helper()
+	e := os.Getenv(localaws.EnvKMSEndpoint)
+	if e == "" {
+		tb.Fatalf("%s is not set: call awstest.Main from TestMain, or run `make test`", localaws.EnvKMSEndpoint)
+	}
+	return e
+}
+
+// MustKeys creates template.yaml's KMS keys and aliases on the emulator, records them in env
+// (env.Refs["DataKeyAlias"], ...) and returns a KMS client.
+func MustKeys(tb testing.TB, env template.Env) *kms.Client {
+	tb.Helper()
+	client := localaws.KMS(KMSEndpoint(tb))
+	if err := localaws.CreateKeys(context.Background(), client, MustTemplate(tb), env); err != nil {
+		tb.Fatal(err)
+	}
+	return client
 }
