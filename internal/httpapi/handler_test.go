@@ -51,12 +51,13 @@ func (b *syncBuffer) String() string {
 }
 
 type harness struct {
-	h     *httpapi.Handler
-	store *crypto.Store
-	idem  *idempotency.Store
-	reqs  *awstest.Requests
-	logs  *syncBuffer
-	env   template.Env
+	h      *httpapi.Handler
+	store  *crypto.Store
+	idem   *idempotency.Store
+	reqs   *awstest.Requests
+	logs   *syncBuffer
+	env    template.Env
+	client *dynamodb.Client
 }
 
 // newHarness wires the handler as functions/commands does, on fresh tables in DynamoDB Local.
@@ -107,7 +108,7 @@ func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{h: h, store: st, idem: idem, reqs: reqs, logs: logs, env: env}
+	return &harness{h: h, store: st, idem: idem, reqs: reqs, logs: logs, env: env, client: client}
 }
 
 func fixture(t *testing.T, name string) events.APIGatewayV2HTTPRequest {

@@ -141,8 +141,14 @@ func Change(e store.Event) (expression.UpdateBuilder, error) {
 	}
 	switch ev := de.(type) {
 	case domain.UserRegistered:
+		if e.Shredded { // the subject was erased: their data is gone, the fact stays
+			return set("kind", "user", "userId", ev.UserID, "userStatus", string(domain.UserStatusActive)), nil
+		}
 		return set("kind", "user", "userId", ev.UserID, "email", ev.Email, "name", ev.Name, "userStatus", string(domain.UserStatusActive)), nil
 	case domain.UserEmailChanged:
+		if e.Shredded {
+			return expression.UpdateBuilder{}, nil
+		}
 		return set("email", ev.Email), nil
 	case domain.UserDeactivated:
 		return set("userStatus", string(domain.UserStatusDeactivated)), nil

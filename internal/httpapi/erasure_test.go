@@ -1,0 +1,106 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/httpapi"
+	"github.com/eventfold/eventfold/internal/projection"
+	"github.com/eventfold/eventfold/internal/store"
+)
+
+// TestEraseUserEndToEnd: a user registers and orders with a shipping address; erasing them
+// leaves no readable personal data in the event store or the read models, while the history
+// still loads; the erasure is idempotent, later commands on them are refused, and their email
+// address is free again.
+func TestEraseUserEndToEnd(t *testing.T) {
+	hs := newHarness(t)
+	ctx := context.Background()
+	reg := fixture(t, "register-user.json") // ann@example.com, "Ann Example"
+	user := hs.do(t, reg)
+	wantStatus(t, user, http.StatusCreated, "")
+	order := fixture(t, "place-order-base64.json")
+	body, _ := json.Marshal(map[string]any{"customerId": user.ID, "currency": "EUR",
+		"lines":           []map[string]any{{"sku": "SKU-1", "quantity": 1, "unitPrice": 100}},
+		"shippingAddress": map[string]string{"name": "Ann Example", "line1": "1 Main Street", "city": "Berlin", "postalCode": "10115", "country": "DE"}})
+	order.Body, order.IsBase64Encoded = string(body), false
+	delete(order.Headers, "idempotency-key")
+	placed := hs.do(t, order)
+	wantStatus(t, placed, http.StatusAccepted, "")
+
+	personal := []string{"ann@example.com", "Ann Example", "1 Main Street"}
+	raw := func() string {
+		out, err := hs.client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(hs.env.Refs["EventsTable"])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(out.Items)
+		return string(b)
+	}
+	for _, p := range personal {
+		if strings.Contains(raw(), p) {
+			t.Fatalf("the events table holds %q in plain text", p)
+		}
+	}
+	// The read models, projected through the encryption layer, show the data while it exists.
+	proj := projection.New(hs.client, hs.env.Refs["ReadModelsTable"], hs.store)
+	project := func(stream string) {
+		events, err := hs.store.Load(ctx, stream, store.Span{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			if err := proj.Apply(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	project("user-" + user.ID)
+
+	erase := request(t, "DELETE /users/{id}", "", map[string]string{"id": user.ID})
+	erased := hs.do(t, erase)
+	wantStatus(t, erased, http.StatusOK, "")
+	if again := hs.do(t, erase); again.StatusCode != http.StatusOK || again.Version != erased.Version {
+		t.Fatalf("second erasure = %+v, want the same version %d", again, erased.Version)
+	}
+	project("user-" + user.ID)
+
+	// The history keeps its shape; the personal fields read as null, marked shredded.
+	events, err := hs.store.Load(ctx, "user-"+user.ID, store.Span{})
+	if err != nil || len(events) != 2 || !events[0].Shredded || events[1].Type != domain.TypeSubjectErased {
+		t.Fatalf("user history after erasure: %+v, %v", events, err)
+	}
+	if strings.Contains(string(events[0].Data), "@") {
+		t.Fatalf("erased event still reads %s", events[0].Data)
+	}
+	orders, err := hs.store.Load(ctx, "order-"+placed.ID, store.Span{})
+	if err != nil || len(orders) != 1 || !orders[0].Shredded {
+		t.Fatalf("order history after erasure: %+v, %v", orders, err)
+	}
+	var o domain.OrderPlaced
+	if err := json.Unmarshal(orders[0].Data, &o); err != nil || o.Total != 100 || o.ShippingAddress.City != "" {
+		t.Fatalf("the order keeps its facts, not the address: %+v, %v", o, err)
+	}
+	item, err := hs.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(hs.env.Refs["ReadModelsTable"]),
+		Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "user-" + user.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := item.Item["email"]; ok || item.Item["userStatus"].(*ddbtypes.AttributeValueMemberS).Value != "erased" {
+		t.Fatalf("read model after erasure: %v", item.Item)
+	}
+	// Commands on the erased user are refused; orders for them cannot carry their data.
+	wantStatus(t, hs.do(t, request(t, "PUT /users/{id}/email", `{"email":"x@example.com"}`, map[string]string{"id": user.ID})),
+		http.StatusUnprocessableEntity, httpapi.TypeRulePrefix+"user-erased")
+	wantStatus(t, hs.do(t, order), http.StatusUnprocessableEntity, httpapi.TypeRulePrefix+"subject-erased")
+	// The email address is free again.
+	wantStatus(t, hs.do(t, fixture(t, "register-user.json")), http.StatusCreated, "")
+}
