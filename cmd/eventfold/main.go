@@ -5,6 +5,7 @@
 //	eventfold projections rebuild          rebuild the read models into a new table and verify it
 //	eventfold parked list [-consumer C]    list a stream consumer's parked events
 //	eventfold parked replay [-consumer C]  apply parked events again; remove those that apply
+//	eventfold erasure audit -subject ID    prove a subject's personal data is unreadable everywhere
 //
 // Every command takes -template and -stack to name the tables as a local deployment of the
 // template does, -events-table, -read-models-table and -parking-table to name them otherwise,
@@ -26,8 +27,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/eventfold/eventfold/internal/consumer"
+	"github.com/eventfold/eventfold/internal/crypto"
+	"github.com/eventfold/eventfold/internal/erasure"
 	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/projection"
@@ -42,6 +46,7 @@ commands:
   projections rebuild    rebuild the read models into a new table and verify it against the live one
   parked list            list a stream consumer's parked events
   parked replay          apply parked events again and remove those that apply
+  erasure audit          prove that no personal data of -subject is readable anywhere (exit 1 if some is)
 `
 
 func main() {
@@ -71,6 +76,9 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	segments := fs.Int("segments", 4, "projections rebuild: parallel scan segments and workers")
 	target := fs.String("target", "", "projections rebuild: the new read-model table (default: <live>-rebuild-<time>)")
 	consumerName := fs.String("consumer", "projector", "parked: the stream consumer")
+	subject := fs.String("subject", "", "erasure audit: the data subject (a user ID)")
+	fs.StringVar(&o.kmsEndpoint, "kms-endpoint", os.Getenv(localaws.EnvKMSEndpoint), "KMS endpoint (the emulator); empty: AWS")
+	fs.StringVar(&o.dataKey, "data-key", "", "the KMS key wrapping data keys (default: the template's alias)")
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}
@@ -81,6 +89,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return rebuild(ctx, o, *segments, *target, out, errOut)
 	case "parked list", "parked replay":
 		return parked(ctx, o, *consumerName, args[1] == "replay", out)
+	case "erasure audit":
+		return audit(ctx, o, *subject, out)
 	}
 	fmt.Fprint(errOut, usage)
 	return fmt.Errorf("unknown command %q", cmd)
@@ -88,7 +98,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 
 type options struct {
 	endpoint, template, stack string
-	tables                    struct{ events, snapshots, readModels, parking string }
+	kmsEndpoint, dataKey      string
+	tables                    struct{ events, snapshots, readModels, parking, idempotency, keys string }
 	tmpl                      *template.Template
 	env                       template.Env
 }
@@ -107,7 +118,8 @@ func (o *options) resolve() error {
 	for _, t := range []struct {
 		name *string
 		id   string
-	}{{&o.tables.events, "EventsTable"}, {&o.tables.snapshots, "SnapshotsTable"}, {&o.tables.readModels, "ReadModelsTable"}, {&o.tables.parking, "ParkingTable"}} {
+	}{{&o.tables.events, "EventsTable"}, {&o.tables.snapshots, "SnapshotsTable"}, {&o.tables.readModels, "ReadModelsTable"},
+		{&o.tables.parking, "ParkingTable"}, {&o.tables.idempotency, "IdempotencyTable"}, {&o.tables.keys, "KeysTable"}} {
 		if *t.name == "" {
 			*t.name = env.Refs[t.id]
 		}
@@ -261,5 +273,48 @@ func parked(ctx context.Context, o options, name string, replay bool, out io.Wri
 	if failed > 0 {
 		return fmt.Errorf("%d of %d parked events still fail", failed, len(list))
 	}
+	return nil
+}
+
+func audit(ctx context.Context, o options, subject string, out io.Writer) error {
+	if subject == "" {
+		return errors.New("erasure audit needs -subject")
+	}
+	client, _, _, err := readSide(ctx, &o)
+	if err != nil {
+		return err
+	}
+	if o.dataKey == "" {
+		if alias, ok := o.tmpl.Resources["DataKeyAlias"]; ok {
+			if o.dataKey, err = o.env.String(alias.Properties["AliasName"]); err != nil {
+				return err
+			}
+		}
+	}
+	var kmsAPI crypto.KMS
+	if o.kmsEndpoint != "" {
+		kmsAPI = localaws.KMS(o.kmsEndpoint)
+	} else {
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return err
+		}
+		kmsAPI = kms.NewFromConfig(cfg)
+	}
+	// No cache: the audit proves what any process reading the tables now would get.
+	keys := crypto.New(kmsAPI, client, o.tables.keys, o.dataKey, 0, time.Minute, nil)
+	findings, err := erasure.Audit(ctx, client, keys, erasure.Tables{Events: o.tables.events, Snapshots: o.tables.snapshots,
+		ReadModels: o.tables.readModels, Idempotency: o.tables.idempotency, Parking: o.tables.parking, Keys: o.tables.keys}, subject)
+	if err != nil {
+		return err
+	}
+	for _, f := range findings {
+		fmt.Fprintln(out, "finding:", f)
+	}
+	if len(findings) > 0 {
+		return fmt.Errorf("%d places still hold readable personal data of %s", len(findings), subject)
+	}
+	fmt.Fprintf(out, "no readable personal data of %s in %s, %s, %s, %s, %s; key erased\n", subject,
+		o.tables.events, o.tables.snapshots, o.tables.readModels, o.tables.idempotency, o.tables.parking)
 	return nil
 }

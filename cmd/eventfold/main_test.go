@@ -65,6 +65,12 @@ func TestTablesRebuildAndParked(t *testing.T) {
 	if out := eventfold(t, append([]string{"parked", "replay"}, common...)...); out != "" {
 		t.Fatalf("parked replay of nothing:\n%s", out)
 	}
+	// An audit of a subject that was never erased fails, naming the missing tombstone.
+	var out3, errOut3 bytes.Buffer
+	err = run(context.Background(), append([]string{"erasure", "audit", "-subject", "nobody"}, common...), &out3, &errOut3)
+	if err == nil || !strings.Contains(out3.String(), "no erasure recorded") {
+		t.Fatalf("audit of a subject never erased: %v\n%s", err, out3.String())
+	}
 	var out2, errOut bytes.Buffer
 	if err := run(context.Background(), []string{"nonsense", "cmd"}, &out2, &errOut); err == nil || !strings.Contains(errOut.String(), "usage") {
 		t.Fatalf("unknown command: %v %s", err, errOut.String())

@@ -6,13 +6,17 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/erasure"
 	"github.com/eventfold/eventfold/internal/httpapi"
+	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/store"
 )
@@ -64,6 +68,20 @@ func TestEraseUserEndToEnd(t *testing.T) {
 		}
 	}
 	project("user-" + user.ID)
+	// The audit reads the raw tables through a keyring without a cache, as any other process.
+	tables := erasure.Tables{Events: hs.env.Refs["EventsTable"], Snapshots: hs.env.Refs["SnapshotsTable"], ReadModels: hs.env.Refs["ReadModelsTable"],
+		Idempotency: hs.env.Refs["IdempotencyTable"], Parking: hs.env.Refs["ParkingTable"], Keys: hs.env.Refs["KeysTable"]}
+	audit := func() []erasure.Finding {
+		keys := crypto.New(awstest.MustKeys(t, hs.env), hs.client, tables.Keys, hs.env.Refs["DataKeyAlias"], 0, time.Minute, nil)
+		findings, err := erasure.Audit(ctx, hs.client, keys, tables, user.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return findings
+	}
+	if before := audit(); len(before) < 3 {
+		t.Fatalf("audit before erasure found %v; want the key, the open event fields and the read model", before)
+	}
 
 	erase := request(t, "DELETE /users/{id}", "", map[string]string{"id": user.ID})
 	erased := hs.do(t, erase)
@@ -73,6 +91,9 @@ func TestEraseUserEndToEnd(t *testing.T) {
 	}
 	project("user-" + user.ID)
 
+	if after := audit(); len(after) != 0 {
+		t.Fatalf("audit after erasure: %v", after)
+	}
 	// The history keeps its shape; the personal fields read as null, marked shredded.
 	events, err := hs.store.Load(ctx, "user-"+user.ID, store.Span{})
 	if err != nil || len(events) != 2 || !events[0].Shredded || events[1].Type != domain.TypeSubjectErased {
