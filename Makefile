@@ -62,6 +62,8 @@ bench: ## benchmarks against DynamoDB Local, ratios measured in one run
 	@$(STACK) run -- bash -c "$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./internal/store/ && \
 		$(GO) test -run '^$$' -bench ProjectorVsRaw -benchtime $(BENCHTIME) ./internal/projection/ && \
 		$(GO) test -run '^$$' -bench Rebuild -benchtime 3x ./internal/projection/ && \
+		$(GO) test -run '^$$' -bench CommandWithEncryption -benchtime 300x ./internal/httpapi/ && \
+		$(GO) test -run '^$$' -bench . -benchmem ./internal/crypto/ && \
 		$(GO) test -run '^$$' -bench HTTPThroughRunner -benchtime 300x ./internal/runner/ && \
 		$(GO) test -run '^$$' -bench StreamLatency -benchtime 2x ./internal/runner/"
 
