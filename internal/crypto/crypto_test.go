@@ -3,13 +3,16 @@ package crypto_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/eventfold/eventfold/internal/crypto"
+	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
+	"github.com/eventfold/eventfold/internal/store"
 	"github.com/eventfold/eventfold/internal/store/storetest"
 )
 
@@ -151,4 +154,55 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("a value that is not the sealed one opened: %q", got)
 		}
 	})
+}
+
+// TestSealingStore: personal fields are sealed in the stored item and open on load; snapshots
+// with a subject are sealed whole; after erasure the events load shredded and the snapshot is
+// gone.
+func TestSealingStore(t *testing.T) {
+	ctx := context.Background()
+	client := awstest.DynamoDB(t)
+	env := awstest.MustTables(t, client)
+	keys := crypto.New(awstest.MustKeys(t, env), client, env.Refs["KeysTable"], env.Refs["DataKeyAlias"], 100, time.Minute, nil)
+	reg := store.MustRegistry(store.EventType{Name: domain.TypeUserRegistered, Schema: 1})
+	raw, err := store.New(client, store.Config{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"], Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := crypto.NewStore(raw, keys, domain.PersonalFields)
+	ids := store.NewIDs(nil)
+	data, _ := json.Marshal(domain.UserRegistered{UserID: "u9", Email: "nine@example.com", Name: "Nine"})
+	if _, err := st.AppendStreams(ctx, store.StreamAppend{StreamID: "user-u9", Events: []store.Event{{ID: ids.New(), Type: domain.TypeUserRegistered, Subject: "u9", Data: data}}}); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := raw.Load(ctx, "user-u9", store.Span{})
+	if err != nil || bytes.Contains(stored[0].Data, []byte("nine")) || bytes.Contains(stored[0].Data, []byte("Nine")) || !bytes.Contains(stored[0].Data, []byte(`"userId":"u9"`)) {
+		t.Fatalf("stored payload %s (%v): personal fields must be sealed, the rest plain", stored[0].Data, err)
+	}
+	opened, err := st.Load(ctx, "user-u9", store.Span{})
+	if err != nil || opened[0].Shredded || !bytes.Contains(opened[0].Data, []byte("nine@example.com")) {
+		t.Fatalf("loaded %s (%v)", opened[0].Data, err)
+	}
+	if err := st.SaveSnapshot(ctx, store.Snapshot{StreamID: "user-u9", Version: 1, SchemaVersion: 1, Subject: "u9", Data: []byte(`{"Email":"nine@example.com"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if rawSnap, err := raw.LoadSnapshot(ctx, "user-u9", 1); err != nil || bytes.Contains(rawSnap.Data, []byte("nine")) {
+		t.Fatalf("stored snapshot %s (%v)", rawSnap.Data, err)
+	}
+	if snap, err := st.LoadSnapshot(ctx, "user-u9", 1); err != nil || string(snap.Data) != `{"Email":"nine@example.com"}` {
+		t.Fatalf("snapshot %s (%v)", snap.Data, err)
+	}
+	if err := keys.Erase(ctx, "u9"); err != nil {
+		t.Fatal(err)
+	}
+	after, err := st.Load(ctx, "user-u9", store.Span{})
+	if err != nil || !after[0].Shredded || bytes.Contains(after[0].Data, []byte("nine")) {
+		t.Fatalf("after erasure %s shredded=%v (%v)", after[0].Data, after[0].Shredded, err)
+	}
+	if _, err := st.LoadSnapshot(ctx, "user-u9", 1); !errors.Is(err, store.ErrNoSnapshot) {
+		t.Fatalf("snapshot after erasure: %v, want ErrNoSnapshot", err)
+	}
+	if _, err := st.AppendStreams(ctx, store.StreamAppend{StreamID: "user-u9", Expected: 1, Events: []store.Event{{ID: ids.New(), Type: domain.TypeUserRegistered, Subject: "u9", Data: data}}}); !errors.Is(err, crypto.ErrShredded) {
+		t.Fatalf("append for an erased subject: %v, want ErrShredded", err)
+	}
 }

@@ -2,6 +2,9 @@ package crypto
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/eventfold/eventfold/internal/store"
@@ -16,8 +19,9 @@ type EventStore interface {
 
 // Store seals the personal fields of events on append and opens them on load, transparently to
 // the domain: each event with a data subject has the fields fields(type) names sealed under the
-// subject's key, bound to the event's ID and the field's name. Snapshots pass through: only
-// aggregates without personal data keep them. It is safe for concurrent use.
+// subject's key, bound to the event's ID and the field's name. A snapshot with a data subject is
+// sealed whole, bound to its stream and version; once the subject is erased it no longer loads
+// (ErrNoSnapshot), and the aggregate folds from its events. It is safe for concurrent use.
 type Store struct {
 	EventStore
 	keys   *Keyring
@@ -76,4 +80,41 @@ func (s *Store) Open(ctx context.Context, e *store.Event) error {
 	}
 	e.Data, e.Shredded = data, shredded
 	return nil
+}
+
+// SaveSnapshot seals a snapshot that holds a subject's data, then saves it.
+func (s *Store) SaveSnapshot(ctx context.Context, snap store.Snapshot) error {
+	if snap.Subject != "" {
+		sealed, err := s.keys.Seal(ctx, snap.Subject, snapshotPlace(snap.StreamID, snap.Version), snap.Data)
+		if err != nil {
+			return fmt.Errorf("seal snapshot of %s: %w", snap.StreamID, err)
+		}
+		snap.Data, _ = json.Marshal(sealedPrefix + base64.RawURLEncoding.EncodeToString(sealed))
+	}
+	return s.EventStore.SaveSnapshot(ctx, snap)
+}
+
+// LoadSnapshot loads a snapshot and opens it; one of an erased subject is ErrNoSnapshot.
+func (s *Store) LoadSnapshot(ctx context.Context, streamID string, schema int) (store.Snapshot, error) {
+	snap, err := s.EventStore.LoadSnapshot(ctx, streamID, schema)
+	if err != nil || snap.Subject == "" {
+		return snap, err
+	}
+	sealed, ok := sealedField(snap.Data)
+	if !ok {
+		return store.Snapshot{}, store.ErrNoSnapshot // not sealed as it should be: not trusted
+	}
+	data, err := s.keys.Open(ctx, snap.Subject, snapshotPlace(streamID, snap.Version), sealed)
+	switch {
+	case errors.Is(err, ErrShredded), errors.Is(err, ErrTampered), errors.Is(err, ErrFormat):
+		return store.Snapshot{}, store.ErrNoSnapshot
+	case err != nil:
+		return store.Snapshot{}, err
+	}
+	snap.Data = data
+	return snap, nil
+}
+
+func snapshotPlace(stream string, version int64) string {
+	return fmt.Sprintf("snapshot/%s/%d", stream, version)
 }
