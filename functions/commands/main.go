@@ -53,5 +53,6 @@ func wire(ctx context.Context, log *slog.Logger) (*httpapi.Handler, error) {
 		Idempotency: idempotency.New(ddb, env.IdempotencyTable, env.IdempotencyTTL, nil),
 		Log:         log,
 		MaxBody:     env.MaxBody,
+		HashKey:     env.EmailHashKey,
 	})
 }

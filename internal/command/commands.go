@@ -64,13 +64,15 @@ func (s *Service) EraseUser(ctx context.Context, m Meta, userID string) (Result,
 		}
 		return d, nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return Result{}, err
 	}
-	if err := s.eraser.Erase(ctx, userID); err != nil {
-		return Result{}, fmt.Errorf("erase the key of %s: %w", res.StreamID, err)
+	// An unknown user may still be a data subject (a customer ID on orders): the key goes
+	// either way, and the answer stays that there is no such user.
+	if eerr := s.eraser.Erase(ctx, userID); eerr != nil {
+		return Result{}, fmt.Errorf("erase the key of %s: %w", userID, eerr)
 	}
-	return res, nil
+	return res, err
 }
 
 // OpenAccount opens an account under c.AccountID (the caller generates it).

@@ -34,6 +34,24 @@ func TestCacheBoundsCountAndTime(t *testing.T) {
 	if c.get("d", &dst) {
 		t.Fatal("d dropped but still there")
 	}
+	// A lookup that read d's key before it was dropped (erased) cannot put it back for a TTL.
+	late := bytes.Repeat([]byte("d"), KeySize)
+	c.put("d", late)
+	if c.get("d", &dst) || !bytes.Equal(late, make([]byte, KeySize)) {
+		t.Fatal("a dropped subject's key was cached again, or not zeroed")
+	}
+	now = now.Add(2 * time.Minute)
+	c.put("d", bytes.Repeat([]byte("d"), KeySize))
+	if !c.get("d", &dst) {
+		t.Fatal("after the TTL, d's (new) key is refused")
+	}
+	// A cache that keeps nothing zeroes what it is given.
+	none := newCache(0, time.Minute, func() time.Time { return now })
+	k := bytes.Repeat([]byte("k"), KeySize)
+	none.put("k", k)
+	if !bytes.Equal(k, make([]byte, KeySize)) {
+		t.Fatal("a cache of size 0 kept the key material")
+	}
 }
 
 // BenchmarkCacheLookup: a warm key lookup (target <= 200 ns, 0 allocations).

@@ -128,12 +128,33 @@ func TestKeyringCachesAndErases(t *testing.T) {
 	}
 }
 
-func TestErrorsHoldNoKeyOrData(t *testing.T) {
-	key := bytes.Repeat([]byte{7}, crypto.KeySize)
-	sealed, _ := crypto.Seal(key, "user-1", "e", []byte("secret-value"))
-	_, err := crypto.Open(key, "user-2", "e", sealed)
-	if err == nil || strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), string(key)) {
-		t.Fatalf("error %v", err)
+// TestErrorsHoldNoData: a tampered sealed field fails to open with an error that names the field,
+// never its value or the key.
+func TestErrorsHoldNoData(t *testing.T) {
+	ctx := context.Background()
+	k, _ := keyring(t, time.Minute, nil)
+	data, err := k.SealFields(ctx, "user-7", "event-1", json.RawMessage(`{"email":"secret-value@example.com","n":1}`), []string{"email"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte("secret-value")) {
+		t.Fatalf("sealed payload %s holds the value", data)
+	}
+	tampered := bytes.Replace(data, []byte(`"ef1.`), []byte(`"ef1.AA`), 1)
+	_, _, err = k.OpenFields(ctx, "user-7", "event-1", tampered, []string{"email"})
+	if !errors.Is(err, crypto.ErrTampered) && !errors.Is(err, crypto.ErrFormat) {
+		t.Fatalf("tampered field: %v", err)
+	}
+	if strings.Contains(err.Error(), "secret") || !strings.Contains(err.Error(), "email") {
+		t.Fatalf("error %q must name the field, not its value", err)
+	}
+	// Under another subject's key (one that exists), the field does not authenticate.
+	if _, err := k.SealFields(ctx, "user-8", "event-2", json.RawMessage(`{"email":"x@example.com"}`), []string{"email"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = k.OpenFields(ctx, "user-8", "event-1", data, []string{"email"})
+	if !errors.Is(err, crypto.ErrTampered) || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("another subject's field: %v", err)
 	}
 }
 

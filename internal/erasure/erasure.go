@@ -75,9 +75,12 @@ func Audit(ctx context.Context, api API, keys *crypto.Keyring, t Tables, subject
 	if err != nil {
 		return nil, err
 	}
-	// Snapshots of the subject's aggregates: their payloads are not sealed, so none may exist.
+	// Snapshots holding the subject's data must be sealed (whole); the erased key keeps them
+	// shut.
 	err = scan(ctx, api, t.Snapshots, &subj, func(item map[string]types.AttributeValue) error {
-		add(t.Snapshots, attr(item, "pk"), "a snapshot holding the subject's data")
+		if !crypto.IsSealed(json.RawMessage(attr(item, "data"))) {
+			add(t.Snapshots, attr(item, "pk"), "a snapshot of the subject's data in plain text")
+		}
 		return nil
 	})
 	if err != nil {
@@ -105,15 +108,24 @@ func Audit(ctx context.Context, api API, keys *crypto.Keyring, t Tables, subject
 	// Parked events: like events, from the record they keep.
 	err = scan(ctx, api, t.Parking, nil, func(item map[string]types.AttributeValue) error {
 		var rec events.DynamoDBEventRecord
+		undecodable := func() {
+			add(t.Parking, attr(item, "sk"), "a parked record the audit cannot read (it may hold anyone's data)")
+		}
 		if json.Unmarshal([]byte(attr(item, "record")), &rec) != nil {
+			undecodable()
 			return nil
 		}
 		img, err := consumer.Image(rec.Change.NewImage)
 		if err != nil {
+			undecodable()
 			return nil
 		}
 		e, err := store.DecodeItem(img)
-		if err != nil || e.Subject != subject {
+		if err != nil {
+			undecodable()
+			return nil
+		}
+		if e.Subject != subject {
 			return nil
 		}
 		checkEvent(ctx, keys, e, t.Parking, add)

@@ -18,6 +18,7 @@ import (
 	"github.com/eventfold/eventfold/internal/httpapi"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/projection"
+	"github.com/eventfold/eventfold/internal/query"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -67,7 +68,12 @@ func TestEraseUserEndToEnd(t *testing.T) {
 			}
 		}
 	}
+	// An idempotent request of the user's leaves a record; the order is projected too.
+	change := request(t, "PUT /users/{id}/email", `{"email":"ann.lee@example.com"}`, map[string]string{"id": user.ID}, "idempotency-key", "change-1")
+	wantStatus(t, hs.do(t, change), http.StatusOK, "")
+	personal = append(personal, "ann.lee@example.com")
 	project("user-" + user.ID)
+	project("order-" + placed.ID)
 	// The audit reads the raw tables through a keyring without a cache, as any other process.
 	tables := erasure.Tables{Events: hs.env.Refs["EventsTable"], Snapshots: hs.env.Refs["SnapshotsTable"], ReadModels: hs.env.Refs["ReadModelsTable"],
 		Idempotency: hs.env.Refs["IdempotencyTable"], Parking: hs.env.Refs["ParkingTable"], Keys: hs.env.Refs["KeysTable"]}
@@ -96,7 +102,7 @@ func TestEraseUserEndToEnd(t *testing.T) {
 	}
 	// The history keeps its shape; the personal fields read as null, marked shredded.
 	events, err := hs.store.Load(ctx, "user-"+user.ID, store.Span{})
-	if err != nil || len(events) != 2 || !events[0].Shredded || events[1].Type != domain.TypeSubjectErased {
+	if err != nil || len(events) != 3 || !events[0].Shredded || !events[1].Shredded || events[2].Type != domain.TypeSubjectErased {
 		t.Fatalf("user history after erasure: %+v, %v", events, err)
 	}
 	if strings.Contains(string(events[0].Data), "@") {
@@ -117,6 +123,14 @@ func TestEraseUserEndToEnd(t *testing.T) {
 	}
 	if _, ok := item.Item["email"]; ok || item.Item["userStatus"].(*ddbtypes.AttributeValueMemberS).Value != "erased" {
 		t.Fatalf("read model after erasure: %v", item.Item)
+	}
+	// Queries show the erasure as such, not as empty data: now, and as of before it.
+	q := query.New(hs.client, hs.env.Refs["ReadModelsTable"], hs.store, 0)
+	if u, err := q.User(ctx, user.ID, 0); err != nil || !u.Redacted || u.Email != "" || u.Status != "erased" {
+		t.Fatalf("user read model after erasure: %+v, %v", u, err)
+	}
+	if u, err := q.UserAsOf(ctx, user.ID, time.Now().Add(-time.Millisecond)); err != nil || !u.Redacted || u.Email != "" || u.Name != "" {
+		t.Fatalf("user as of now after erasure: %+v, %v", u, err)
 	}
 	// Commands on the erased user are refused; orders for them cannot carry their data.
 	wantStatus(t, hs.do(t, request(t, "PUT /users/{id}/email", `{"email":"x@example.com"}`, map[string]string{"id": user.ID})),

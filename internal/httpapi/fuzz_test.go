@@ -56,7 +56,7 @@ func FuzzHandle(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := httpapi.New(httpapi.Config{Commands: cmds, Idempotency: noIdempotency{t}, Log: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+		h, err := httpapi.New(httpapi.Config{Commands: cmds, Idempotency: noIdempotency{t}, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), HashKey: make([]byte, 32)})
 		if err != nil {
 			t.Fatal(err)
 		}

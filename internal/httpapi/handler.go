@@ -11,6 +11,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -52,6 +53,9 @@ type Config struct {
 	MaxBody int
 	// Clock is used for idempotency locks when the context has no deadline; time.Now when nil.
 	Clock func() time.Time
+	// HashKey keys the fingerprint of requests kept in idempotency records (at least 32 secret
+	// bytes), so a record cannot confirm a guess of a request's personal data.
+	HashKey []byte
 }
 
 // Handler serves the command routes. It is safe for concurrent use.
@@ -63,6 +67,7 @@ type Handler struct {
 	maxBody int
 	now     func() time.Time
 	routes  map[string]route
+	hashKey []byte
 }
 
 // New returns a Handler.
@@ -77,6 +82,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Log == nil {
 		errs = append(errs, errors.New("httpapi: Log is required"))
 	}
+	if len(cfg.HashKey) < 32 {
+		errs = append(errs, errors.New("httpapi: HashKey needs at least 32 bytes"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -89,7 +97,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	h := &Handler{cmd: cfg.Commands, idem: cfg.Idempotency, log: cfg.Log, ids: cfg.IDs, maxBody: cfg.MaxBody, now: cfg.Clock}
+	derive := hmac.New(sha256.New, cfg.HashKey)
+	derive.Write([]byte("eventfold/idempotency-request"))
+	h := &Handler{cmd: cfg.Commands, idem: cfg.Idempotency, log: cfg.Log, ids: cfg.IDs, maxBody: cfg.MaxBody, now: cfg.Clock, hashKey: derive.Sum(nil)}
 	h.routes = h.commandRoutes()
 	return h, nil
 }
@@ -184,7 +194,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 	if !keyPattern.MatchString(key) {
 		return none, command.Result{}, newProblem(http.StatusBadRequest, TypeMalformed, "Idempotency-Key must be 1 to 255 printable ASCII characters")
 	}
-	hash := RequestHash(req.RouteKey, req.RawPath, req.Headers["if-match"], body)
+	hash := h.RequestHash(req.RouteKey, req.RawPath, req.Headers["if-match"], body)
 	lock, ok := ctx.Deadline()
 	if !ok {
 		lock = h.now().Add(30 * time.Second)
@@ -234,9 +244,10 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 }
 
 // RequestHash fingerprints a request for its idempotency record: the same key with a different
-// fingerprint is a different request.
-func RequestHash(routeKey, path, ifMatch string, body []byte) string {
-	h := sha256.New()
+// fingerprint is a different request. It is keyed (HMAC-SHA256), so the record does not let
+// anyone confirm a guess of the body.
+func (hd *Handler) RequestHash(routeKey, path, ifMatch string, body []byte) string {
+	h := hmac.New(sha256.New, hd.hashKey)
 	for _, part := range []string{routeKey, path, ifMatch} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})

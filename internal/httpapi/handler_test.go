@@ -104,7 +104,7 @@ func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env
 	if wrapIdem != nil {
 		hidem = wrapIdem(idem)
 	}
-	h, err := httpapi.New(httpapi.Config{Commands: cmds, Idempotency: hidem, Log: slog.New(slog.NewJSONHandler(logs, nil))})
+	h, err := httpapi.New(httpapi.Config{Commands: cmds, Idempotency: hidem, Log: slog.New(slog.NewJSONHandler(logs, nil)), HashKey: testHashKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,14 +328,14 @@ func TestIdempotencyKeyInProgressAndExpiredLock(t *testing.T) {
 	acct := hs.openAccount(t)
 	req := deposit(t, acct, 5, "idempotency-key", "busy-1")
 	// Another attempt holds the key; hash as the handler computes it.
-	hash := requestHash(req)
+	hash := requestHash(hs, req)
 	if _, _, err := hs.idem.Begin(context.Background(), "busy-1", hash, time.Now().Add(time.Hour), idempotency.Attempt{CommandID: "c1"}); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(t, hs.do(t, req), http.StatusConflict, httpapi.TypeKeyInProgress)
 	// A crashed attempt whose lock (the Lambda deadline) ran out can be retried.
 	req2 := deposit(t, acct, 6, "idempotency-key", "crashed-1")
-	if _, _, err := hs.idem.Begin(context.Background(), "crashed-1", requestHash(req2), time.Now().Add(-time.Second), idempotency.Attempt{CommandID: "c2"}); err != nil {
+	if _, _, err := hs.idem.Begin(context.Background(), "crashed-1", requestHash(hs, req2), time.Now().Add(-time.Second), idempotency.Attempt{CommandID: "c2"}); err != nil {
 		t.Fatal(err)
 	}
 	r := hs.do(t, req2)
@@ -345,10 +345,12 @@ func TestIdempotencyKeyInProgressAndExpiredLock(t *testing.T) {
 	}
 }
 
-// requestHash mirrors how the handler fingerprints a request for its idempotency record.
-func requestHash(req events.APIGatewayV2HTTPRequest) string {
-	return httpapi.RequestHash(req.RouteKey, req.RawPath, req.Headers["if-match"], []byte(req.Body))
+// requestHash is how the handler fingerprints a request for its idempotency record.
+func requestHash(hs *harness, req events.APIGatewayV2HTTPRequest) string {
+	return hs.h.RequestHash(req.RouteKey, req.RawPath, req.Headers["if-match"], []byte(req.Body))
 }
+
+var testHashKey = []byte("0123456789abcdef0123456789abcdef")
 
 func TestBase64BodyAndCookies(t *testing.T) {
 	hs := newHarness(t)

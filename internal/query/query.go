@@ -37,11 +37,13 @@ var (
 // source stream they reflect.
 type (
 	User struct {
-		ID      string `json:"id" dynamodbav:"userId"`
-		Email   string `json:"email" dynamodbav:"email"`
-		Name    string `json:"name" dynamodbav:"name"`
-		Status  string `json:"status" dynamodbav:"userStatus"`
-		Version int64  `json:"version" dynamodbav:"v"`
+		ID     string `json:"id" dynamodbav:"userId"`
+		Email  string `json:"email,omitempty" dynamodbav:"email"`
+		Name   string `json:"name,omitempty" dynamodbav:"name"`
+		Status string `json:"status" dynamodbav:"userStatus"`
+		// Redacted says the user's personal data was erased: it is not shown, not empty.
+		Redacted bool  `json:"redacted,omitempty" dynamodbav:"-"`
+		Version  int64 `json:"version" dynamodbav:"v"`
 	}
 	Account struct {
 		ID       string `json:"id" dynamodbav:"accountId"`
@@ -162,7 +164,9 @@ func (s *Service) get(ctx context.Context, stream string, minVersion int64, v an
 // User returns a user's profile.
 func (s *Service) User(ctx context.Context, id string, minVersion int64) (User, error) {
 	var u User
-	return u, s.get(ctx, "user-"+id, minVersion, &u)
+	err := s.get(ctx, "user-"+id, minVersion, &u)
+	u.Redacted = u.Status == string(domain.UserStatusErased)
+	return u, err
 }
 
 // Account returns an account's balance.
@@ -185,50 +189,57 @@ func (s *Service) Order(ctx context.Context, id string, minVersion int64) (Order
 	return o, s.get(ctx, "order-"+id, minVersion, &o)
 }
 
-// fold folds a stream's events recorded up to t, and returns the state and its version.
-func fold[S interface{ Evolve(domain.Event) S }](ctx context.Context, s *Service, stream string, t time.Time) (S, int64, error) {
+// fold folds a stream's events recorded up to t, and returns the state, its version, and
+// whether personal data in it was erased (shredded events).
+func fold[S interface{ Evolve(domain.Event) S }](ctx context.Context, s *Service, stream string, t time.Time) (S, int64, bool, error) {
 	var state S
 	if store.ValidStreamID(stream) != nil {
-		return state, 0, ErrNotFound
+		return state, 0, false, ErrNotFound
 	}
 	events, err := s.events.Load(ctx, stream, store.Span{AsOf: t})
 	if err != nil {
-		return state, 0, err
+		return state, 0, false, err
 	}
+	shredded := false
 	for _, e := range events {
 		de, err := domain.Decode(e.Type, e.Data)
 		if err != nil {
-			return state, 0, fmt.Errorf("%s at %d: %w", stream, e.Version, err)
+			return state, 0, false, fmt.Errorf("%s at %d: %w", stream, e.Version, err)
 		}
 		state = state.Evolve(de)
+		shredded = shredded || e.Shredded
 	}
 	if len(events) == 0 {
-		return state, 0, ErrNotFound
+		return state, 0, false, ErrNotFound
 	}
-	return state, int64(len(events)), nil
+	return state, int64(len(events)), shredded, nil
 }
 
 // UserAsOf is a user's profile as it stood at t, folded from the event store.
 func (s *Service) UserAsOf(ctx context.Context, id string, t time.Time) (User, error) {
-	u, v, err := fold[domain.User](ctx, s, "user-"+id, t)
-	return User{ID: u.ID, Email: u.Email, Name: u.Name, Status: string(u.Status), Version: v}, err
+	u, v, shredded, err := fold[domain.User](ctx, s, "user-"+id, t)
+	out := User{ID: u.ID, Email: u.Email, Name: u.Name, Status: string(u.Status), Version: v}
+	if shredded {
+		out.Email, out.Name, out.Redacted = "", "", true
+	}
+	return out, err
 }
 
 // AccountAsOf is an account as it stood at t, folded from the event store.
 func (s *Service) AccountAsOf(ctx context.Context, id string, t time.Time) (Account, error) {
-	a, v, err := fold[domain.Account](ctx, s, "account-"+id, t)
+	a, v, _, err := fold[domain.Account](ctx, s, "account-"+id, t)
 	return Account{ID: a.ID, OwnerID: a.OwnerID, Currency: a.Currency, Balance: a.Balance, Version: v}, err
 }
 
 // ItemAsOf is an inventory item as it stood at t, folded from the event store.
 func (s *Service) ItemAsOf(ctx context.Context, sku string, t time.Time) (Item, error) {
-	i, v, err := fold[domain.Item](ctx, s, "inventory-"+sku, t)
+	i, v, _, err := fold[domain.Item](ctx, s, "inventory-"+sku, t)
 	return Item{SKU: i.SKU, OnHand: i.OnHand, Reserved: i.Reserved, Available: i.Available(), Version: v}, err
 }
 
 // OrderAsOf is an order as it stood at t, folded from the event store.
 func (s *Service) OrderAsOf(ctx context.Context, id string, t time.Time) (Order, error) {
-	o, v, err := fold[domain.Order](ctx, s, "order-"+id, t)
+	o, v, _, err := fold[domain.Order](ctx, s, "order-"+id, t)
 	return Order{ID: o.ID, CustomerID: o.CustomerID, Status: string(o.Status), Currency: o.Currency, Total: o.Total,
 		Lines: len(o.Lines), CancelReason: o.CancelReason, Version: v}, err
 }

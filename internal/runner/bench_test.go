@@ -154,7 +154,7 @@ func inProcess(b *testing.B, refs map[string]string) *httpapi.Handler {
 		b.Fatal(err)
 	}
 	h, err := httpapi.New(httpapi.Config{Commands: cmds, Idempotency: idempotency.New(client, refs["IdempotencyTable"], 0, nil),
-		Log: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), HashKey: key})
 	if err != nil {
 		b.Fatal(err)
 	}
