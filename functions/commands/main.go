@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/httpapi"
 	"github.com/eventfold/eventfold/internal/idempotency"
@@ -20,13 +18,7 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	h, err := wire(context.Background(), log)
-	if err != nil {
-		log.Error("cold start failed", "error", err.Error())
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
+	lambdaenv.Start(wire, func(h *httpapi.Handler) any { return h.Handle })
 }
 
 func wire(ctx context.Context, log *slog.Logger) (*httpapi.Handler, error) {

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/metrics"
@@ -18,13 +16,7 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	p, err := wire(context.Background(), log)
-	if err != nil {
-		log.Error("cold start failed", "error", err.Error())
-		os.Exit(1)
-	}
-	lambda.Start(p.Handle)
+	lambdaenv.Start(wire, func(h *consumer.Processor) any { return h.Handle })
 }
 
 func wire(ctx context.Context, log *slog.Logger) (*consumer.Processor, error) {

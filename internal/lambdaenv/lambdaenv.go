@@ -6,9 +6,11 @@ package lambdaenv
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -18,6 +20,19 @@ import (
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/store"
 )
+
+// Start is a function's main: it builds the handler with wire at cold start, logging JSON to
+// stdout, and serves handler(h) with the Lambda runtime. A handler that cannot be built fails
+// the cold start loudly, with every problem found, and exits.
+func Start[H any](wire func(context.Context, *slog.Logger) (H, error), handler func(H) any) {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	h, err := wire(context.Background(), log)
+	if err != nil {
+		log.Error("cold start failed", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(handler(h))
+}
 
 // Env reads required variables and remembers every one missing.
 type Env struct {
