@@ -28,11 +28,11 @@ func wire(ctx context.Context, log *slog.Logger) (*httpapi.Handler, error) {
 	if err := errors.Join(err, lenv.Err()); err != nil {
 		return nil, err
 	}
-	ddb, err := lambdaenv.DynamoDB(ctx)
+	ddb, kmsAPI, err := lambdaenv.Clients(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st, keys, _, err := lambdaenv.SealedStore(ctx, ddb, store.Config{EventsTable: env.EventsTable, SnapshotsTable: env.SnapshotsTable, ClaimsTable: env.ClaimsTable}, keysTable, dataKey, ttl)
+	st, keys, _, err := lambdaenv.SealedStore(ddb, kmsAPI, store.Config{EventsTable: env.EventsTable, SnapshotsTable: env.SnapshotsTable, ClaimsTable: env.ClaimsTable}, keysTable, dataKey, ttl)
 	if err != nil {
 		return nil, err
 	}

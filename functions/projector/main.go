@@ -27,11 +27,11 @@ func wire(ctx context.Context, log *slog.Logger) (*consumer.Processor, error) {
 	if err := env.Err(); err != nil {
 		return nil, err
 	}
-	ddb, err := lambdaenv.DynamoDB(ctx)
+	ddb, kmsAPI, err := lambdaenv.Clients(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st, _, reg, err := lambdaenv.SealedStore(ctx, ddb, store.Config{EventsTable: events, SnapshotsTable: snapshots}, keysTable, dataKey, ttl)
+	st, _, reg, err := lambdaenv.SealedStore(ddb, kmsAPI, store.Config{EventsTable: events, SnapshotsTable: snapshots}, keysTable, dataKey, ttl)
 	if err != nil {
 		return nil, err
 	}

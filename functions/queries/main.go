@@ -24,11 +24,11 @@ func wire(ctx context.Context, log *slog.Logger) (*httpapi.Queries, error) {
 	if err := env.Err(); err != nil {
 		return nil, err
 	}
-	ddb, err := lambdaenv.DynamoDB(ctx)
+	ddb, kmsAPI, err := lambdaenv.Clients(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st, _, _, err := lambdaenv.SealedStore(ctx, ddb, store.Config{EventsTable: events, SnapshotsTable: snapshots}, keysTable, dataKey, ttl)
+	st, _, _, err := lambdaenv.SealedStore(ddb, kmsAPI, store.Config{EventsTable: events, SnapshotsTable: snapshots}, keysTable, dataKey, ttl)
 	if err != nil {
 		return nil, err
 	}

@@ -55,26 +55,18 @@ func (e *Env) Require(name string) string {
 // Err reports every variable Require found unset.
 func (e *Env) Err() error { return errors.Join(e.errs...) }
 
-// DynamoDB returns a DynamoDB client from the function's AWS configuration. Against a local
-// endpoint (AWS_ENDPOINT_URL_DYNAMODB, as the local runner sets) response checksums are not
-// validated: DynamoDB Local's do not always match.
-func DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
+// Clients returns the DynamoDB and KMS clients, from the function's AWS configuration, read
+// once (AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_KMS point them at the local stack).
+// Against a local DynamoDB endpoint response checksums are not validated: DynamoDB Local's do
+// not always match.
+func Clients(ctx context.Context) (*dynamodb.Client, *kms.Client, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	local := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = local }), nil
-}
-
-// KMS returns a KMS client from the function's AWS configuration (AWS_ENDPOINT_URL_KMS points it
-// at the local emulator).
-func KMS(ctx context.Context) (*kms.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return kms.NewFromConfig(cfg), nil
+	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = local })
+	return ddb, kms.NewFromConfig(cfg), nil
 }
 
 // Keys configures the keyring from the environment: KEYS_TABLE and DATA_KEY (the KMS key's ID,
@@ -94,12 +86,8 @@ func (e *Env) Keys() (table, key string, ttl time.Duration) {
 
 // SealedStore returns the event store with personal fields sealed under per-subject keys, and
 // the keyring.
-func SealedStore(ctx context.Context, ddb *dynamodb.Client, cfg store.Config, keysTable, dataKey string, ttl time.Duration) (*crypto.Store, *crypto.Keyring, *store.Registry, error) {
+func SealedStore(ddb *dynamodb.Client, kmsAPI crypto.KMS, cfg store.Config, keysTable, dataKey string, ttl time.Duration) (*crypto.Store, *crypto.Keyring, *store.Registry, error) {
 	st, reg, err := Store(ddb, cfg)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	kmsAPI, err := KMS(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -226,6 +226,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	// Read your writes: the last deposit's version, asked for, is waited for.
 	resp, body = call(t, "POST", r.URL()+"/accounts/"+created.ID+"/deposits", "application/json", []byte(`{"amount":1}`))
+	if resp.StatusCode != 200 {
+		t.Fatalf("deposit = %d %s", resp.StatusCode, body)
+	}
 	var dep struct{ Version int64 }
 	json.Unmarshal(body, &dep)
 	resp, body = call(t, "GET", fmt.Sprintf("%s/accounts/%s?minVersion=%d", r.URL(), created.ID, dep.Version), "", nil)

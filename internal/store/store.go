@@ -32,7 +32,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -212,12 +211,6 @@ func ValidStreamID(id string) error {
 		return fmt.Errorf("%w (want category-id, at most %d bytes, got %d bytes)", ErrInvalidStreamID, MaxStreamIDLength, len(id))
 	}
 	return nil
-}
-
-// Category returns the category of a stream ID: "user" for "user-42".
-func Category(streamID string) string {
-	category, _, _ := strings.Cut(streamID, "-")
-	return category
 }
 
 // checkEnvelope validates what the caller of an append provides. Types are checked by Registry.
