@@ -186,16 +186,23 @@ func update[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id 
 		return Result{}, err
 	}
 	if m.Retry {
-		if res, done, err := s.earlier(ctx, stream, id, m.CommandID); err != nil || done {
+		if res, done, err := s.caused(ctx, stream, id, m.CommandID, 0); err != nil || done {
 			return res, err
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		state, version, tail, err := load[S](ctx, s, k, stream)
+		state, version, _, tail, err := load[S](ctx, s, k, stream)
 		if err != nil {
 			return Result{}, err
 		}
 		if m.Expected != nil && *m.Expected != version {
+			// The stream moved past the version the caller acted on: perhaps by this very
+			// command, appended by an earlier attempt of it whose answer was lost.
+			if *m.Expected < version {
+				if res, done, err := s.caused(ctx, stream, id, m.CommandID, *m.Expected); err != nil || done {
+					return res, err
+				}
+			}
 			return Result{}, &store.ConflictError{StreamID: stream, Expected: *m.Expected, Actual: version}
 		}
 		d, err := decide(state)
@@ -210,11 +217,19 @@ func update[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id 
 			return Result{}, err
 		}
 		res, err := s.store.AppendStreams(ctx, store.StreamAppend{StreamID: stream, Expected: version, Events: envelopes, Claims: d.claims})
-		if errors.Is(err, store.ErrVersionConflict) && m.Expected == nil && attempt < s.maxAttempts {
-			if err := backoff(ctx, attempt); err != nil {
-				return Result{}, err
+		if errors.Is(err, store.ErrVersionConflict) {
+			// Another writer got there first. It may have been another attempt of this very
+			// command (an Idempotency-Key retry racing a late write): then the command is done,
+			// and deciding again would apply it twice.
+			if res, done, cerr := s.caused(ctx, stream, id, m.CommandID, version); cerr != nil || done {
+				return res, cerr
 			}
-			continue
+			if m.Expected == nil && attempt < s.maxAttempts {
+				if err := backoff(ctx, attempt); err != nil {
+					return Result{}, err
+				}
+				continue
+			}
 		}
 		if err != nil {
 			return Result{}, err
@@ -227,23 +242,25 @@ func update[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id 
 			for _, e := range d.events {
 				state = state.Evolve(e)
 			}
+			lastID := res[0].Events[len(res[0].Events)-1].ID
 			tail += len(envelopes)
-			if s.snapshotEvery > 0 && tail >= s.snapshotEvery && s.snapshot(ctx, k, stream, out.Version, state) {
+			if s.snapshotEvery > 0 && tail >= s.snapshotEvery && s.snapshot(ctx, k, stream, out.Version, lastID, state) {
 				tail = 0
 			}
-			s.states.put(stream, cached{state: state, version: out.Version, sinceSnapshot: tail})
+			s.states.put(stream, cached{state: state, version: out.Version, eventID: lastID, sinceSnapshot: tail})
 		}
 		return out, nil
 	}
 }
 
-// earlier finds the events an earlier attempt of the command appended to stream: those it caused.
-// It reads the whole stream, bypassing caches, so only retries pay for it.
-func (s *Service) earlier(ctx context.Context, stream, id, commandID string) (Result, bool, error) {
+// caused finds the events of stream after version after that command commandID caused: those an
+// earlier attempt of the same command appended. It reads past every cache, so only retries and
+// conflicts pay for it.
+func (s *Service) caused(ctx context.Context, stream, id, commandID string, after int64) (Result, bool, error) {
 	if commandID == "" {
 		return Result{}, false, nil
 	}
-	events, err := s.store.Load(ctx, stream, store.Span{})
+	events, err := s.store.Load(ctx, stream, store.Span{From: after + 1})
 	if err != nil {
 		return Result{}, false, err
 	}
@@ -259,14 +276,24 @@ func (s *Service) earlier(ctx context.Context, stream, id, commandID string) (Re
 
 // load folds the aggregate's history: from the state cached by an earlier command when there is
 // one (one Query for the events after it), else from its snapshot (a GetItem, then a Query), else
-// from the start. tail is how many events follow the latest snapshot, as far as load knows.
-func load[S aggregate[S]](ctx context.Context, s *Service, k kind, stream string) (state S, version int64, tail int, err error) {
+// from the start. A cached state, like a snapshot (see store.LoadHistory), is trusted only while
+// the event it ends with is still in the stream under the same ID: after a restore of the events
+// table it may not be, and appending after it would leave a gap. The Query that reads what
+// follows starts at that event and checks it, at no extra request. lastID is the ID of the event
+// at version; tail is how many events follow the latest snapshot, as far as load knows.
+func load[S aggregate[S]](ctx context.Context, s *Service, k kind, stream string) (state S, version int64, lastID string, tail int, err error) {
+	if c, hit := s.states.get(stream); hit {
+		events, err := s.store.Load(ctx, stream, store.Span{From: c.version})
+		if err != nil {
+			return state, 0, "", 0, err
+		}
+		if len(events) > 0 && events[0].Version == c.version && events[0].ID == c.eventID {
+			return fold(stream, c.state.(S), c.version, c.eventID, c.sinceSnapshot, events[1:])
+		}
+		s.states.drop(stream) // no longer a prefix of the stream: the table was restored
+	}
 	var h store.History
-	switch c, hit := s.states.get(stream); {
-	case hit:
-		state, version, tail = c.state.(S), c.version, c.sinceSnapshot
-		h.Events, err = s.store.Load(ctx, stream, store.Span{From: version + 1})
-	case k.snapshotSchema > 0:
+	if k.snapshotSchema > 0 {
 		h, err = store.LoadHistory(ctx, s.store, stream, k.snapshotSchema)
 		if err == nil && h.Snapshot != nil && json.Unmarshal(h.Snapshot.Data, &state) != nil {
 			// A snapshot this program cannot read is ignored, not trusted: fold from the start,
@@ -276,34 +303,42 @@ func load[S aggregate[S]](ctx context.Context, s *Service, k kind, stream string
 			h.Events, err = s.store.Load(ctx, stream, store.Span{})
 		}
 		if h.Snapshot != nil {
-			version = h.Snapshot.Version
+			version, lastID = h.Snapshot.Version, h.Snapshot.EventID
 		}
-	default:
+	} else {
 		h.Events, err = s.store.Load(ctx, stream, store.Span{})
 	}
 	if err != nil {
-		return state, 0, 0, err
+		return state, 0, "", 0, err
 	}
-	for _, e := range h.Events {
-		de, err := domain.Decode(e.Type, e.Data)
-		if err != nil {
-			return state, 0, 0, fmt.Errorf("load %s at %d: %w", stream, e.Version, err)
-		}
-		state = state.Evolve(de)
-		version = e.Version
-	}
-	return state, version, tail + len(h.Events), nil
+	return fold(stream, state, version, lastID, 0, h.Events)
 }
 
-// cached is an aggregate's state after version, and how many events follow its last snapshot.
+// fold applies events to state, which is at version, the event lastID.
+func fold[S aggregate[S]](stream string, state S, version int64, lastID string, tail int, events []store.Event) (S, int64, string, int, error) {
+	for _, e := range events {
+		de, err := domain.Decode(e.Type, e.Data)
+		if err != nil {
+			return state, 0, "", 0, fmt.Errorf("load %s at %d: %w", stream, e.Version, err)
+		}
+		state = state.Evolve(de)
+		version, lastID = e.Version, e.ID
+	}
+	return state, version, lastID, tail + len(events), nil
+}
+
+// cached is an aggregate's state after version, the event eventID, and how many events follow
+// its last snapshot.
 type cached struct {
 	state         any
 	version       int64
+	eventID       string
 	sinceSnapshot int
 }
 
 // states is a bounded cache of aggregate states. Events are never changed, so a cached state
-// stays a true prefix of its stream: a load only adds what came after it. Safe for concurrent
+// stays a true prefix of its stream, and a load only adds what came after it; unless the events
+// table is restored to an earlier point, which load detects. Safe for concurrent
 // use; states are values, never changed in place.
 type states struct {
 	mu  sync.Mutex
@@ -316,6 +351,12 @@ func (c *states) get(stream string) (cached, bool) {
 	defer c.mu.Unlock()
 	v, ok := c.m[stream]
 	return v, ok
+}
+
+func (c *states) drop(stream string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, stream)
 }
 
 func (c *states) put(stream string, v cached) {
@@ -338,12 +379,12 @@ func (c *states) put(stream string, v cached) {
 
 // snapshot saves the aggregate's state at version and reports whether it did. A failure costs
 // only a later, longer load, so it does not fail the command that already succeeded.
-func (s *Service) snapshot(ctx context.Context, k kind, stream string, version int64, state any) bool {
+func (s *Service) snapshot(ctx context.Context, k kind, stream string, version int64, eventID string, state any) bool {
 	data, err := json.Marshal(state)
 	if err != nil {
 		return false
 	}
-	return s.store.SaveSnapshot(ctx, store.Snapshot{StreamID: stream, Version: version, SchemaVersion: k.snapshotSchema, Data: data}) == nil
+	return s.store.SaveSnapshot(ctx, store.Snapshot{StreamID: stream, Version: version, EventID: eventID, SchemaVersion: k.snapshotSchema, Data: data}) == nil
 }
 
 // envelopes wraps domain events for the store.

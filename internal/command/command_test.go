@@ -116,7 +116,11 @@ func TestIfMatchPinsTheVersion(t *testing.T) {
 	if res, err := svc.Deposit(ctx, m, acct, domain.Deposit{Amount: 5}); err != nil || res.Version != 2 {
 		t.Fatalf("deposit at the current version: %+v, %v", res, err)
 	}
-	_, err := svc.Deposit(ctx, m, acct, domain.Deposit{Amount: 5})
+	// Another command at the same, now stale, version. (The same command again is a retry of it:
+	// see TestACommandIDAppliesOnce.)
+	stale := meta()
+	stale.Expected = &one
+	_, err := svc.Deposit(ctx, stale, acct, domain.Deposit{Amount: 5})
 	var ce *store.ConflictError
 	if !errors.As(err, &ce) || ce.Expected != 1 || ce.Actual != 2 {
 		t.Fatalf("deposit at a stale version: %v, want a conflict 1 vs 2", err)
@@ -284,15 +288,77 @@ func TestUnreadableSnapshotIsIgnored(t *testing.T) {
 	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u", Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: 100}); err != nil {
+	dep, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: 100})
+	if err != nil {
 		t.Fatal(err)
 	}
 	bad := json.RawMessage(`{"ID":"x","Open":true,"Balance":100,"Currency":7}`)
-	if err := st.SaveSnapshot(ctx, store.Snapshot{StreamID: "account-" + acct, Version: 2, SchemaVersion: 1, Data: bad}); err != nil {
+	if err := st.SaveSnapshot(ctx, store.Snapshot{StreamID: "account-" + acct, Version: 2, EventID: dep.EventIDs[0], SchemaVersion: 1, Data: bad}); err != nil {
 		t.Fatal(err)
 	}
 	cold := mustServiceWith(t, command.Config{Store: st, EmailKey: testKey, SnapshotEvery: -1, CachedStates: -1})
 	if _, err := cold.Withdraw(ctx, meta(), acct, domain.Withdraw{Amount: 150}); !errors.Is(err, domain.ErrInsufficientFunds) {
 		t.Fatalf("withdraw 150 of 100 through an unreadable snapshot: %v, want insufficient funds", err)
 	}
+}
+
+// TestACommandIDAppliesOnce: attempts of one command share its ID. Whichever way a second attempt
+// meets the first one's events (its If-Match is stale because of them, or its append loses the
+// version race to them), it answers with them and appends nothing.
+func TestACommandIDAppliesOnce(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		ifMatch bool
+	}{{"without If-Match", false}, {"with If-Match", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := store.NewMemory(mustRegistry(t), nil)
+			acct := ids.New()
+			if _, err := mustService(t, st, 0).OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u1", Currency: "EUR"}); err != nil {
+				t.Fatal(err)
+			}
+			m := meta()
+			if tc.ifMatch {
+				one := int64(1)
+				m.Expected = &one
+			}
+			// The second attempt loads the stream at version 1, then the first attempt's
+			// deposit lands just before its own append.
+			race := &landFirst{Store: st}
+			second := mustServiceWith(t, command.Config{Store: race, EmailKey: testKey})
+			race.first = func() {
+				if _, err := mustService(t, st, 0).Deposit(ctx, m, acct, domain.Deposit{Amount: 40}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := second.Deposit(ctx, m, acct, domain.Deposit{Amount: 40})
+			events, _ := st.Load(ctx, "account-"+acct, store.Span{})
+			if err != nil || len(events) != 2 || res.Version != 2 || len(res.EventIDs) != 1 || res.EventIDs[0] != events[1].ID {
+				t.Fatalf("second attempt = %+v, %v; the stream holds %d events; want the first attempt's deposit, once", res, err, len(events))
+			}
+			// And a further attempt (a retry, as the idempotency layer marks it) answers the same.
+			m.Retry = true
+			res, err = mustService(t, st, 0).Deposit(ctx, m, acct, domain.Deposit{Amount: 40})
+			events, _ = st.Load(ctx, "account-"+acct, store.Span{})
+			if err != nil || len(events) != 2 || res.Version != 2 || res.EventIDs[0] != events[1].ID {
+				t.Fatalf("third attempt = %+v, %v; the stream holds %d events", res, err, len(events))
+			}
+		})
+	}
+}
+
+// landFirst runs first just before its first append goes out.
+type landFirst struct {
+	command.Store
+	once  sync.Once
+	first func()
+}
+
+func (l *landFirst) AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error) {
+	l.once.Do(func() {
+		if l.first != nil {
+			l.first()
+		}
+	})
+	return l.Store.AppendStreams(ctx, appends...)
 }

@@ -23,15 +23,15 @@ func (n noIdempotency) Begin(context.Context, string, string, time.Time, idempot
 	n.t.Fatal("Begin called without an Idempotency-Key")
 	return nil, idempotency.Attempt{}, nil
 }
-func (n noIdempotency) Release(context.Context, string, string) error {
+func (n noIdempotency) Release(context.Context, string, idempotency.Attempt) error {
 	n.t.Fatal("Release called without an Idempotency-Key")
 	return nil
 }
-func (n noIdempotency) Complete(context.Context, string, string, idempotency.Response) error {
+func (n noIdempotency) Complete(context.Context, string, idempotency.Attempt, idempotency.Response) error {
 	n.t.Fatal("Complete called without an Idempotency-Key")
 	return nil
 }
-func (n noIdempotency) Abandon(context.Context, string, string) error {
+func (n noIdempotency) Abandon(context.Context, string, idempotency.Attempt) error {
 	n.t.Fatal("Abandon called without an Idempotency-Key")
 	return nil
 }

@@ -37,9 +37,9 @@ import (
 // Idempotency is what the handler needs of an idempotency record store.
 type Idempotency interface {
 	Begin(ctx context.Context, key, hash string, lockUntil time.Time, fresh idempotency.Attempt) (*idempotency.Response, idempotency.Attempt, error)
-	Complete(ctx context.Context, key, hash string, resp idempotency.Response) error
-	Release(ctx context.Context, key, hash string) error
-	Abandon(ctx context.Context, key, hash string) error
+	Complete(ctx context.Context, key string, a idempotency.Attempt, resp idempotency.Response) error
+	Release(ctx context.Context, key string, a idempotency.Attempt) error
+	Abandon(ctx context.Context, key string, a idempotency.Attempt) error
 }
 
 // Config configures a Handler.
@@ -224,20 +224,27 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 		case internal:
 			// The command may have been appended before the failure: keep the attempt, unlock
 			// it, and let the retry find out.
-			if rerr := h.idem.Release(ctx, key, hash); rerr != nil {
+			if rerr := h.idem.Release(ctx, key, attempt); rerr != nil {
 				err = errors.Join(err, rerr)
 			}
 			return none, res, err
 		case p.Status == http.StatusConflict:
-			// A lost version race wrote nothing: free the key for the reloaded request.
-			if aerr := h.idem.Abandon(ctx, key, hash); aerr != nil {
+			// A lost version race in which none of the stream's new events is this command's
+			// (the command layer looks) wrote nothing: free the key for the reloaded request.
+			if aerr := h.idem.Abandon(ctx, key, attempt); aerr != nil {
 				err = errors.Join(err, aerr)
 			}
 			return none, res, err
 		}
 		resp = p.response(meta.CorrelationID)
 	}
-	if cerr := h.idem.Complete(ctx, key, hash, idempotency.Response{Status: resp.StatusCode, Headers: resp.Headers, Body: resp.Body}); cerr != nil {
+	cerr := h.idem.Complete(ctx, key, attempt, idempotency.Response{Status: resp.StatusCode, Headers: resp.Headers, Body: resp.Body})
+	switch {
+	case errors.Is(cerr, idempotency.ErrLockLost):
+		// This attempt outlived its lock and another attempt of the same command holds the key
+		// now: that one records the outcome. This answer describes the same single execution.
+		h.log.WarnContext(ctx, "idempotency lock lost before completing", "route", req.RouteKey, "correlation_id", meta.CorrelationID, "command_id", meta.CommandID)
+	case cerr != nil:
 		return none, res, cerr
 	}
 	return resp, res, nil

@@ -501,13 +501,13 @@ type failingComplete struct {
 	once sync.Once
 }
 
-func (f *failingComplete) Complete(ctx context.Context, key, hash string, resp idempotency.Response) error {
+func (f *failingComplete) Complete(ctx context.Context, key string, a idempotency.Attempt, resp idempotency.Response) error {
 	fail := false
 	f.once.Do(func() { fail = true })
 	if fail {
 		return errors.New("complete failed (simulated)")
 	}
-	return f.Idempotency.Complete(ctx, key, hash, resp)
+	return f.Idempotency.Complete(ctx, key, a, resp)
 }
 
 // TestRetryAfterAnUnknownOutcomeAppendsOnce: a deposit whose append landed but whose response
