@@ -204,7 +204,7 @@ func TestSealingStore(t *testing.T) {
 	if err != nil || opened[0].Shredded || !bytes.Contains(opened[0].Data, []byte("nine@example.com")) {
 		t.Fatalf("loaded %s (%v)", opened[0].Data, err)
 	}
-	if err := st.SaveSnapshot(ctx, store.Snapshot{StreamID: "user-u9", Version: 1, SchemaVersion: 1, Subject: "u9", Data: []byte(`{"Email":"nine@example.com"}`)}); err != nil {
+	if err := st.SaveSnapshot(ctx, store.Snapshot{StreamID: "user-u9", Version: 1, EventID: stored[0].ID, SchemaVersion: 1, Subject: "u9", Data: []byte(`{"Email":"nine@example.com"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if rawSnap, err := raw.LoadSnapshot(ctx, "user-u9", 1); err != nil || bytes.Contains(rawSnap.Data, []byte("nine")) {

@@ -68,16 +68,20 @@ func BenchmarkLoadLongStreamWithSnapshot(b *testing.B) {
 	s, _ := mustStore(b, client, storetest.V1, nil)
 	ctx := context.Background()
 	long, short := storetest.StreamID("long"), storetest.StreamID("short")
+	var at990 string
 	for v := int64(0); v < 1000; v += 50 {
 		batch := make([]store.Event, 50)
 		for i := range batch {
 			batch[i] = storetest.Note("event")
+			if v+int64(i)+1 == 990 {
+				at990 = batch[i].ID
+			}
 		}
 		if _, err := s.Append(ctx, long, v, batch...); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if err := s.SaveSnapshot(ctx, store.Snapshot{StreamID: long, Version: 990, SchemaVersion: 1, Data: []byte(`{"count":990}`)}); err != nil {
+	if err := s.SaveSnapshot(ctx, store.Snapshot{StreamID: long, Version: 990, EventID: at990, SchemaVersion: 1, Data: []byte(`{"count":990}`)}); err != nil {
 		b.Fatal(err)
 	}
 	for v := int64(0); v < 10; v++ {

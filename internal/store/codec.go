@@ -38,6 +38,7 @@ type item struct {
 type snapshotItem struct {
 	Stream  string `dynamodbav:"pk"`
 	Version int64  `dynamodbav:"v"`
+	EventID string `dynamodbav:"eventId"`
 	Schema  int    `dynamodbav:"schema"`
 	At      string `dynamodbav:"at"`
 	Subject string `dynamodbav:"subj,omitempty"`

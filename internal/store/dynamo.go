@@ -166,7 +166,7 @@ func (s *DynamoDB) putOne(ctx context.Context, p pending) (Appended, error) {
 		return Appended{}, s.conflict(ctx, p)
 	}
 	if err != nil {
-		return Appended{}, fmt.Errorf("append to %s at %d: %w", p.stream, p.expected, err)
+		return Appended{}, fmt.Errorf("append to %s at %d: %w", p.stream, p.expected, s.notice(err))
 	}
 	s.known.saw(p.stream, p.expected+1)
 	return p.appended(p.events), nil
@@ -222,7 +222,7 @@ func (s *DynamoDB) transact(ctx context.Context, batch []pending) ([]Appended, e
 		return s.canceled(ctx, batch, actions, canceled.CancellationReasons, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("append to %d streams: %w", len(batch), err)
+		return nil, fmt.Errorf("append to %d streams: %w", len(batch), s.notice(err))
 	}
 	out := make([]Appended, len(batch))
 	for i, p := range batch {
@@ -367,7 +367,7 @@ func (s *DynamoDB) head(ctx context.Context, stream string) (int64, error) {
 		ConsistentRead:            aws.Bool(true),
 	})
 	if err != nil {
-		return 0, fmt.Errorf("read version of %s: %w", stream, err)
+		return 0, fmt.Errorf("read version of %s: %w", stream, s.notice(err))
 	}
 	if len(out.Items) == 0 {
 		return 0, nil
@@ -414,7 +414,7 @@ func (s *DynamoDB) Load(ctx context.Context, streamID string, span Span) ([]Even
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("load %s from %d: %w", streamID, next, err)
+			return nil, fmt.Errorf("load %s from %d: %w", streamID, next, s.notice(err))
 		}
 		for _, it := range page.Items {
 			e, stop, err := s.decode(it, streamID, next, span.AsOf)
@@ -429,7 +429,29 @@ func (s *DynamoDB) Load(ctx context.Context, streamID string, span Span) ([]Even
 			next++
 		}
 	}
+	if span.To == 0 && span.AsOf.IsZero() {
+		// A strongly consistent read to the end: the stream's head is next-1, and if that is
+		// below what is known (the table was restored to an earlier point), the known fact is
+		// false. Without an event read, whether even from-1 exists is not known.
+		if next == from {
+			if s.known.exists(streamID, from) {
+				s.known.forget(streamID)
+			}
+		} else {
+			s.known.atMost(streamID, next-1)
+		}
+	}
 	return events, nil
+}
+
+// notice clears what the store knows of streams when err says the events table is not there
+// (it is being restored in place), and returns err.
+func (s *DynamoDB) notice(err error) error {
+	var missing *types.ResourceNotFoundException
+	if errors.As(err, &missing) {
+		s.known.clear()
+	}
+	return err
 }
 
 // decode decodes and upcasts the item expected at version want; stop reports an event recorded
@@ -471,6 +493,7 @@ func (s *DynamoDB) SaveSnapshot(ctx context.Context, snap Snapshot) error {
 	it, err := attributevalue.MarshalMap(snapshotItem{
 		Stream:  snap.StreamID,
 		Version: snap.Version,
+		EventID: snap.EventID,
 		Schema:  snap.SchemaVersion,
 		At:      s.now().UTC().Format(timeLayout),
 		Subject: snap.Subject,
@@ -530,6 +553,7 @@ func (s *DynamoDB) LoadSnapshot(ctx context.Context, streamID string, schema int
 	if err != nil || it.Version < 1 || it.Stream != streamID {
 		return Snapshot{}, fmt.Errorf("load snapshot of %s: %w", streamID, ErrCorrupt)
 	}
-	s.known.saw(streamID, it.Version)
-	return Snapshot{StreamID: it.Stream, Version: it.Version, SchemaVersion: it.Schema, TakenAt: at, Subject: it.Subject, Data: []byte(it.Data)}, nil
+	// The snapshot is no proof that its version exists in this table (the table may have been
+	// restored to an earlier point since): LoadHistory checks that against the events.
+	return Snapshot{StreamID: it.Stream, Version: it.Version, EventID: it.EventID, SchemaVersion: it.Schema, TakenAt: at, Subject: it.Subject, Data: []byte(it.Data)}, nil
 }

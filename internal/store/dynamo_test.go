@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/store"
 	"github.com/eventfold/eventfold/internal/store/storetest"
@@ -223,4 +225,95 @@ func TestSDKRetryAfterLostResponse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKnownVersionsFollowARestore: what a store knows of streams it has read or written (which
+// saves the head check before an append) stops being true when the events table is restored in
+// place to an earlier point. The store must notice, from a load to the end of the stream that
+// shows it shorter, or from the table not being there during the restore, and never append past
+// the restored end.
+func TestKnownVersionsFollowARestore(t *testing.T) {
+	ctx := context.Background()
+	client := awstest.DynamoDB(t)
+	restoreTo3 := func(t *testing.T, env template.Env, stream string) {
+		t.Helper()
+		for _, v := range []string{"4", "5"} {
+			if _, err := client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(env.Refs["EventsTable"]),
+				Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: stream}, "v": &types.AttributeValueMemberN{Value: v}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	five := func(t *testing.T, s *store.DynamoDB, stream string) {
+		t.Helper()
+		for v := int64(0); v < 5; v++ {
+			if _, err := s.Append(ctx, stream, v, storetest.Note("n")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wantConflictAt := func(t *testing.T, s *store.DynamoDB, stream string, expected, actual int64) {
+		t.Helper()
+		_, err := s.Append(ctx, stream, expected, storetest.Note("late"))
+		var ce *store.ConflictError
+		if !errors.As(err, &ce) || ce.Actual != actual {
+			t.Fatalf("append at %d on a stream restored to %d: %v; want a conflict at %d", expected, actual, err, actual)
+		}
+		if got, err := s.Load(ctx, stream, store.Span{}); err != nil || len(got) != int(actual) {
+			t.Fatalf("the stream after the refused append: %d events, %v", len(got), err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		from int64 // where the load after the restore starts
+	}{{"a whole load", 0}, {"a load from the known head", 5}, {"a load from past the restored head", 4}} {
+		t.Run("after "+tc.name, func(t *testing.T) {
+			s, env := mustStore(t, client, storetest.V1, nil)
+			stream := storetest.StreamID("note")
+			five(t, s, stream)
+			restoreTo3(t, env, stream)
+			if _, err := s.Load(ctx, stream, store.Span{From: tc.from}); err != nil {
+				t.Fatal(err)
+			}
+			wantConflictAt(t, s, stream, 5, 3)
+		})
+	}
+	t.Run("after the table was missing", func(t *testing.T) {
+		s, env := mustStore(t, client, storetest.V1, nil)
+		stream := storetest.StreamID("note")
+		five(t, s, stream)
+		out, err := client.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(env.Refs["EventsTable"]), ConsistentRead: aws.Bool(true),
+			KeyConditionExpression:    aws.String("pk = :s AND v <= :v"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":s": &types.AttributeValueMemberS{Value: stream}, ":v": &types.AttributeValueMemberN{Value: "3"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The in-place restore: the table is deleted, and comes back under its name holding the
+		// stream up to version 3. Meanwhile the store's requests find no table.
+		tables, err := awstest.MustTemplate(t).Tables(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var def []template.Table
+		for _, tb := range tables {
+			if tb.LogicalID == "EventsTable" {
+				def = append(def, tb)
+			}
+		}
+		if _, err := client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(env.Refs["EventsTable"])}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, storetest.StreamID("other"), 0, storetest.Note("x")); err == nil {
+			t.Fatal("append to a deleted table succeeded")
+		}
+		if _, err := localaws.CreateTables(ctx, client, def); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range out.Items {
+			if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(env.Refs["EventsTable"]), Item: it}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wantConflictAt(t, s, stream, 5, 3)
+	})
 }

@@ -206,19 +206,28 @@ func (h History) Version() int64 {
 
 // LoadHistory loads a stream through its snapshot of the given schema version when there is one,
 // so a long stream costs about as much to load as a short one: one GetItem and one Query for the
-// events after the snapshot.
+// events from the snapshot's on.
+//
+// A snapshot is used only when the event it ends with is in the stream at its version, with its
+// ID: the Query starts at that event to check it. Otherwise (the events table was restored to a
+// point before the snapshot, and the stream may since have grown again with other events) the
+// snapshot is not of this stream's history and is ignored: the whole stream is loaded.
 func LoadHistory(ctx context.Context, r Reader, streamID string, snapshotSchema int) (History, error) {
-	var h History
 	snap, err := r.LoadSnapshot(ctx, streamID, snapshotSchema)
 	switch {
-	case err == nil:
-		h.Snapshot = &snap
-	case !errors.Is(err, ErrNoSnapshot):
+	case errors.Is(err, ErrNoSnapshot):
+		events, err := r.Load(ctx, streamID, Span{})
+		return History{Events: events}, err
+	case err != nil:
 		return History{}, err
 	}
-	h.Events, err = r.Load(ctx, streamID, Span{From: h.Version() + 1})
+	events, err := r.Load(ctx, streamID, Span{From: snap.Version})
 	if err != nil {
 		return History{}, err
 	}
-	return h, nil
+	if len(events) > 0 && events[0].Version == snap.Version && events[0].ID == snap.EventID {
+		return History{Snapshot: &snap, Events: events[1:]}, nil
+	}
+	events, err = r.Load(ctx, streamID, Span{})
+	return History{Events: events}, err
 }

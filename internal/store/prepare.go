@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/oklog/ulid/v2"
 	"time"
 	"unicode/utf8"
 
@@ -111,6 +112,9 @@ func checkSnapshot(s Snapshot) error {
 	}
 	if len(s.Data) == 0 || !json.Valid(s.Data) {
 		return fmt.Errorf("snapshot of %s: %w: payload is not JSON", s.StreamID, ErrInvalidEvent)
+	}
+	if _, err := ulid.ParseStrict(s.EventID); err != nil {
+		return fmt.Errorf("snapshot of %s: %w: the ID of the event at its version is not a ULID", s.StreamID, ErrInvalidEvent)
 	}
 	return nil
 }

@@ -9,7 +9,11 @@
 // keeps a bounded set of such facts from its own loads and appends, which makes the common command
 // (load, then append one event) cost one Query and exactly one conditional PutItem (1 WCU for an
 // event up to 1 KB). When the fact is not known, a strongly consistent one-item Query checks it
-// first, so that no expected version, however wrong, can leave a gap.
+// first, so that no expected version, however wrong, can leave a gap. A snapshot is no such fact.
+// Only a restore of the events table to an earlier point takes events away; a load to the end of
+// a stream that finds it shorter than known, or a table found missing (as while it is restored in
+// place), corrects what the store knows. The restore procedure in the README starts functions
+// cold as well.
 //
 // Appends of several events, or to several streams, are one TransactWriteItems: a Put per event
 // and, for each stream whose expected version is not known to exist, a ConditionCheck on it. They
@@ -24,7 +28,8 @@
 // transaction, under the condition that no other stream holds the value.
 //
 // Snapshots live in their own table, one per stream, tagged with the aggregate's snapshot schema
-// version; a snapshot of another schema version is treated as absent.
+// version and the ID of the event they end with; a snapshot of another schema version is treated
+// as absent, and so is one whose event is not in the stream at its version (LoadHistory).
 package store
 
 import (
@@ -73,6 +78,11 @@ type Event struct {
 type Snapshot struct {
 	StreamID string
 	Version  int64
+	// EventID is the ID of the event at Version, the last one the state folds. A snapshot is used
+	// only while that event is still in the stream (see LoadHistory): after a restore of the
+	// events table to an earlier point it may not be, and then the snapshot is not of this
+	// stream's history.
+	EventID string
 	// SchemaVersion is the version of the aggregate's snapshot format. A snapshot whose schema
 	// version is not the one asked for is stale and never returned.
 	SchemaVersion int
