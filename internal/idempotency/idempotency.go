@@ -297,3 +297,49 @@ func (s *Store) Abandon(ctx context.Context, key string, a Attempt) error {
 	}
 	return nil
 }
+
+// Scanner reads a whole table; Forget needs it besides API.
+type Scanner interface {
+	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}
+
+// Forget deletes the record of every key whose command lost reports lost: after a restore of the
+// events table to an earlier point, the events those commands appended are gone, and a retry of
+// the key must run the command again instead of replaying a response that describes what no
+// longer exists. It reads the whole table and returns how many records it deleted.
+func (s *Store) Forget(ctx context.Context, scan Scanner, lost func(commandID string) bool) (int, error) {
+	n := 0
+	in := &dynamodb.ScanInput{TableName: aws.String(s.table), ConsistentRead: aws.Bool(true)}
+	for p := dynamodb.NewScanPaginator(scan, in); p.HasMorePages(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return n, fmt.Errorf("forget idempotency records: %w", err)
+		}
+		for _, it := range page.Items {
+			var r record
+			if err := attributevalue.UnmarshalMap(it, &r); err != nil || r.CommandID == "" || !lost(r.CommandID) {
+				continue
+			}
+			expr, err := expression.NewBuilder().WithCondition(expression.Name("commandId").Equal(expression.Value(r.CommandID))).Build()
+			if err != nil {
+				return n, err
+			}
+			_, err = s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+				TableName:                 aws.String(s.table),
+				Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: r.Key}},
+				ConditionExpression:       expr.Condition(),
+				ExpressionAttributeNames:  expr.Names(),
+				ExpressionAttributeValues: expr.Values(),
+			})
+			var failed *types.ConditionalCheckFailedException
+			switch {
+			case errors.As(err, &failed): // the key now carries another request: keep it
+			case err != nil:
+				return n, fmt.Errorf("forget idempotency record: %w", err)
+			default:
+				n++
+			}
+		}
+	}
+	return n, nil
+}

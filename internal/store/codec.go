@@ -141,3 +141,42 @@ func valueSize(v types.AttributeValue) int {
 func versionValue(v int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
 }
+
+// EventKey is the primary key of the item of version v of stream in the events table.
+func EventKey(stream string, v int64) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrStream: &types.AttributeValueMemberS{Value: stream}, attrVersion: versionValue(v)}
+}
+
+// ItemKey is the primary key of a stream's item in the snapshots table, or of a claim's item in
+// the claims table: pk alone.
+func ItemKey(pk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrStream: &types.AttributeValueMemberS{Value: pk}}
+}
+
+// SnapshotOf returns the stream, version and last event ID of a snapshots-table item. It returns
+// ErrCorrupt, wrapped, for an item that is not one.
+func SnapshotOf(av map[string]types.AttributeValue) (stream string, version int64, eventID string, err error) {
+	var it snapshotItem
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil || it.Stream == "" {
+		return "", 0, "", fmt.Errorf("%w: not a snapshot item", ErrCorrupt)
+	}
+	return it.Stream, it.Version, it.EventID, nil
+}
+
+// ClaimOf returns the unique value and the owning stream of a claims-table item. It returns
+// ErrCorrupt, wrapped, for an item that is not one.
+func ClaimOf(av map[string]types.AttributeValue) (key, owner string, err error) {
+	var it struct {
+		Key   string `dynamodbav:"pk"`
+		Owner string `dynamodbav:"owner"`
+	}
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil || it.Key == "" || it.Owner == "" {
+		return "", "", fmt.Errorf("%w: not a claim item", ErrCorrupt)
+	}
+	return it.Key, it.Owner, nil
+}
+
+// ClaimItem is the claims-table item by which stream owner holds the unique value key.
+func ClaimItem(key, owner string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrStream: &types.AttributeValueMemberS{Value: key}, attrOwner: &types.AttributeValueMemberS{Value: owner}}
+}
