@@ -217,7 +217,12 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 	// Every attempt of this key is one command: same command ID, same new aggregate ID.
 	meta.CommandID, meta.Retry, r.newID = attempt.CommandID, attempt.Retry, attempt.NewID
 	r.meta = *meta
-	resp, res, err := h.run(ctx, rt, r)
+	// The command runs no longer than the lock: once it ends, another attempt may take the key
+	// over, and no write of this one may start after that (one sent before may still land; the
+	// command layer of the other attempt finds it).
+	runCtx, cancel := context.WithDeadline(ctx, lock)
+	defer cancel()
+	resp, res, err := h.run(runCtx, rt, r)
 	if err != nil {
 		p, internal := problemFor(err)
 		switch {

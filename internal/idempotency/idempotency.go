@@ -34,9 +34,14 @@
 //     answer was lost is retried by the SDK; the retry fails its condition, reads the record back
 //     (ReturnValuesOnConditionCheckFailure=ALL_OLD) and, finding its own lock token, succeeds.
 //     Release and Abandon are idempotent as they are.
-//   - What does not hold: an attempt that outlives its lock without a deadline (no Lambda
-//     deadline in the context: the lock is then 30 s, see httpapi) may answer its own client
-//     after another attempt took over; both answers describe the one execution of the command.
+//   - No attempt starts a write after its lock ends: the lock is the invocation's deadline, and
+//     httpapi bounds the command's context by it (30 s when the context has none). A write sent
+//     before may land after; the argument above covers it: the conflict it causes is found to
+//     be the command's own.
+//   - What does not hold: an attempt whose lock was taken over answers its own client with its
+//     own outcome (a client that has long stopped waiting, since the lock is the deadline); if
+//     that outcome is a refusal (a business rule) and the retry then succeeds, the two answers
+//     differ. Only the holder's answer is recorded.
 //
 // Records hold an HMAC-SHA256 of the request (keyed, so a record cannot confirm a guess of the
 // body) and the response; never the request body. Responses of the routes using this package
