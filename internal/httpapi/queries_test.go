@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -438,5 +441,43 @@ func TestQueriesAuditTrailPages(t *testing.T) {
 	resp, body = qh.get(t, "GET /streams/{streamId}/events", stream, map[string]string{"cursor": body["next"].(string), "limit": "5"})
 	if evs, _ := body["events"].([]any); resp.StatusCode != 200 || len(evs) != 1 || evs[0].(map[string]any)["version"] != float64(161) || body["next"] != nil {
 		t.Fatalf("after 160: %d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+// TestReadmeReferencesEveryRoute keeps the README's HTTP API reference honest: its route tables
+// list exactly the routes template.yaml declares, each once.
+func TestReadmeReferencesEveryRoute(t *testing.T) {
+	tmpl := awstest.MustTemplate(t)
+	var declared []string
+	for _, fn := range tmpl.OfType("AWS::Serverless::Function") {
+		for _, e := range tmpl.Events(fn, "HttpApi") {
+			declared = append(declared, fmt.Sprintf("%v %v", e.Properties["Method"], e.Properties["Path"]))
+		}
+	}
+	if len(declared) == 0 {
+		t.Fatal("template.yaml declares no HttpApi routes")
+	}
+	root, err := awstest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## HTTP API reference\n")
+	if !ok {
+		t.Fatal(`README.md has no "## HTTP API reference" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	row := regexp.MustCompile("(?m)^\\| `([A-Z]+ /[^`]*)` \\|")
+	var listed []string
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		listed = append(listed, m[1])
+	}
+	slices.Sort(declared)
+	slices.Sort(listed)
+	if !slices.Equal(listed, declared) {
+		t.Fatalf("README reference routes:\n%s\ntemplate.yaml routes:\n%s", strings.Join(listed, "\n"), strings.Join(declared, "\n"))
 	}
 }
