@@ -17,15 +17,21 @@ import (
 	"github.com/eventfold/eventfold/internal/store"
 )
 
-// TypeNotYetConsistent is the problem type of a read that asked to wait for a version the read
-// model has not reached in time (503, with Retry-After).
-const TypeNotYetConsistent = typePrefix + "not-yet-consistent"
+// Problem types of the query routes.
+const (
+	// TypeNotYetConsistent is the problem type of a read that asked to wait for a version the
+	// event store has and the read model has not reached in time (503, with Retry-After).
+	TypeNotYetConsistent = typePrefix + "not-yet-consistent"
+	// TypeVersionNotFound is the problem type of a read that asked to wait for a version the event
+	// store does not have (404, answered at once: no wait can bring it).
+	TypeVersionNotFound = typePrefix + "version-not-found"
+)
 
 type queryRoute func(context.Context, events.APIGatewayV2HTTPRequest) (any, int64, error)
 
 // Queries serves the query routes: read models by ID (optionally waiting for a version:
 // ?minVersion=N, read-your-writes, or as they stood at a time: ?asOf=RFC3339, folded from the
-// event store), lists with opaque cursors and a stream's audit trail. It is safe for
+// event store), lists and a stream's audit trail, paged with opaque cursors. It is safe for
 // concurrent use.
 type Queries struct {
 	q      *query.Service
@@ -81,6 +87,8 @@ func (h *Queries) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 		resp := newProblem(http.StatusServiceUnavailable, TypeNotYetConsistent, "the read model has not reached that version yet; retry").response(correlationID)
 		resp.Headers["Retry-After"] = "1"
 		return resp
+	case errors.Is(err, query.ErrNoVersion):
+		return newProblem(http.StatusNotFound, TypeVersionNotFound, "the stream does not have that version; waiting cannot bring it").response(correlationID)
 	case errors.Is(err, query.ErrBadCursor):
 		return invalidParam("cursor", "is not a cursor this API issued").response(correlationID)
 	}
@@ -167,6 +175,10 @@ func (h *Queries) queryRoutes() map[string]queryRoute {
 			return p, 0, err
 		},
 		"GET /streams/{streamId}/events": func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
+			cursor := req.QueryStringParameters["cursor"]
+			if cursor != "" && req.QueryStringParameters["from"] != "" {
+				return nil, 0, invalidParam("from", "cannot be given with cursor: the cursor says where the page starts")
+			}
 			from, err := intParam(req, "from", 1, 1, 1<<53)
 			if err != nil {
 				return nil, 0, err
@@ -175,8 +187,8 @@ func (h *Queries) queryRoutes() map[string]queryRoute {
 			if err != nil {
 				return nil, 0, err
 			}
-			entries, err := q.Audit(ctx, req.PathParameters["streamId"], from, int(limit))
-			return map[string]any{"events": entries}, 0, err
+			t, err := q.Audit(ctx, req.PathParameters["streamId"], from, cursor, int(limit))
+			return t, 0, err
 		},
 	}
 }

@@ -2,11 +2,15 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -26,6 +30,7 @@ import (
 
 type queryHarness struct {
 	q     *httpapi.Queries
+	reqs  *awstest.Requests // every DynamoDB request the harness makes, read models and store alike
 	cmds  *command.Service
 	store *store.DynamoDB
 	proj  *projection.Projector
@@ -34,7 +39,8 @@ type queryHarness struct {
 
 func newQueryHarness(t *testing.T) *queryHarness {
 	t.Helper()
-	client := awstest.DynamoDB(t)
+	reqs := &awstest.Requests{}
+	client := reqs.Client(t)
 	env := awstest.MustTables(t, client)
 	reg, _ := command.Registry()
 	clock := storetest.NewClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
@@ -48,7 +54,7 @@ func newQueryHarness(t *testing.T) *queryHarness {
 		t.Fatal(err)
 	}
 	q := httpapi.NewQueries(query.New(client, env.Refs["ReadModelsTable"], st, 300*time.Millisecond), slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	return &queryHarness{q: q, cmds: cmds, store: st, proj: projection.New(client, env.Refs["ReadModelsTable"], st), clock: clock}
+	return &queryHarness{q: q, reqs: reqs, cmds: cmds, store: st, proj: projection.New(client, env.Refs["ReadModelsTable"], st), clock: clock}
 }
 
 // project applies every event of stream to the read models.
@@ -225,5 +231,253 @@ func TestQueryRoutesMatchTemplate(t *testing.T) {
 	got := httpapi.NewQueries(nil, slog.New(slog.NewJSONHandler(io.Discard, nil))).Routes()
 	if strings.Join(got, "\n") != strings.Join(slices.Sorted(slices.Values(declared)), "\n") {
 		t.Fatalf("handler routes:\n%s\ntemplate routes:\n%s", strings.Join(got, "\n"), strings.Join(declared, "\n"))
+	}
+}
+
+// TestQueriesMinVersionReads counts the DynamoDB requests of read-your-writes reads: a read model
+// that has the version costs one GetItem and no event store read; a version the event store does
+// not have is answered at once, after one GetItem and one Query, not after the wait; a version the
+// store has but the read model lacks is waited for, then 503.
+func TestQueriesMinVersionReads(t *testing.T) {
+	qh := newQueryHarness(t)
+	ctx := context.Background()
+	acct := "a" + fmt.Sprint(time.Now().UnixNano())
+	if _, err := qh.cmds.OpenAccount(ctx, qmeta(), domain.OpenAccount{AccountID: acct, OwnerID: "o1", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := qh.cmds.Deposit(ctx, qmeta(), acct, domain.Deposit{Amount: 5}); err != nil {
+		t.Fatal(err)
+	}
+	qh.project(t, "account-"+acct)
+	if _, err := qh.cmds.Deposit(ctx, qmeta(), acct, domain.Deposit{Amount: 7}); err != nil {
+		t.Fatal(err) // version 3: in the store, not in the read model
+	}
+	params := map[string]string{"id": acct}
+	for _, tc := range []struct {
+		name       string
+		params     map[string]string
+		minVersion string
+		status     int
+		typ        string
+		ops        []string // nil: check only that the store was read once and the read model polled
+	}{
+		{"the read model has it", params, "2", 200, "", []string{"GetItem"}},
+		{"the read model is past it", params, "1", 200, "", []string{"GetItem"}},
+		{"one above the head", params, "4", 404, httpapi.TypeVersionNotFound, []string{"GetItem", "Query"}},
+		{"far above the head", params, fmt.Sprint(int64(1) << 53), 404, httpapi.TypeVersionNotFound, []string{"GetItem", "Query"}},
+		{"a stream with no events", map[string]string{"id": "nobody"}, "1", 404, httpapi.TypeVersionNotFound, []string{"GetItem", "Query"}},
+		{"in the store, the read model behind", params, "3", 503, httpapi.TypeNotYetConsistent, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			qh.reqs.Take()
+			resp, body := qh.get(t, "GET /accounts/{id}", tc.params, map[string]string{"minVersion": tc.minVersion})
+			ops, _ := qh.reqs.Take()
+			if resp.StatusCode != tc.status || tc.typ != "" && body["type"] != tc.typ {
+				t.Fatalf("%d %v, want %d %s", resp.StatusCode, body, tc.status, tc.typ)
+			}
+			if tc.ops != nil {
+				if !slices.Equal(ops, tc.ops) {
+					t.Fatalf("requests %v, want %v", ops, tc.ops)
+				}
+				return
+			}
+			if resp.Headers["Retry-After"] != "1" {
+				t.Errorf("Retry-After %q, want 1", resp.Headers["Retry-After"])
+			}
+			gets := 0
+			for _, op := range ops {
+				if op == "GetItem" {
+					gets++
+				}
+			}
+			// One store read; the read model polled for the whole (300 ms) wait, every 50 ms.
+			if slices.Index(ops, "Query") != 1 || len(ops)-gets != 1 || gets < 3 {
+				t.Fatalf("requests %v, want GetItem, Query, then GetItems until the wait ends", ops)
+			}
+		})
+	}
+}
+
+// appendDeposits appends n deposits to an open account's stream directly, in transactions of up
+// to 99 events, and returns the stream's version.
+func (qh *queryHarness) appendDeposits(t *testing.T, acct string, at int64, n int) int64 {
+	t.Helper()
+	ids := store.NewIDs(nil)
+	for n > 0 {
+		batch := make([]store.Event, min(n, 99)) // and a version check: 100 items
+		for i := range batch {
+			batch[i] = store.Event{ID: ids.New(), Type: domain.TypeMoneyDeposited, CorrelationID: "corr",
+				Data: json.RawMessage(fmt.Sprintf(`{"accountId":%q,"amount":1}`, acct))}
+		}
+		res, err := qh.store.Append(context.Background(), "account-"+acct, at, batch...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, n = res.Version, n-len(batch)
+	}
+	return at
+}
+
+func TestQueriesAuditTrailPages(t *testing.T) {
+	qh := newQueryHarness(t)
+	ctx := context.Background()
+	acct := "a" + fmt.Sprint(time.Now().UnixNano())
+	if _, err := qh.cmds.OpenAccount(ctx, qmeta(), domain.OpenAccount{AccountID: acct, OwnerID: "o1", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := qh.appendDeposits(t, acct, 1, 160); v != 161 {
+		t.Fatalf("stream at %d, want 161", v)
+	}
+	stream := map[string]string{"streamId": "account-" + acct}
+	// pages reads the whole trail, limit at a time (the default when ""), and returns the
+	// versions seen and the cursors given.
+	pages := func(t *testing.T, limit string) ([]int64, []string) {
+		t.Helper()
+		var (
+			versions []int64
+			cursors  []string
+			cursor   string
+		)
+		for page := 0; page < 200; page++ {
+			q := map[string]string{}
+			if limit != "" {
+				q["limit"] = limit
+			}
+			if cursor != "" {
+				q["cursor"] = cursor
+			}
+			resp, body := qh.get(t, "GET /streams/{streamId}/events", stream, q)
+			if resp.StatusCode != 200 {
+				t.Fatalf("page %d: %d %s", page, resp.StatusCode, resp.Body)
+			}
+			for _, e := range body["events"].([]any) {
+				versions = append(versions, int64(e.(map[string]any)["version"].(float64)))
+			}
+			next, _ := body["next"].(string)
+			if next == "" {
+				return versions, cursors
+			}
+			cursor = next
+			cursors = append(cursors, next)
+		}
+		t.Fatal("the trail never ends")
+		return nil, nil
+	}
+	for _, tc := range []struct {
+		limit string
+		pages int
+	}{{"", 2}, {"2", 81}, {"161", 1}, {"160", 2}, {"1000", 1}} {
+		t.Run("limit="+tc.limit, func(t *testing.T) {
+			versions, cursors := pages(t, tc.limit)
+			if len(versions) != 161 {
+				t.Fatalf("%d events listed, want 161", len(versions))
+			}
+			for i, v := range versions {
+				if v != int64(i+1) {
+					t.Fatalf("event %d has version %d: %v", i, v, versions)
+				}
+			}
+			if len(cursors)+1 != tc.pages {
+				t.Fatalf("%d pages, want %d", len(cursors)+1, tc.pages)
+			}
+		})
+	}
+
+	// Cursors this trail did not issue are refused.
+	_, cursors := pages(t, "100")
+	if len(cursors) == 0 {
+		t.Fatal("no cursor after the first page of 100")
+	}
+	own := cursors[0]
+	other := "a" + fmt.Sprint(time.Now().UnixNano())
+	if _, err := qh.cmds.OpenAccount(ctx, qmeta(), domain.OpenAccount{AccountID: other, OwnerID: "o1", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	qh.appendDeposits(t, other, 1, 2)
+	_, body := qh.get(t, "GET /streams/{streamId}/events", map[string]string{"streamId": "account-" + other}, map[string]string{"limit": "1"})
+	foreign, _ := body["next"].(string)
+	uid := "u" + fmt.Sprint(time.Now().UnixNano())
+	for i := 0; i < 2; i++ {
+		if _, err := qh.cmds.RegisterUser(ctx, qmeta(), domain.RegisterUser{UserID: fmt.Sprint(uid, i), Email: fmt.Sprintf("%s-%d@example.com", uid, i), Name: "U"}); err != nil {
+			t.Fatal(err)
+		}
+		qh.project(t, fmt.Sprint("user-", uid, i))
+	}
+	_, body = qh.get(t, "GET /users", nil, map[string]string{"status": "active", "limit": "1"})
+	listCursor, _ := body["next"].(string)
+	if foreign == "" || listCursor == "" {
+		t.Fatalf("no cursors to try: %q %q", foreign, listCursor)
+	}
+	raw := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for name, q := range map[string]map[string]string{
+		"not base64":             {"cursor": "!!"},
+		"not JSON":               {"cursor": raw("nope")},
+		"another stream's":       {"cursor": foreign},
+		"a list's":               {"cursor": listCursor},
+		"version altered to 1":   {"cursor": raw(fmt.Sprintf(`{"stream":"account-%s","from":1}`, acct))},
+		"version not an integer": {"cursor": raw(fmt.Sprintf(`{"stream":"account-%s","from":"5"}`, acct))},
+		"a field added":          {"cursor": raw(fmt.Sprintf(`{"stream":"account-%s","from":5,"x":1}`, acct))},
+		"a value after it":       {"cursor": raw(fmt.Sprintf(`{"stream":"account-%s","from":5} {}`, acct))},
+		"with from":              {"cursor": own, "from": "3"},
+		"limit 0":                {"limit": "0"},
+		"limit above 1000":       {"limit": "1001"},
+		"from 0":                 {"from": "0"},
+		"from not an integer":    {"from": "x"},
+	} {
+		resp, body := qh.get(t, "GET /streams/{streamId}/events", stream, q)
+		if resp.StatusCode != 400 || body["type"] != httpapi.TypeValidation {
+			t.Errorf("%s: %d %v", name, resp.StatusCode, body)
+		}
+	}
+	// A list refuses the trail's cursor too.
+	if resp, body := qh.get(t, "GET /users", nil, map[string]string{"status": "active", "cursor": own}); resp.StatusCode != 400 {
+		t.Errorf("a trail cursor on a list: %d %v", resp.StatusCode, body)
+	}
+	// from starts the trail anywhere; a cursor goes on from there.
+	resp, body := qh.get(t, "GET /streams/{streamId}/events", stream, map[string]string{"from": "160", "limit": "1"})
+	if evs, _ := body["events"].([]any); resp.StatusCode != 200 || len(evs) != 1 || body["next"] == nil {
+		t.Fatalf("from 160: %d %s", resp.StatusCode, resp.Body)
+	}
+	resp, body = qh.get(t, "GET /streams/{streamId}/events", stream, map[string]string{"cursor": body["next"].(string), "limit": "5"})
+	if evs, _ := body["events"].([]any); resp.StatusCode != 200 || len(evs) != 1 || evs[0].(map[string]any)["version"] != float64(161) || body["next"] != nil {
+		t.Fatalf("after 160: %d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+// TestReadmeReferencesEveryRoute keeps the README's HTTP API reference honest: its route tables
+// list exactly the routes template.yaml declares, each once.
+func TestReadmeReferencesEveryRoute(t *testing.T) {
+	tmpl := awstest.MustTemplate(t)
+	var declared []string
+	for _, fn := range tmpl.OfType("AWS::Serverless::Function") {
+		for _, e := range tmpl.Events(fn, "HttpApi") {
+			declared = append(declared, fmt.Sprintf("%v %v", e.Properties["Method"], e.Properties["Path"]))
+		}
+	}
+	if len(declared) == 0 {
+		t.Fatal("template.yaml declares no HttpApi routes")
+	}
+	root, err := awstest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## HTTP API reference\n")
+	if !ok {
+		t.Fatal(`README.md has no "## HTTP API reference" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	row := regexp.MustCompile("(?m)^\\| `([A-Z]+ /[^`]*)` \\|")
+	var listed []string
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		listed = append(listed, m[1])
+	}
+	slices.Sort(declared)
+	slices.Sort(listed)
+	if !slices.Equal(listed, declared) {
+		t.Fatalf("README reference routes:\n%s\ntemplate.yaml routes:\n%s", strings.Join(listed, "\n"), strings.Join(declared, "\n"))
 	}
 }

@@ -5,11 +5,13 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,13 +25,18 @@ import (
 )
 
 var (
-	// ErrNotFound is returned for a read model that does not exist (yet), and for a wait for a
-	// version its stream does not have.
+	// ErrNotFound is returned for a read model that does not exist (yet), for a stream ID that
+	// cannot exist, and for a time before a stream's first event.
 	ErrNotFound = domain.ErrNotFound
-	// ErrBehind is returned when a read model has not reached the version asked for within the
-	// wait allowed.
+	// ErrNoVersion is returned, at once, for a wait for a version the event store does not have:
+	// the stream (if there is one) has not reached it, so no wait could bring it. It wraps
+	// ErrNotFound.
+	ErrNoVersion = fmt.Errorf("%w: the stream has no such version", domain.ErrNotFound)
+	// ErrBehind is returned when the event store has the version asked for but the read model has
+	// not reached it within the wait allowed.
 	ErrBehind = errors.New("the read model has not reached that version yet")
-	// ErrBadCursor is returned for a pagination cursor this service did not issue.
+	// ErrBadCursor is returned for a pagination cursor this service did not issue for that list
+	// (another list's, another stream's, or altered).
 	ErrBadCursor = errors.New("bad cursor")
 )
 
@@ -112,45 +119,40 @@ func New(api API, table string, events Events, maxWait time.Duration) *Service {
 }
 
 // get reads the read model of stream into v, waiting up to the service's bound for it to reach
-// minVersion (0: no wait). It returns ErrNotFound or ErrBehind.
+// minVersion (0: no wait). It returns ErrNotFound, ErrNoVersion or ErrBehind.
+//
+// Its reads: one GetItem when the read model already has minVersion (no event store read); else
+// one event store read of version minVersion, then, when the version exists, a GetItem every poll
+// until the read model has it or the bound passes. A version the store does not have is answered
+// at once: waiting cannot bring it.
 func (s *Service) get(ctx context.Context, stream string, minVersion int64, v any) error {
 	if store.ValidStreamID(stream) != nil {
 		return ErrNotFound
 	}
 	deadline := time.Now().Add(s.wait)
-	for {
-		out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: aws.String(s.table),
-			Key:       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: stream}},
-			// A caller waiting for its own write wants the latest; others take the cheaper read.
-			ConsistentRead: aws.Bool(minVersion > 0),
-		})
+	for checked := false; ; {
+		item, err := s.readModel(ctx, stream, minVersion)
 		if err != nil {
-			return fmt.Errorf("read model of %s: %w", stream, err)
+			return err
 		}
-		var at struct {
-			V int64 `dynamodbav:"v"`
-		}
-		if out.Item != nil {
-			if err := attributevalue.UnmarshalMap(out.Item, &at); err != nil {
-				return fmt.Errorf("read model of %s: %w", stream, err)
-			}
-		}
-		if out.Item != nil && at.V >= minVersion {
-			return attributevalue.UnmarshalMap(out.Item, v)
+		if item != nil {
+			return attributevalue.UnmarshalMap(item, v)
 		}
 		if minVersion == 0 {
 			return ErrNotFound
 		}
-		if time.Now().After(deadline) {
+		if !checked {
 			// Behind, or waiting for what will never come? The event store knows.
 			events, err := s.events.Load(ctx, stream, store.Span{From: minVersion, To: minVersion})
 			if err != nil {
 				return err
 			}
 			if len(events) == 0 {
-				return ErrNotFound
+				return ErrNoVersion
 			}
+			checked = true
+		}
+		if time.Now().After(deadline) {
 			return ErrBehind
 		}
 		select {
@@ -159,6 +161,33 @@ func (s *Service) get(ctx context.Context, stream string, minVersion int64, v an
 		case <-time.After(s.poll):
 		}
 	}
+}
+
+// readModel returns the read-model item of stream when it exists and has reached minVersion, nil
+// otherwise.
+func (s *Service) readModel(ctx context.Context, stream string, minVersion int64) (map[string]types.AttributeValue, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table),
+		Key:       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: stream}},
+		// A caller waiting for its own write wants the latest; others take the cheaper read.
+		ConsistentRead: aws.Bool(minVersion > 0),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read model of %s: %w", stream, err)
+	}
+	if out.Item == nil {
+		return nil, nil
+	}
+	var at struct {
+		V int64 `dynamodbav:"v"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &at); err != nil {
+		return nil, fmt.Errorf("read model of %s: %w", stream, err)
+	}
+	if at.V < minVersion {
+		return nil, nil
+	}
+	return out.Item, nil
 }
 
 // User returns a user's profile.
@@ -244,21 +273,78 @@ func (s *Service) OrderAsOf(ctx context.Context, id string, t time.Time) (Order,
 		Lines: len(o.Lines), CancelReason: o.CancelReason, Version: v}, err
 }
 
-// Audit lists up to limit events of a stream from version from: the envelopes, not payloads.
-func (s *Service) Audit(ctx context.Context, streamID string, from int64, limit int) ([]Entry, error) {
-	if store.ValidStreamID(streamID) != nil {
-		return nil, ErrNotFound
-	}
-	events, err := s.events.Load(ctx, streamID, store.Span{From: from, To: max(from, 1) + int64(limit) - 1})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Entry, len(events))
-	for i, e := range events {
-		out[i] = Entry{ID: e.ID, Version: e.Version, Type: e.Type, SchemaVersion: e.SchemaVersion, RecordedAt: e.RecordedAt, CorrelationID: e.CorrelationID, CausationID: e.CausationID}
-	}
-	return out, nil
+// Trail is a page of a stream's audit trail and the cursor of the next one ("" on the last page).
+type Trail struct {
+	Events []Entry `json:"events"`
+	Next   string  `json:"next,omitempty"`
 }
+
+// Audit lists up to limit events of a stream, in version order, from version from, or from where
+// cursor (a Trail.Next of the same stream) says: the envelopes, not the payloads. It returns
+// ErrNotFound for a stream ID that cannot exist and ErrBadCursor for a cursor it did not issue
+// for this stream. Each page is one read of at most limit+1 events; the extra one only tells
+// whether a next page exists.
+func (s *Service) Audit(ctx context.Context, streamID string, from int64, cursor string, limit int) (Trail, error) {
+	if store.ValidStreamID(streamID) != nil {
+		return Trail{}, ErrNotFound
+	}
+	if cursor != "" {
+		var err error
+		if from, err = decodeAuditCursor(cursor, streamID); err != nil {
+			return Trail{}, err
+		}
+	}
+	from, limit = max(from, 1), max(limit, 1)
+	events, err := s.events.Load(ctx, streamID, store.Span{From: from, To: from + int64(limit)})
+	if err != nil {
+		return Trail{}, err
+	}
+	t := Trail{Events: make([]Entry, 0, min(len(events), limit))}
+	if len(events) > limit {
+		events = events[:limit]
+		t.Next = encodeAuditCursor(streamID, from+int64(limit))
+	}
+	for _, e := range events {
+		t.Events = append(t.Events, Entry{ID: e.ID, Version: e.Version, Type: e.Type, SchemaVersion: e.SchemaVersion,
+			RecordedAt: e.RecordedAt, CorrelationID: e.CorrelationID, CausationID: e.CausationID})
+	}
+	return t, nil
+}
+
+// auditCursor is where the next page of a stream's audit trail starts. Its fields are unlike any
+// list cursor's, so neither kind decodes as the other.
+type auditCursor struct {
+	Stream string `json:"stream"`
+	From   int64  `json:"from"`
+}
+
+func encodeAuditCursor(stream string, from int64) string {
+	b, _ := json.Marshal(auditCursor{Stream: stream, From: from})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeAuditCursor reads a cursor of stream's audit trail: exactly the fields encodeAuditCursor
+// writes, naming that stream and a version after the first.
+func decodeAuditCursor(cursor, stream string) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return 0, ErrBadCursor
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var c auditCursor
+	if dec.Decode(&c) != nil || c.Stream != stream || c.From < 2 || c.From > maxVersion {
+		return 0, ErrBadCursor
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return 0, ErrBadCursor
+	}
+	return c.From, nil
+}
+
+// maxVersion is the largest version a query accepts: 2^53, the largest integer every JSON client
+// reads exactly.
+const maxVersion = 1 << 53
 
 // Page is a page of a list and the cursor of the next one ("" on the last page).
 type Page[T any] struct {
