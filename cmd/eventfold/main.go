@@ -2,7 +2,8 @@
 // stack.
 //
 //	eventfold tables create                create template.yaml's tables on DynamoDB Local
-//	eventfold projections rebuild          rebuild the read models into a new table and verify it
+//	eventfold projections rebuild          rebuild the read models into a new table and verify it;
+//	                                       with -target naming an existing table, catch it up
 //	eventfold parked list [-consumer C]    list a stream consumer's parked events
 //	eventfold parked replay [-consumer C]  apply parked events again; remove those that apply
 //	eventfold erasure audit -subject ID    prove a subject's personal data is unreadable everywhere
@@ -10,7 +11,10 @@
 // Every command takes -template and -stack to name the tables as a local deployment of the
 // template does, -events-table, -read-models-table and -parking-table to name them otherwise,
 // and -endpoint for DynamoDB Local (default $EVENTFOLD_DYNAMODB_ENDPOINT; without one, the AWS
-// configuration of the environment is used).
+// configuration of the environment is used). The commands that read personal data (rebuild,
+// replay, audit) take -kms-endpoint (default $EVENTFOLD_KMS_ENDPOINT) and -data-key (default:
+// the template's alias); rebuild and replay wire the read side exactly as the projector Lambda
+// does (lambdaenv.NewReadSide), so they open sealed fields as it does.
 package main
 
 import (
@@ -44,6 +48,7 @@ const usage = `usage: eventfold COMMAND [flags]
 commands:
   tables create          create template.yaml's tables on DynamoDB Local
   projections rebuild    rebuild the read models into a new table and verify it against the live one
+                         (-target naming an existing table: the catch-up pass of a cutover)
   parked list            list a stream consumer's parked events
   parked replay          apply parked events again and remove those that apply
   erasure audit          prove that no personal data of -subject is readable anywhere (exit 1 if some is)
@@ -74,10 +79,10 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs.StringVar(&o.tables.readModels, "read-models-table", "", "the read-model table (default: from the template)")
 	fs.StringVar(&o.tables.parking, "parking-table", "", "the parking table (default: from the template)")
 	segments := fs.Int("segments", 4, "projections rebuild: parallel scan segments and workers")
-	target := fs.String("target", "", "projections rebuild: the new read-model table (default: <live>-rebuild-<time>)")
+	target := fs.String("target", "", "projections rebuild: the new read-model table (default: <live>-rebuild-<time>); an existing one is caught up")
 	consumerName := fs.String("consumer", "projector", "parked: the stream consumer")
 	subject := fs.String("subject", "", "erasure audit: the data subject (a user ID)")
-	fs.StringVar(&o.kmsEndpoint, "kms-endpoint", os.Getenv(localaws.EnvKMSEndpoint), "KMS endpoint (the emulator); empty: AWS")
+	fs.StringVar(&o.kmsEndpoint, "kms-endpoint", os.Getenv(localaws.EnvKMSEndpoint), "KMS endpoint (the emulator); empty: AWS (rebuild, replay, audit)")
 	fs.StringVar(&o.dataKey, "data-key", "", "the KMS key wrapping data keys (default: the template's alias)")
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
@@ -240,19 +245,19 @@ func rebuild(ctx context.Context, o options, segments int, target string, out, e
 	if len(def) != 1 {
 		return errors.New("the template declares no ReadModelsTable")
 	}
-	created := false
+	created, complete := false, false
 	var inUse *ddbtypes.ResourceInUseException
-	switch _, err := client.CreateTable(ctx, def[0].Create); {
-	case err == nil:
+	switch _, cerr := client.CreateTable(ctx, def[0].Create); {
+	case cerr == nil:
 		created = true
-		defer func() {
-			if err != nil {
+		defer func() { // err is the result
+			if err != nil && !complete {
 				err = discard(ctx, client, target, err)
 			}
 		}()
-	case errors.As(err, &inUse): // it exists: the catch-up pass
+	case errors.As(cerr, &inUse): // it exists: the catch-up pass
 	default:
-		return fmt.Errorf("create table %s: %w", target, err)
+		return fmt.Errorf("create table %s: %w", target, cerr)
 	}
 	if _, err := localaws.CreateTables(ctx, client, def); err != nil { // waits until it is active
 		return err
@@ -276,6 +281,7 @@ func rebuild(ctx context.Context, o options, segments int, target string, out, e
 		}
 		return fmt.Errorf("rebuild into %s stopped after applying %d of %d events: %w", target, p.Applied, p.Total, err)
 	}
+	complete = true // from here on, the table is a full fold of the event store and kept
 	took := time.Since(started)
 	fmt.Fprintf(errOut, "\rscanned %d events, applied %d/%d\n", p.Scanned, p.Applied, p.Total)
 	fmt.Fprintf(out, "rebuilt %s: %d events in %v (%.0f events/s)\n", target, p.Applied, took.Round(time.Millisecond), float64(p.Applied)/took.Seconds())
