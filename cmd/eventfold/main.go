@@ -9,9 +9,9 @@
 //	eventfold erasure audit -subject ID    prove a subject's personal data is unreadable everywhere
 //
 // Every command takes -template and -stack to name the tables as a local deployment of the
-// template does, -events-table, -read-models-table and -parking-table to name them otherwise,
-// and -endpoint for DynamoDB Local (default $EVENTFOLD_DYNAMODB_ENDPOINT; without one, the AWS
-// configuration of the environment is used). The commands that read personal data (rebuild,
+// template does, -events-table, -snapshots-table, -read-models-table, -parking-table and
+// -keys-table to name them otherwise, and -endpoint for DynamoDB Local (default
+// $EVENTFOLD_DYNAMODB_ENDPOINT; without one, the AWS configuration of the environment is used). The commands that read personal data (rebuild,
 // replay, audit) take -kms-endpoint (default $EVENTFOLD_KMS_ENDPOINT) and -data-key (default:
 // the template's alias); rebuild and replay wire the read side exactly as the projector Lambda
 // does (lambdaenv.NewReadSide), so they open sealed fields as it does.
@@ -78,6 +78,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs.StringVar(&o.tables.events, "events-table", "", "the events table (default: from the template)")
 	fs.StringVar(&o.tables.readModels, "read-models-table", "", "the read-model table (default: from the template)")
 	fs.StringVar(&o.tables.parking, "parking-table", "", "the parking table (default: from the template)")
+	fs.StringVar(&o.tables.snapshots, "snapshots-table", "", "the snapshots table (default: from the template)")
+	fs.StringVar(&o.tables.keys, "keys-table", "", "the table of wrapped data keys (default: from the template)")
 	segments := fs.Int("segments", 4, "projections rebuild: parallel scan segments and workers")
 	target := fs.String("target", "", "projections rebuild: the new read-model table (default: <live>-rebuild-<time>); an existing one is caught up")
 	consumerName := fs.String("consumer", "projector", "parked: the stream consumer")

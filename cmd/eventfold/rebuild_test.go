@@ -232,3 +232,50 @@ func TestFailedRebuildDeletesTheTableItCreated(t *testing.T) {
 		t.Fatalf("rebuild into the live table: %v", err)
 	}
 }
+
+// TestInterruptedRebuildDeletesTheTableItCreated: an interrupt (the context ends) while the
+// rebuild runs deletes the table it created, although the context it would delete with has ended.
+func TestInterruptedRebuildDeletesTheTableItCreated(t *testing.T) {
+	s := newCLIStack(t, "ri")
+	awstest.MustKeys(t, s.env)
+	ids := store.NewIDs(nil)
+	var writes []ddbtypes.WriteRequest
+	for i := 0; i < 500; i++ {
+		acct := ids.New()
+		data, _ := json.Marshal(domain.AccountOpened{AccountID: acct, OwnerID: "o", Currency: "EUR"})
+		item, err := store.EncodeItem(store.Event{ID: ids.New(), StreamID: "account-" + acct, Version: 1, Type: domain.TypeAccountOpened,
+			SchemaVersion: 1, RecordedAt: time.Now(), Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writes = append(writes, ddbtypes.WriteRequest{PutRequest: &ddbtypes.PutRequest{Item: item}})
+	}
+	for len(writes) > 0 {
+		n := min(25, len(writes))
+		out, err := s.client.BatchWriteItem(context.Background(), &dynamodb.BatchWriteItemInput{
+			RequestItems: map[string][]ddbtypes.WriteRequest{s.env.Refs["EventsTable"]: writes[:n]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writes = append(writes[n:], out.UnprocessedItems[s.env.Refs["EventsTable"]]...)
+	}
+	target := s.name + "-rebuilt"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // the interrupt, as soon as the table is there
+		for ctx.Err() == nil {
+			if _, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(target)}); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	out, err := s.rebuild(ctx, "-target", target)
+	if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "deleted the partial table "+target) {
+		t.Fatalf("interrupted rebuild: %v\n%s; want the interrupt named and the table deleted", err, out)
+	}
+	if s.tableExists(t, target) {
+		t.Fatalf("the interrupted rebuild left %s behind", target)
+	}
+}
