@@ -2,15 +2,19 @@
 // stack.
 //
 //	eventfold tables create                create template.yaml's tables on DynamoDB Local
-//	eventfold projections rebuild          rebuild the read models into a new table and verify it
+//	eventfold projections rebuild          rebuild the read models into a new table and verify it;
+//	                                       with -target naming an existing table, catch it up
 //	eventfold parked list [-consumer C]    list a stream consumer's parked events
 //	eventfold parked replay [-consumer C]  apply parked events again; remove those that apply
 //	eventfold erasure audit -subject ID    prove a subject's personal data is unreadable everywhere
 //
 // Every command takes -template and -stack to name the tables as a local deployment of the
-// template does, -events-table, -read-models-table and -parking-table to name them otherwise,
-// and -endpoint for DynamoDB Local (default $EVENTFOLD_DYNAMODB_ENDPOINT; without one, the AWS
-// configuration of the environment is used).
+// template does, -events-table, -snapshots-table, -read-models-table, -parking-table and
+// -keys-table to name them otherwise, and -endpoint for DynamoDB Local (default
+// $EVENTFOLD_DYNAMODB_ENDPOINT; without one, the AWS configuration of the environment is used). The commands that read personal data (rebuild,
+// replay, audit) take -kms-endpoint (default $EVENTFOLD_KMS_ENDPOINT) and -data-key (default:
+// the template's alias); rebuild and replay wire the read side exactly as the projector Lambda
+// does (lambdaenv.NewReadSide), so they open sealed fields as it does.
 package main
 
 import (
@@ -22,20 +26,20 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/erasure"
 	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/projection"
-	"github.com/eventfold/eventfold/internal/store"
 	"github.com/eventfold/eventfold/internal/template"
 )
 
@@ -44,6 +48,7 @@ const usage = `usage: eventfold COMMAND [flags]
 commands:
   tables create          create template.yaml's tables on DynamoDB Local
   projections rebuild    rebuild the read models into a new table and verify it against the live one
+                         (-target naming an existing table: the catch-up pass of a cutover)
   parked list            list a stream consumer's parked events
   parked replay          apply parked events again and remove those that apply
   erasure audit          prove that no personal data of -subject is readable anywhere (exit 1 if some is)
@@ -73,11 +78,13 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs.StringVar(&o.tables.events, "events-table", "", "the events table (default: from the template)")
 	fs.StringVar(&o.tables.readModels, "read-models-table", "", "the read-model table (default: from the template)")
 	fs.StringVar(&o.tables.parking, "parking-table", "", "the parking table (default: from the template)")
+	fs.StringVar(&o.tables.snapshots, "snapshots-table", "", "the snapshots table (default: from the template)")
+	fs.StringVar(&o.tables.keys, "keys-table", "", "the table of wrapped data keys (default: from the template)")
 	segments := fs.Int("segments", 4, "projections rebuild: parallel scan segments and workers")
-	target := fs.String("target", "", "projections rebuild: the new read-model table (default: <live>-rebuild-<time>)")
+	target := fs.String("target", "", "projections rebuild: the new read-model table (default: <live>-rebuild-<time>); an existing one is caught up")
 	consumerName := fs.String("consumer", "projector", "parked: the stream consumer")
 	subject := fs.String("subject", "", "erasure audit: the data subject (a user ID)")
-	fs.StringVar(&o.kmsEndpoint, "kms-endpoint", os.Getenv(localaws.EnvKMSEndpoint), "KMS endpoint (the emulator); empty: AWS")
+	fs.StringVar(&o.kmsEndpoint, "kms-endpoint", os.Getenv(localaws.EnvKMSEndpoint), "KMS endpoint (the emulator); empty: AWS (rebuild, replay, audit)")
 	fs.StringVar(&o.dataKey, "data-key", "", "the KMS key wrapping data keys (default: the template's alias)")
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
@@ -165,26 +172,65 @@ func tablesCreate(ctx context.Context, o options, out io.Writer) error {
 	return nil
 }
 
-// readSide wires the store and the projector's processor.
-func readSide(ctx context.Context, o *options) (*dynamodb.Client, *store.Registry, *store.DynamoDB, error) {
+// readSide wires the read side as the projector Lambda does (lambdaenv.NewReadSide): events are
+// opened through the keyring before they are projected.
+func readSide(ctx context.Context, o *options) (*dynamodb.Client, *lambdaenv.ReadModels, error) {
 	if err := o.resolve(); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	client, err := o.client(ctx)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	st, reg, err := lambdaenv.Store(client, store.Config{EventsTable: o.tables.events, SnapshotsTable: o.tables.snapshots})
-	return client, reg, st, err
+	kmsAPI, err := o.kms(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, err := lambdaenv.NewReadSide(lambdaenv.ReadSide{
+		EventsTable: o.tables.events, SnapshotsTable: o.tables.snapshots, ReadModelsTable: o.tables.readModels,
+		ParkingTable: o.tables.parking, KeysTable: o.tables.keys, DataKey: o.dataKey,
+	}, client, kmsAPI, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	return client, rs, err
 }
 
-func rebuild(ctx context.Context, o options, segments int, target string, out, errOut io.Writer) error {
-	client, reg, st, err := readSide(ctx, &o)
+// kms returns the KMS client, and fills in the data key from the template's alias when no
+// -data-key names it. It needs resolve first.
+func (o *options) kms(ctx context.Context) (crypto.KMS, error) {
+	if o.dataKey == "" {
+		if alias, ok := o.tmpl.Resources["DataKeyAlias"]; ok {
+			key, err := o.env.String(alias.Properties["AliasName"])
+			if err != nil {
+				return nil, err
+			}
+			o.dataKey = key
+		}
+	}
+	if o.kmsEndpoint != "" {
+		return localaws.KMS(o.kmsEndpoint), nil
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return kms.NewFromConfig(cfg), nil
+}
+
+// rebuild runs `projections rebuild`. Into a new table (no -target, or one naming no table) it
+// creates the table and, should the rebuild fail, deletes it again; into an existing table (the
+// catch-up pass of the cutover) it applies what the table lacks and never deletes it.
+func rebuild(ctx context.Context, o options, segments int, target string, out, errOut io.Writer) (err error) {
+	if segments < 1 {
+		return fmt.Errorf("-segments %d: want at least 1", segments)
+	}
+	client, rs, err := readSide(ctx, &o)
 	if err != nil {
 		return err
 	}
 	if target == "" {
 		target = fmt.Sprintf("%s-rebuild-%d", o.tables.readModels, time.Now().Unix())
+	}
+	if target == o.tables.readModels {
+		return fmt.Errorf("-target %s is the live read-model table: rebuild into a new table, then cut over", target)
 	}
 	// The new table has the live one's definition from the template, under the target name.
 	tables, err := o.tmpl.Tables(o.env)
@@ -201,27 +247,49 @@ func rebuild(ctx context.Context, o options, segments int, target string, out, e
 	if len(def) != 1 {
 		return errors.New("the template declares no ReadModelsTable")
 	}
-	if _, err := localaws.CreateTables(ctx, client, def); err != nil {
+	created, complete := false, false
+	var inUse *ddbtypes.ResourceInUseException
+	switch _, cerr := client.CreateTable(ctx, def[0].Create); {
+	case cerr == nil:
+		created = true
+		defer func() { // err is the result
+			if err != nil && !complete {
+				err = discard(ctx, client, target, err)
+			}
+		}()
+	case errors.As(cerr, &inUse): // it exists: the catch-up pass
+	default:
+		return fmt.Errorf("create table %s: %w", target, cerr)
+	}
+	if _, err := localaws.CreateTables(ctx, client, def); err != nil { // waits until it is active
 		return err
 	}
 	started := time.Now()
+	var mu sync.Mutex
 	last := time.Now()
 	progress := func(p projection.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
 		if time.Since(last) > time.Second {
 			last = time.Now()
 			fmt.Fprintf(errOut, "\rscanned %d events, applied %d/%d", p.Scanned, p.Applied, p.Total)
 		}
 	}
-	p, err := projection.Rebuild(ctx, client, o.tables.events, target, reg, st, segments, progress)
+	p, err := rs.Rebuild(ctx, target, segments, progress)
 	if err != nil {
-		return err
+		if !created {
+			return fmt.Errorf("catch-up of %s stopped after applying %d of %d events: %w; %s is kept as it was given "+
+				"(every item a fold of a prefix of its stream): run the command again to finish", target, p.Applied, p.Total, err, target)
+		}
+		return fmt.Errorf("rebuild into %s stopped after applying %d of %d events: %w", target, p.Applied, p.Total, err)
 	}
+	complete = true // from here on, the table is a full fold of the event store and kept
 	took := time.Since(started)
 	fmt.Fprintf(errOut, "\rscanned %d events, applied %d/%d\n", p.Scanned, p.Applied, p.Total)
 	fmt.Fprintf(out, "rebuilt %s: %d events in %v (%.0f events/s)\n", target, p.Applied, took.Round(time.Millisecond), float64(p.Applied)/took.Seconds())
 	c, err := projection.Verify(ctx, client, o.tables.readModels, target)
 	if err != nil {
-		return err
+		return fmt.Errorf("verify %s: %w; %s is complete and kept", target, err, target)
 	}
 	fmt.Fprintf(out, "verify against %s: %d equal, %d live behind, %d live ahead, %d only live, %d different\n",
 		o.tables.readModels, c.Equal, c.Behind, c.Ahead, c.Missing, len(c.Different))
@@ -229,20 +297,36 @@ func rebuild(ctx context.Context, o options, segments int, target string, out, e
 		for _, pk := range c.Different {
 			fmt.Fprintln(out, "  different:", pk)
 		}
-		return fmt.Errorf("%d read models differ from a fold of the event store", len(c.Different))
+		return fmt.Errorf("%d read models differ from a fold of the event store; %s is kept for inspection", len(c.Different), target)
 	}
-	fmt.Fprintf(out, "to cut over: point READ_MODELS_TABLE of the projector at %[1]s, then run this command\n"+
-		"again with -target %[1]s (it applies what was appended meanwhile; the projector does the rest),\n"+
-		"then point the queries at it.\n", target)
+	if created {
+		fmt.Fprintf(out, "next (README, \"The read side\"): point the projector's READ_MODELS_TABLE at %[1]s and wait until no\n"+
+			"invocation of its old configuration can still run, then run this command again with -target %[1]s\n"+
+			"(the catch-up pass), then point the queries' READ_MODELS_TABLE at %[1]s.\n", target)
+	} else {
+		fmt.Fprintf(out, "caught up %[1]s: if the projector writes to it, point the queries' READ_MODELS_TABLE at %[1]s.\n", target)
+	}
 	return nil
 }
 
+// discard deletes a table this run created and could not fill, and says so in the error; the
+// deletion runs even when ctx was cancelled (an interrupt).
+func discard(ctx context.Context, client *dynamodb.Client, table string, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if _, err := client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)}); err != nil {
+		return fmt.Errorf("%w; the partial table %s, created by this run, could not be deleted (%v): delete it "+
+			"(aws dynamodb delete-table --table-name %s) before you rebuild again", cause, table, err, table)
+	}
+	return fmt.Errorf("%w; deleted the partial table %s, which this run created", cause, table)
+}
+
 func parked(ctx context.Context, o options, name string, replay bool, out io.Writer) error {
-	client, reg, st, err := readSide(ctx, &o)
+	_, rs, err := readSide(ctx, &o)
 	if err != nil {
 		return err
 	}
-	table := consumer.NewParkingTable(client, o.tables.parking)
+	table := rs.Parking
 	list, err := table.List(ctx, name)
 	if err != nil {
 		return err
@@ -257,10 +341,9 @@ func parked(ctx context.Context, o options, name string, replay bool, out io.Wri
 	if name != "projector" {
 		return fmt.Errorf("replay knows the projector only, not %q", name)
 	}
-	proc := consumer.New(name, reg, projection.New(client, o.tables.readModels, st), table, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	var failed int
 	for _, p := range list {
-		if err := proc.Replay(ctx, p); err != nil {
+		if err := rs.Processor.Replay(ctx, p); err != nil {
 			failed++
 			fmt.Fprintf(out, "still failing: %s at %d: %v\n", p.StreamID, p.Version, err)
 			continue
@@ -280,26 +363,16 @@ func audit(ctx context.Context, o options, subject string, out io.Writer) error 
 	if subject == "" {
 		return errors.New("erasure audit needs -subject")
 	}
-	client, _, _, err := readSide(ctx, &o)
+	if err := o.resolve(); err != nil {
+		return err
+	}
+	client, err := o.client(ctx)
 	if err != nil {
 		return err
 	}
-	if o.dataKey == "" {
-		if alias, ok := o.tmpl.Resources["DataKeyAlias"]; ok {
-			if o.dataKey, err = o.env.String(alias.Properties["AliasName"]); err != nil {
-				return err
-			}
-		}
-	}
-	var kmsAPI crypto.KMS
-	if o.kmsEndpoint != "" {
-		kmsAPI = localaws.KMS(o.kmsEndpoint)
-	} else {
-		cfg, err := config.LoadDefaultConfig(ctx)
-		if err != nil {
-			return err
-		}
-		kmsAPI = kms.NewFromConfig(cfg)
+	kmsAPI, err := o.kms(ctx)
+	if err != nil {
+		return err
 	}
 	// No cache: the audit proves what any process reading the tables now would get.
 	keys := crypto.New(kmsAPI, client, o.tables.keys, o.dataKey, 0, time.Minute, nil)

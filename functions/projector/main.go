@@ -1,6 +1,6 @@
 // Command projector is the Lambda function on the event store's stream that keeps the read
-// models: it wires the projection and the shared stream-batch handling, then serves
-// DynamoDB Streams batches with ReportBatchItemFailures.
+// models: it wires the read side (lambdaenv.NewReadSide, as the operator commands do), then
+// serves DynamoDB Streams batches with ReportBatchItemFailures.
 package main
 
 import (
@@ -11,8 +11,6 @@ import (
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/metrics"
-	"github.com/eventfold/eventfold/internal/projection"
-	"github.com/eventfold/eventfold/internal/store"
 )
 
 func main() {
@@ -21,9 +19,7 @@ func main() {
 
 func wire(ctx context.Context, log *slog.Logger) (*consumer.Processor, error) {
 	env := lambdaenv.New(os.Getenv)
-	events, snapshots := env.Require("EVENTS_TABLE"), env.Require("SNAPSHOTS_TABLE")
-	readModels, parking := env.Require("READ_MODELS_TABLE"), env.Require("PARKING_TABLE")
-	keysTable, dataKey, ttl := env.Keys()
+	cfg := env.ReadSide()
 	if err := env.Err(); err != nil {
 		return nil, err
 	}
@@ -31,10 +27,9 @@ func wire(ctx context.Context, log *slog.Logger) (*consumer.Processor, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, _, reg, err := lambdaenv.SealedStore(ddb, kmsAPI, store.Config{EventsTable: events, SnapshotsTable: snapshots}, keysTable, dataKey, ttl)
+	rs, err := lambdaenv.NewReadSide(cfg, ddb, kmsAPI, log, metrics.New(os.Stdout))
 	if err != nil {
 		return nil, err
 	}
-	p := consumer.New("projector", reg, projection.New(ddb, readModels, st), consumer.NewParkingTable(ddb, parking), log, metrics.New(os.Stdout))
-	return p.OpenWith(st), nil
+	return rs.Processor, nil
 }

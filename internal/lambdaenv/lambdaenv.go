@@ -1,6 +1,7 @@
 // Package lambdaenv is what every eventfold Lambda function reads and builds the same way at cold
 // start: required environment variables, reported all at once, and the DynamoDB client and
-// event store they share. Nothing here does network I/O.
+// event store they share; and the read side (ReadSide), wired once for the projector and the
+// operator commands that write read models. Nothing here does network I/O.
 package lambdaenv
 
 import (
@@ -16,8 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/metrics"
+	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -104,4 +108,96 @@ func Store(api store.API, cfg store.Config) (*store.DynamoDB, *store.Registry, e
 	cfg.Registry = reg
 	st, err := store.New(api, cfg)
 	return st, reg, err
+}
+
+// ReadSide configures the read side: the tables the projector reads and writes, and the keyring
+// that opens personal fields. The projector Lambda reads it from its environment (Env.ReadSide);
+// the operator commands that write read models (projections rebuild, parked replay) from their
+// flags; both build it with NewReadSide, so both see personal data as the projector does.
+type ReadSide struct {
+	EventsTable, SnapshotsTable, ReadModelsTable, ParkingTable string
+	// KeysTable holds the wrapped data keys; DataKey is the KMS key wrapping them (ID, ARN or
+	// alias).
+	KeysTable, DataKey string
+	// KeyCacheTTL bounds how long an erased subject's key can still open their fields in a warm
+	// process; 0 means 5m, at most 1h.
+	KeyCacheTTL time.Duration
+}
+
+// Validate reports every problem of the configuration at once.
+func (c ReadSide) Validate() error {
+	var errs []error
+	for _, f := range []struct{ name, value string }{
+		{"EventsTable", c.EventsTable}, {"SnapshotsTable", c.SnapshotsTable}, {"ReadModelsTable", c.ReadModelsTable},
+		{"ParkingTable", c.ParkingTable}, {"KeysTable", c.KeysTable}, {"DataKey", c.DataKey},
+	} {
+		if f.value == "" {
+			errs = append(errs, errors.New("read side: "+f.name+" is required"))
+		}
+	}
+	if c.KeyCacheTTL < 0 || c.KeyCacheTTL > time.Hour {
+		errs = append(errs, errors.New("read side: KeyCacheTTL must be from 0 to 1h (0 means 5m)"))
+	}
+	return errors.Join(errs...)
+}
+
+// ReadSide reads the read side's configuration: EVENTS_TABLE, SNAPSHOTS_TABLE,
+// READ_MODELS_TABLE, PARKING_TABLE and the keyring's variables (see Keys). Err reports what is
+// missing or malformed.
+func (e *Env) ReadSide() ReadSide {
+	c := ReadSide{
+		EventsTable: e.Require("EVENTS_TABLE"), SnapshotsTable: e.Require("SNAPSHOTS_TABLE"),
+		ReadModelsTable: e.Require("READ_MODELS_TABLE"), ParkingTable: e.Require("PARKING_TABLE"),
+	}
+	c.KeysTable, c.DataKey, c.KeyCacheTTL = e.Keys()
+	return c
+}
+
+// ReadModels is the read side, wired: what keeps the read models and what rebuilds them, all
+// reading events through one sealing store. Its fields are safe for concurrent use.
+type ReadModels struct {
+	// Store is the event store; it opens personal fields on load (events of erased subjects come
+	// back Shredded).
+	Store *crypto.Store
+	// Keys is Store's keyring.
+	Keys     *crypto.Keyring
+	Registry *store.Registry
+	// Projector writes ReadModelsTable, filling gaps through Store.
+	Projector *projection.Projector
+	Parking   *consumer.ParkingTable
+	// Processor, the consumer named "projector", runs stream batches and parked events through
+	// Projector, opening each event through Store first.
+	Processor *consumer.Processor
+
+	api    *dynamodb.Client
+	events string
+}
+
+// NewReadSide wires the read side on cfg's tables: the store sealing and opening through a
+// keyring on kmsAPI, the projector, the parking table and the processor, which logs to log and
+// emits metrics to m (nil: none). It does no network I/O.
+func NewReadSide(cfg ReadSide, ddb *dynamodb.Client, kmsAPI crypto.KMS, log *slog.Logger, m *metrics.Emitter) (*ReadModels, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.KeyCacheTTL == 0 {
+		cfg.KeyCacheTTL = 5 * time.Minute
+	}
+	st, keys, reg, err := SealedStore(ddb, kmsAPI, store.Config{EventsTable: cfg.EventsTable, SnapshotsTable: cfg.SnapshotsTable}, cfg.KeysTable, cfg.DataKey, cfg.KeyCacheTTL)
+	if err != nil {
+		return nil, err
+	}
+	proj := projection.New(ddb, cfg.ReadModelsTable, st)
+	parking := consumer.NewParkingTable(ddb, cfg.ParkingTable)
+	return &ReadModels{
+		Store: st, Keys: keys, Registry: reg, Projector: proj, Parking: parking,
+		Processor: consumer.New("projector", reg, proj, parking, log, m).OpenWith(st),
+		api:       ddb, events: cfg.EventsTable,
+	}, nil
+}
+
+// Rebuild brings the read-model table target up to date with the whole event store, opening
+// personal fields through Store as the projector does: see projection.Rebuild.
+func (r *ReadModels) Rebuild(ctx context.Context, target string, segments int, report func(projection.Progress)) (projection.Progress, error) {
+	return projection.Rebuild(ctx, r.api, r.events, target, r.Registry, r.Store, segments, report)
 }

@@ -21,41 +21,78 @@ type ScanAPI interface {
 	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 }
 
+// Source is the event store as a rebuild reads it. Load fills gaps, as for the projector; Open
+// opens the personal fields of an event the scan found, in place, as Load does for the events it
+// returns, so a rebuilt read model holds what the live projector writes and never ciphertext.
+// crypto.Store is a Source; a store whose events hold no sealed fields opens nothing.
+type Source interface {
+	Events
+	Open(ctx context.Context, e *store.Event) error
+}
+
 // Progress is reported while a rebuild runs.
 type Progress struct {
+	// Scanned counts the events read from the event store. Total counts those of them the target
+	// lacked when the rebuild started (all of them, into a new table), and Applied those of Total
+	// applied so far (by the rebuild, or found applied by a projector writing to the target).
 	Scanned, Applied, Total int64
 }
 
-// Rebuild reads the whole event store with a parallel scan of segments segments, orders each
-// stream's events by version, and applies them to the read-model table target, streams in
-// parallel. It can run while the live projector keeps its own table. Writes are conditional on
-// versions, so running it again into the same table is safe and applies only what the table
-// lacks: after cutting the projector over to target, a second run catches up with everything
-// appended before the cutover, and the projector takes care of the rest.
-// report, when not nil, is called now and then from the rebuild's goroutines.
-func Rebuild(ctx context.Context, api ScanAPI, eventsTable, target string, reg *store.Registry, events Events, segments int, report func(Progress)) (Progress, error) {
+// Rebuild brings the read-model table target up to date with the whole event store. It reads
+// the versions target holds, scans the event store (segments parallel segments, strongly
+// consistent), keeps of each stream the events after the version target holds, opens them
+// through src, and applies them in version order, streams in parallel (see Projector.Apply).
+//
+// Into a new table, that is a rebuild, and it can run while the live projector keeps its own
+// table. Into a table that has read models, it applies only what the table lacks: every event
+// stored before the scan started is in target when it returns nil, whether target got it from
+// this run, an earlier one, or a projector writing to target at the same time (each change is
+// conditional on the item's version, so every version applies once whoever writes it). That is
+// the catch-up pass of the cutover (see the README, "The read side"): once no projector writes
+// to another table any more, events stored after the scan started reach target through its
+// projector, and target ends equal to a fold of the event store.
+//
+// It stops at the first error (an event that cannot be decoded, upcast, opened or projected, or
+// ctx ending), leaving target with some streams further applied than others; every item stays a
+// fold of a prefix of its stream, so running it again finishes the job. report, when not nil, is
+// called now and then from the rebuild's goroutines.
+func Rebuild(ctx context.Context, api ScanAPI, eventsTable, target string, reg *store.Registry, src Source, segments int, report func(Progress)) (Progress, error) {
+	if segments < 1 {
+		return Progress{}, fmt.Errorf("rebuild %s: %d scan segments, want at least 1", target, segments)
+	}
+	have, err := versions(ctx, api, target)
+	if err != nil {
+		return Progress{}, err
+	}
 	var (
-		mu       sync.Mutex
-		streams  = map[string][]store.Event{}
-		progress Progress
-		scanned  atomic.Int64
-		applied  atomic.Int64
+		mu      sync.Mutex
+		streams = map[string][]store.Event{}
+		scanned atomic.Int64
+		wanted  atomic.Int64
+		applied atomic.Int64
 	)
 	scan := func(segment int) error {
 		in := &dynamodb.ScanInput{TableName: aws.String(eventsTable), Segment: aws.Int32(int32(segment)), TotalSegments: aws.Int32(int32(segments)), ConsistentRead: aws.Bool(true)}
 		for page := dynamodb.NewScanPaginator(api, in); page.HasMorePages(); {
 			out, err := page.NextPage(ctx)
 			if err != nil {
-				return fmt.Errorf("scan segment %d: %w", segment, err)
+				return fmt.Errorf("scan %s segment %d: %w", eventsTable, segment, err)
 			}
 			for _, it := range out.Items {
 				e, err := store.DecodeItem(it)
-				if err == nil {
-					err = reg.Upcast(&e)
-				}
 				if err != nil {
 					return err
 				}
+				if e.Version <= have[e.StreamID] {
+					continue // target has it: neither opened nor written again
+				}
+				if err := reg.Upcast(&e); err != nil {
+					return err
+				}
+				if err := src.Open(ctx, &e); err != nil {
+					return err
+				}
+				wanted.Add(1)
 				mu.Lock()
 				streams[e.StreamID] = append(streams[e.StreamID], e)
 				mu.Unlock()
@@ -67,7 +104,7 @@ func Rebuild(ctx context.Context, api ScanAPI, eventsTable, target string, reg *
 		return nil
 	}
 	if err := parallel(segments, segments, scan); err != nil {
-		return progress, err
+		return Progress{Scanned: scanned.Load()}, err
 	}
 	ids := make([]string, 0, len(streams))
 	for id, evs := range streams {
@@ -75,42 +112,70 @@ func Rebuild(ctx context.Context, api ScanAPI, eventsTable, target string, reg *
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	total := scanned.Load()
-	p := New(api, target, events)
-	err := parallel(len(ids), segments, func(i int) error {
+	total, all := wanted.Load(), scanned.Load()
+	p := New(api, target, src)
+	err = parallel(len(ids), segments, func(i int) error {
 		for _, e := range streams[ids[i]] {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			if err := p.Apply(ctx, e); err != nil {
 				return err
 			}
 			if n := applied.Add(1); report != nil && n%100 == 0 {
-				report(Progress{Scanned: total, Applied: n, Total: total})
+				report(Progress{Scanned: all, Applied: n, Total: total})
 			}
 		}
 		return nil
 	})
-	progress = Progress{Scanned: total, Applied: applied.Load(), Total: total}
-	return progress, err
+	return Progress{Scanned: all, Applied: applied.Load(), Total: total}, err
 }
 
-// parallel runs f(0..n-1) on at most workers goroutines and returns the first error.
+// versions returns the version of every item of a read-model table.
+func versions(ctx context.Context, api ScanAPI, table string) (map[string]int64, error) {
+	out := map[string]int64{}
+	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("#pk, #v"), ExpressionAttributeNames: map[string]string{"#pk": "pk", "#v": "v"}}
+	for page := dynamodb.NewScanPaginator(api, in); page.HasMorePages(); {
+		p, err := page.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", table, err)
+		}
+		for _, it := range p.Items {
+			var cur struct {
+				PK string `dynamodbav:"pk"`
+				V  int64  `dynamodbav:"v"`
+			}
+			if err := attributevalue.UnmarshalMap(it, &cur); err != nil {
+				return nil, fmt.Errorf("read model in %s: %w", table, err)
+			}
+			out[cur.PK] = cur.V
+		}
+	}
+	return out, nil
+}
+
+// parallel runs f(0..n-1) on at most workers goroutines and returns the first error; after it,
+// no further f starts.
 func parallel(n, workers int, f func(int) error) error {
 	var (
-		wg    sync.WaitGroup
-		next  atomic.Int64
-		first error
-		once  sync.Once
+		wg     sync.WaitGroup
+		next   atomic.Int64
+		failed atomic.Bool
+		first  error
+		once   sync.Once
 	)
 	for w := 0; w < max(1, min(workers, n)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for !failed.Load() {
 				i := int(next.Add(1) - 1)
 				if i >= n {
 					return
 				}
 				if err := f(i); err != nil {
-					once.Do(func() { first = err })
+					once.Do(func() { first = err; failed.Store(true) })
 					return
 				}
 			}

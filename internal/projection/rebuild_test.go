@@ -3,6 +3,7 @@ package projection_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/projection"
+	"github.com/eventfold/eventfold/internal/store"
 )
 
 func TestRebuildThenVerify(t *testing.T) {
@@ -45,7 +47,7 @@ func TestRebuildThenVerify(t *testing.T) {
 	target := awstest.MustTables(t, f.client).Refs["ReadModelsTable"]
 	var mu sync.Mutex
 	var reports int
-	got, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, f.store, 4, func(projection.Progress) { mu.Lock(); reports++; mu.Unlock() })
+	got, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, unsealed{f.store}, 4, func(projection.Progress) { mu.Lock(); reports++; mu.Unlock() })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +74,12 @@ func TestRebuildThenVerify(t *testing.T) {
 	if c, err = projection.Verify(ctx, f.client, f.table, target); err != nil || c.Missing != 1 {
 		t.Fatalf("after a late account: %+v, %v; want it counted as only live", c, err)
 	}
-	if _, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, f.store, 4, nil); err != nil {
+	caught, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, unsealed{f.store}, 4, nil)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if caught.Scanned != got.Scanned+1 || caught.Total != 1 || caught.Applied != 1 {
+		t.Fatalf("catch-up progress %+v; want all %d events scanned and only the late one applied", caught, got.Scanned+1)
 	}
 	if c, err = projection.Verify(ctx, f.client, f.table, target); err != nil || c.Missing != 0 || c.Equal != 12 || len(c.Different) != 0 {
 		t.Fatalf("after the catch-up: %+v, %v", c, err)
@@ -88,5 +94,89 @@ func TestRebuildThenVerify(t *testing.T) {
 	}
 	if c, err = projection.Verify(ctx, f.client, f.table, target); err != nil || fmt.Sprint(c.Different) != fmt.Sprint([]string{streams[5]}) {
 		t.Fatalf("after corrupting %s: %+v, %v", streams[5], c, err)
+	}
+}
+
+// TestCatchUpRacesTheProjectorOnItsTable is step 3 of the cutover under load: after the
+// projector has been pointed at the rebuilt table, the catch-up pass runs into it while the
+// projector writes to it too — events appended after the cutover, delivered out of order so that
+// it fills gaps from the store, and repeated. Events appended before the cutover reached only the
+// old table. Both write the same items with conditional version checks; neither fails, and every
+// read model ends equal to the fold of its stream.
+func TestCatchUpRacesTheProjectorOnItsTable(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	reg, _ := command.Registry()
+	target := awstest.MustTables(t, f.client).Refs["ReadModelsTable"]
+	const accounts = 8
+	var (
+		streams = make([]string, accounts)
+		heads   = make([]int64, accounts)
+		want    = make([]int64, accounts)
+	)
+	deposit := func(t *testing.T, a int, amount int64) store.Event {
+		t.Helper()
+		acct := strings.TrimPrefix(streams[a], "account-")
+		res, err := f.store.Append(ctx, streams[a], heads[a], event(t, domain.MoneyDeposited{AccountID: acct, Amount: amount}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads[a]++
+		want[a] += amount
+		return res.Events[0]
+	}
+	for a := range streams {
+		acct := ids.New()
+		streams[a] = "account-" + acct
+		if _, err := f.store.Append(ctx, streams[a], 0, event(t, domain.AccountOpened{AccountID: acct, OwnerID: "o", Currency: "EUR"})); err != nil {
+			t.Fatal(err)
+		}
+		heads[a] = 1
+		for i := 0; i < 3; i++ {
+			deposit(t, a, int64(i+1))
+		}
+	}
+	// 1. The rebuild.
+	if _, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, unsealed{f.store}, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Appended before the cutover: only the old table's projector gets these.
+	for a := range streams {
+		deposit(t, a, 10)
+		deposit(t, a, 20)
+	}
+	// 2. The cutover: from here on the projector writes to target.
+	live := projection.New(f.client, target, f.store)
+	var late []store.Event
+	for a := range streams {
+		late = append(late, deposit(t, a, 100))
+	}
+	// 3. The catch-up pass, while the projector gets the late events and more are appended.
+	done := make(chan error, 1)
+	go func() {
+		_, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, unsealed{f.store}, 2, nil)
+		done <- err
+	}()
+	for round := 0; round < 3; round++ {
+		for a := range streams {
+			deposit(t, a, 1000)
+			late = append(late, deposit(t, a, 1))
+		}
+		// Newest first: each one fills the gap before it from the store; then the rest arrive
+		// again, as duplicates.
+		for i := len(late) - 1; i >= 0; i-- {
+			if err := live.Apply(ctx, late[i]); err != nil {
+				t.Fatalf("the projector on the new table: %v", err)
+			}
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the catch-up pass: %v", err)
+	}
+	for a, stream := range streams {
+		got := fixture{client: f.client, table: target}.item(t, stream)
+		if got["balance"] != float64(want[a]) || got["v"] != float64(heads[a]) {
+			t.Errorf("%s in the new table: %v; want balance %d at version %d", stream, got, want[a], heads[a])
+		}
 	}
 }
