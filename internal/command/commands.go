@@ -48,10 +48,15 @@ func (s *Service) DeactivateUser(ctx context.Context, m Meta, userID string) (Re
 // EraseUser erases a user's personal data: it appends SubjectErased (no personal data in it),
 // releases their email address, then erases their key, which makes every copy of their data
 // unreadable — in events, read models, parked records — while the history keeps its shape. It is
-// idempotent: erasing an erased user erases the key again and appends nothing.
+// idempotent: erasing an erased user erases the key again and appends nothing. An ID that is not
+// a user ID (domain.ValidUserID) is ErrNotFound before anything is read or written: no data can
+// be theirs, and no tombstone is left for it.
 func (s *Service) EraseUser(ctx context.Context, m Meta, userID string) (Result, error) {
 	if s.eraser == nil {
 		return Result{}, errors.New("command: no Eraser configured")
+	}
+	if domain.ValidUserID("id", userID) != nil {
+		return Result{}, ErrNotFound
 	}
 	res, err := update(ctx, s, m, users, userID, func(u domain.User) (decision, error) {
 		events, err := u.Erase()

@@ -19,8 +19,9 @@ import (
 func TestMain(m *testing.M) { awstest.Main(m) }
 
 // keyring makes a keyring on the template's keys table and key, on DynamoDB Local and the KMS
-// emulator.
-func keyring(t testing.TB, ttl time.Duration, c *storetest.Clock) (*crypto.Keyring, func() *crypto.Keyring) {
+// emulator; open makes more (other processes' keyrings), and give gives a subject their key, as
+// their first event does.
+func keyring(t testing.TB, ttl time.Duration, c *storetest.Clock) (k *crypto.Keyring, open func() *crypto.Keyring, give func(subject string)) {
 	t.Helper()
 	client := awstest.DynamoDB(t)
 	env := awstest.MustTables(t, client)
@@ -29,10 +30,32 @@ func keyring(t testing.TB, ttl time.Duration, c *storetest.Clock) (*crypto.Keyri
 	if c != nil {
 		now = c.Now
 	}
-	open := func() *crypto.Keyring {
+	open = func() *crypto.Keyring {
 		return crypto.New(kmsAPI, client, env.Refs["KeysTable"], env.Refs["DataKeyAlias"], 1000, ttl, now)
 	}
-	return open(), open
+	k = open()
+	raw, err := store.New(client, store.Config{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"], Registry: userRegistry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := crypto.NewStore(raw, k, domain.PersonalFields)
+	give = func(subject string) {
+		t.Helper()
+		if _, err := st.AppendStreams(context.Background(), registered(subject, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return k, open, give
+}
+
+var userRegistry = store.MustRegistry(store.EventType{Name: domain.TypeUserRegistered, Schema: 1})
+
+var ids = store.NewIDs(nil)
+
+// registered is the append of a UserRegistered event of subject to the stream "user-"+subject.
+func registered(subject string, expected int64) store.StreamAppend {
+	data, _ := json.Marshal(domain.UserRegistered{UserID: subject, Email: subject + "@example.com", Name: "Name of " + subject})
+	return store.StreamAppend{StreamID: "user-" + subject, Expected: expected, Events: []store.Event{{ID: ids.New(), Type: domain.TypeUserRegistered, Subject: subject, Data: data}}}
 }
 
 func TestSealOpenRoundTripAndBinding(t *testing.T) {
@@ -75,7 +98,15 @@ func TestSealOpenRoundTripAndBinding(t *testing.T) {
 func TestKeyringCachesAndErases(t *testing.T) {
 	ctx := context.Background()
 	c := storetest.NewClock(time.Now())
-	k, open := keyring(t, time.Minute, c)
+	k, open, give := keyring(t, time.Minute, c)
+	// Sealing needs a stored key: a subject gets theirs with their first event.
+	if _, err := k.Seal(ctx, "user-42", "event-a", []byte("x")); !errors.Is(err, crypto.ErrShredded) {
+		t.Fatalf("seal for a subject without a key: %v, want ErrShredded", err)
+	}
+	if n := k.KMSCalls(); n != 0 {
+		t.Fatalf("a seal without a key made %d KMS calls, want none", n)
+	}
+	give("user-42")
 	var sealed [][]byte
 	for i := 0; i < 20; i++ {
 		s, err := k.Seal(ctx, "user-42", "event-"+string(rune('a'+i)), []byte("Ann Example"))
@@ -85,7 +116,7 @@ func TestKeyringCachesAndErases(t *testing.T) {
 		sealed = append(sealed, s)
 	}
 	if n := k.KMSCalls(); n != 1 {
-		t.Fatalf("20 seals for one subject made %d KMS calls, want 1 (GenerateDataKey)", n)
+		t.Fatalf("the first event and 20 seals for one subject made %d KMS calls, want 1 (GenerateDataKey)", n)
 	}
 	// Another process unwraps the stored key once, then serves from its cache.
 	other := open()
@@ -123,6 +154,10 @@ func TestKeyringCachesAndErases(t *testing.T) {
 	if _, err := k.Seal(ctx, "user-42", "event-z", []byte("x")); !errors.Is(err, crypto.ErrShredded) {
 		t.Fatalf("seal for an erased subject: %v, want ErrShredded", err)
 	}
+	if _, err := crypto.NewStore(nil, open(), domain.PersonalFields).AppendStreams(ctx, registered("user-42", 1)); !errors.Is(err, crypto.ErrShredded) {
+		t.Fatalf("append for an erased subject: %v, want ErrShredded", err)
+	}
+	give("user-43")
 	if _, err := open().Seal(ctx, "user-43", "e", []byte("x")); err != nil {
 		t.Fatalf("another subject: %v", err)
 	}
@@ -132,7 +167,9 @@ func TestKeyringCachesAndErases(t *testing.T) {
 // never its value or the key.
 func TestErrorsHoldNoData(t *testing.T) {
 	ctx := context.Background()
-	k, _ := keyring(t, time.Minute, nil)
+	k, _, give := keyring(t, time.Minute, nil)
+	give("user-7")
+	give("user-8")
 	data, err := k.SealFields(ctx, "user-7", "event-1", json.RawMessage(`{"email":"secret-value@example.com","n":1}`), []string{"email"})
 	if err != nil {
 		t.Fatal(err)

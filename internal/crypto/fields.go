@@ -14,7 +14,8 @@ import (
 const sealedPrefix = "ef1."
 
 // SealFields replaces the named top-level fields of the JSON object data with sealed strings,
-// under subject's key, bound to place.
+// under subject's stored key, bound to place. Like Seal, it returns ErrShredded for a subject
+// without a key (erased, or never given one).
 func (k *Keyring) SealFields(ctx context.Context, subject, place string, data json.RawMessage, fields []string) (json.RawMessage, error) {
 	obj, err := object(data, fields)
 	if err != nil || obj == nil {
@@ -22,9 +23,14 @@ func (k *Keyring) SealFields(ctx context.Context, subject, place string, data js
 	}
 	var key [KeySize]byte
 	defer clear(key[:])
-	if err := k.dataKey(ctx, subject, true, &key); err != nil {
+	if err := k.dataKey(ctx, subject, &key); err != nil {
 		return nil, err
 	}
+	return sealObject(&key, subject, place, obj, fields)
+}
+
+// sealObject seals the named fields of obj under key and encodes it.
+func sealObject(key *[KeySize]byte, subject, place string, obj map[string]json.RawMessage, fields []string) (json.RawMessage, error) {
 	for _, f := range fields {
 		v, ok := obj[f]
 		if !ok || string(v) == "null" {
@@ -55,7 +61,7 @@ func (k *Keyring) OpenFields(ctx context.Context, subject, place string, data js
 			continue
 		}
 		if !haveKey && !shredded {
-			switch err := k.dataKey(ctx, subject, false, &key); {
+			switch err := k.dataKey(ctx, subject, &key); {
 			case errors.Is(err, ErrShredded):
 				shredded = true
 			case err != nil:

@@ -13,6 +13,8 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/eventfold/eventfold/internal/store"
 )
 
 // KMS is the part of the KMS API the keyring uses.
@@ -24,12 +26,12 @@ type KMS interface {
 // Table is the part of the DynamoDB API the keys table uses.
 type Table interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 }
 
 // Keyring gives out data subjects' keys: from its cache, else unwrapped by KMS from the keys
-// table, else (for sealing) newly made. It is safe for concurrent use.
+// table. New keys are made by KMS and stored in the keys table by the append of the first events
+// sealed under them (see Store). It is safe for concurrent use.
 type Keyring struct {
 	kms   KMS
 	table Table
@@ -61,12 +63,13 @@ func (k *Keyring) key(subject string) map[string]ddbtypes.AttributeValue {
 	return map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: subject}}
 }
 
-// Seal encrypts plaintext for subject at place, making the subject's key on first use. It
-// returns ErrShredded for an erased subject.
+// Seal encrypts plaintext for subject at place under the subject's stored key. It returns
+// ErrShredded for an erased subject, and for one who has no key yet: keys are made only with the
+// first events sealed under them (Store.AppendStreams), so that no key outlives a refused append.
 func (k *Keyring) Seal(ctx context.Context, subject, place string, plaintext []byte) ([]byte, error) {
 	var key [KeySize]byte
 	defer clear(key[:])
-	if err := k.dataKey(ctx, subject, true, &key); err != nil {
+	if err := k.dataKey(ctx, subject, &key); err != nil {
 		return nil, err
 	}
 	return Seal(key[:], subject, place, plaintext)
@@ -77,61 +80,94 @@ func (k *Keyring) Seal(ctx context.Context, subject, place string, plaintext []b
 func (k *Keyring) Open(ctx context.Context, subject, place string, sealed []byte) ([]byte, error) {
 	var key [KeySize]byte
 	defer clear(key[:])
-	if err := k.dataKey(ctx, subject, false, &key); err != nil {
+	if err := k.dataKey(ctx, subject, &key); err != nil {
 		return nil, err
 	}
 	return Open(key[:], subject, place, sealed)
 }
 
-// dataKey puts the subject's key in dst.
-func (k *Keyring) dataKey(ctx context.Context, subject string, create bool, dst *[KeySize]byte) error {
+// dataKey puts the subject's stored key in dst; ErrShredded when they have none (erased, or
+// never given one).
+func (k *Keyring) dataKey(ctx context.Context, subject string, dst *[KeySize]byte) error {
+	found, err := k.lookup(ctx, subject, dst)
+	if err == nil && !found {
+		return ErrShredded
+	}
+	return err
+}
+
+// lookup puts the subject's stored key in dst: from the cache, else read from the keys table and
+// unwrapped by KMS. found is false when the subject has no key yet; it returns ErrShredded when
+// they were erased (a tombstone).
+func (k *Keyring) lookup(ctx context.Context, subject string, dst *[KeySize]byte) (found bool, err error) {
 	if subject == "" {
-		return errors.New("crypto: no data subject")
+		return false, errors.New("crypto: no data subject")
 	}
 	if k.cache.get(subject, dst) {
-		return nil
+		return true, nil
 	}
 	out, err := k.table.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(k.name), Key: k.key(subject), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return fmt.Errorf("crypto: read key: %w", err)
+		return false, fmt.Errorf("crypto: read key: %w", err)
 	}
-	if out.Item != nil {
-		wrapped, ok := out.Item["wrapped"].(*ddbtypes.AttributeValueMemberB)
-		if !ok {
-			return ErrShredded // a tombstone: erased
-		}
-		return k.unwrap(ctx, subject, wrapped.Value, dst)
+	if out.Item == nil {
+		return false, nil
 	}
-	if !create {
-		return ErrShredded
+	wrapped, ok := out.Item["wrapped"].(*ddbtypes.AttributeValueMemberB)
+	if !ok {
+		return false, ErrShredded // a tombstone: erased
 	}
+	return true, k.unwrap(ctx, subject, wrapped.Value, dst)
+}
+
+// newKey is a data key made for a subject who has none, not yet stored: it is stored by the
+// append of the first events sealed under it (insert), then kept (keep) or, if that append
+// fails, discarded.
+type newKey struct {
+	subject string
+	plain   [KeySize]byte
+	wrapped []byte
+}
+
+// generate makes a new data key for subject with KMS. It writes nothing.
+func (k *Keyring) generate(ctx context.Context, subject string) (*newKey, error) {
 	k.kmsCalls.Add(1)
 	gen, err := k.kms.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(k.keyID), KeySpec: kmstypes.DataKeySpecAes256, EncryptionContext: encryptionContext(subject)})
 	if err != nil {
-		return fmt.Errorf("crypto: generate data key: %w", err)
+		return nil, fmt.Errorf("crypto: generate data key: %w", err)
 	}
 	defer clear(gen.Plaintext)
-	cond, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name("pk"))).Build()
-	if err != nil {
-		return err
+	if len(gen.Plaintext) != KeySize || len(gen.CiphertextBlob) == 0 {
+		return nil, fmt.Errorf("crypto: generated key of %d bytes", len(gen.Plaintext))
 	}
-	item := k.key(subject)
-	item["wrapped"] = &ddbtypes.AttributeValueMemberB{Value: gen.CiphertextBlob}
-	item["createdAt"] = &ddbtypes.AttributeValueMemberS{Value: k.now().UTC().Format(time.RFC3339)}
-	_, err = k.table.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(k.name), Item: item,
-		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names()})
-	var exists *ddbtypes.ConditionalCheckFailedException
-	if errors.As(err, &exists) {
-		// Another process made the subject's key (or erased the subject) first: use theirs.
-		return k.dataKey(ctx, subject, false, dst)
-	}
-	if err != nil {
-		return fmt.Errorf("crypto: store key: %w", err)
-	}
-	copy(dst[:], gen.Plaintext)
-	k.cache.put(subject, append([]byte(nil), gen.Plaintext...))
-	return nil
+	nk := &newKey{subject: subject, wrapped: gen.CiphertextBlob}
+	copy(nk.plain[:], gen.Plaintext)
+	return nk, nil
 }
+
+// insert is the keys table item of a new key, for the append that stores it: created only if
+// the subject has no item there, neither a key nor a tombstone.
+func (k *Keyring) insert(nk *newKey) store.Insert {
+	return store.Insert{Table: k.name, Key: nk.subject, Attrs: map[string]any{
+		"wrapped":   nk.wrapped,
+		"createdAt": k.now().UTC().Format(time.RFC3339),
+	}}
+}
+
+// isOwnInsert reports whether err is the failure of an insert of a new key of this keyring's.
+func (k *Keyring) isOwnInsert(err error, keys map[string]*newKey) bool {
+	var ie *store.InsertError
+	return errors.As(err, &ie) && ie.Table == k.name && keys[ie.Key] != nil
+}
+
+// keep caches a new key once it is stored, and zeroes the caller's copy.
+func (k *Keyring) keep(nk *newKey) {
+	k.cache.put(nk.subject, append([]byte(nil), nk.plain[:]...))
+	nk.discard()
+}
+
+// discard zeroes a new key.
+func (nk *newKey) discard() { clear(nk.plain[:]) }
 
 func (k *Keyring) unwrap(ctx context.Context, subject string, wrapped []byte, dst *[KeySize]byte) error {
 	k.kmsCalls.Add(1)

@@ -3,7 +3,8 @@
 //
 // The scheme: one customer-managed KMS key wraps a 256-bit data key per data subject, made by
 // GenerateDataKey with the subject in the encryption context and kept, wrapped, in the keys
-// table. Fields are sealed with AES-256-GCM under the subject's key: a fresh random nonce per
+// table: stored by the same atomic append as the first events sealed under it, so that a refused
+// append leaves no key and an erased subject's tombstone is never overwritten. Fields are sealed with AES-256-GCM under the subject's key: a fresh random nonce per
 // seal, and associated data binding the ciphertext to its subject and to where it is stored (an
 // event ID, say), so a ciphertext copied elsewhere does not open. Sealed values carry a format
 // version. Erasing a subject deletes their wrapped key, leaving a tombstone: every ciphertext

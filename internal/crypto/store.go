@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -33,26 +34,115 @@ func NewStore(inner EventStore, keys *Keyring, fields func(eventType string) []s
 	return &Store{EventStore: inner, keys: keys, fields: fields}
 }
 
-// AppendStreams seals, then appends. It returns ErrShredded, wrapped, for an event of an erased
-// subject, having written nothing.
+// maxKeyRaces bounds how often one append is sealed again after another process stored the key
+// of one of its subjects first.
+const maxKeyRaces = 3
+
+// AppendStreams seals, then appends. A subject who has no key yet gets a new one (made by KMS),
+// which is stored in the keys table by the same atomic append as the events sealed under it (a
+// store.Insert): an append that is refused (a version conflict, a claim another stream holds,
+// invalid input) leaves no key behind. When another process stored the subject's key first, or
+// erased the subject, the insert fails; the append is then sealed again under the stored key, or
+// refused with ErrShredded, so a subject never has two keys and a tombstone is never overwritten.
+// It returns ErrShredded, wrapped, for an event of an erased subject, having written nothing.
+//
+// The inner store must write inserts to the keyring's table: the DynamoDB store on the same
+// DynamoDB.
 func (s *Store) AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error) {
+	for race := 1; ; race++ {
+		res, lost, err := s.appendOnce(ctx, appends)
+		if lost && race < maxKeyRaces {
+			continue
+		}
+		return res, err
+	}
+}
+
+// appendOnce seals and appends once; lost reports that a new key's insert failed because the
+// subject's key (or tombstone) was stored meanwhile.
+func (s *Store) appendOnce(ctx context.Context, appends []store.StreamAppend) (res []store.Appended, lost bool, err error) {
+	keys := map[string]*[KeySize]byte{} // subject -> key, stored or new
+	fresh := map[string]*newKey{}       // subject -> new key, stored by this append
+	defer func() {
+		for _, k := range keys {
+			clear(k[:])
+		}
+		for _, nk := range fresh {
+			nk.discard()
+		}
+	}()
 	sealed := make([]store.StreamAppend, len(appends))
 	for i, a := range appends {
 		a.Events = append([]store.Event(nil), a.Events...)
+		a.Inserts = append([]store.Insert(nil), a.Inserts...)
 		for j := range a.Events {
 			e := &a.Events[j]
 			if e.Subject == "" {
 				continue
 			}
-			data, err := s.keys.SealFields(ctx, e.Subject, e.ID, e.Data, s.fields(e.Type))
+			fields := s.fields(e.Type)
+			obj, err := object(e.Data, fields)
 			if err != nil {
-				return nil, fmt.Errorf("seal %s %s: %w", e.Type, e.ID, err)
+				return nil, false, fmt.Errorf("seal %s %s: %w", e.Type, e.ID, err)
 			}
-			e.Data = data
+			if obj == nil {
+				continue
+			}
+			key, ok := keys[e.Subject]
+			if !ok {
+				key = new([KeySize]byte)
+				keys[e.Subject] = key
+				found, err := s.keys.lookup(ctx, e.Subject, key)
+				if err != nil {
+					return nil, false, fmt.Errorf("seal %s %s: %w", e.Type, e.ID, err)
+				}
+				if !found {
+					nk, err := s.keys.generate(ctx, e.Subject)
+					if err != nil {
+						return nil, false, fmt.Errorf("seal %s %s: %w", e.Type, e.ID, err)
+					}
+					fresh[e.Subject] = nk
+					*key = nk.plain
+					a.Inserts = append(a.Inserts, s.keys.insert(nk))
+				}
+			}
+			if e.Data, err = sealObject(key, e.Subject, e.ID, obj, fields); err != nil {
+				return nil, false, fmt.Errorf("seal %s %s: %w", e.Type, e.ID, err)
+			}
 		}
 		sealed[i] = a
 	}
-	return s.EventStore.AppendStreams(ctx, sealed...)
+	res, err = s.EventStore.AppendStreams(ctx, sealed...)
+	if err != nil {
+		return nil, s.keys.isOwnInsert(err, fresh), err
+	}
+	for subject, nk := range fresh {
+		if storedAsSent(res, sealed, subject) {
+			s.keys.keep(nk)
+		}
+	}
+	return res, false, nil
+}
+
+// storedAsSent reports whether the subject's events came back as this append sealed them. A store
+// answers a retry of an append that was written with the events as stored by the earlier attempt:
+// those may be sealed under a key other than this attempt's new one, which must then not be
+// cached (the stored key is read from the keys table when next needed).
+func storedAsSent(res []store.Appended, sent []store.StreamAppend, subject string) bool {
+	if len(res) != len(sent) {
+		return false
+	}
+	for i, a := range sent {
+		if len(res[i].Events) != len(a.Events) {
+			return false
+		}
+		for j, e := range a.Events {
+			if e.Subject == subject && !bytes.Equal(res[i].Events[j].Data, e.Data) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Load loads and opens. Events of erased subjects come back Shredded.

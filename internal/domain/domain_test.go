@@ -347,7 +347,7 @@ func TestValidationErrorsNeverQuoteTheInput(t *testing.T) {
 		a := addr
 		mutate(&a)
 		return domain.PlaceOrder{
-			OrderID: "o-1", CustomerID: "c-1", Currency: "EUR",
+			OrderID: "o-1", CustomerID: "01J9ZQ4T8K5W3X2Y1V0B6N7M8C", Currency: "EUR",
 			Lines:           []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: 1}},
 			ShippingAddress: a,
 		}

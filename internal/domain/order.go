@@ -120,8 +120,8 @@ func (o Order) Place(c PlaceOrder) ([]Event, error) {
 	switch {
 	case c.OrderID == "":
 		return nil, invalid("orderId", "is required")
-	case ValidID("customerId", c.CustomerID) != nil:
-		return nil, ValidID("customerId", c.CustomerID)
+	case ValidUserID("customerId", c.CustomerID) != nil:
+		return nil, ValidUserID("customerId", c.CustomerID)
 	case !currencyPattern.MatchString(c.Currency):
 		return nil, invalid("currency", "is not an ISO 4217 code such as EUR")
 	case len(c.Lines) == 0:

@@ -14,10 +14,13 @@ func address() domain.Address {
 	return domain.Address{Name: "Bo Berg", Line1: "Hauptstraße 1", Line2: "Hinterhaus", City: "Berlin", PostalCode: "10115", Country: "DE"}
 }
 
+// customerID is the user who places the orders.
+const customerID = "01J9ZQ4T8K5W3X2Y1V0B6N7M8C"
+
 func placeOrder() domain.PlaceOrder {
 	return domain.PlaceOrder{
 		OrderID:    "order-1",
-		CustomerID: "user-2",
+		CustomerID: customerID,
 		Currency:   "EUR",
 		Lines: []domain.OrderLine{
 			{SKU: "SKU-1", Quantity: 2, UnitPrice: 1250},
@@ -135,6 +138,8 @@ func TestOrderPlace(t *testing.T) {
 		{name: "missing customer ID", when: with(func(c *domain.PlaceOrder) { c.CustomerID = "" }), then: invalid("customerId")},
 		{name: "customer ID too long", when: with(func(c *domain.PlaceOrder) { c.CustomerID = strings.Repeat("c", 129) }), then: invalid("customerId")},
 		{name: "customer ID with a space", when: with(func(c *domain.PlaceOrder) { c.CustomerID = "a b" }), then: invalid("customerId")},
+		{name: "customer ID not a user ID", when: with(func(c *domain.PlaceOrder) { c.CustomerID = "c-1" }), then: invalid("customerId")},
+		{name: "customer ID a lower-case ULID", when: with(func(c *domain.PlaceOrder) { c.CustomerID = strings.ToLower(customerID) }), then: invalid("customerId")},
 		{name: "missing currency", when: with(func(c *domain.PlaceOrder) { c.Currency = "" }), then: invalid("currency")},
 		{name: "lower-case currency", when: with(func(c *domain.PlaceOrder) { c.Currency = "eur" }), then: invalid("currency")},
 		{name: "four-letter currency", when: with(func(c *domain.PlaceOrder) { c.Currency = "EURO" }), then: invalid("currency")},
@@ -307,7 +312,7 @@ func TestOrderCancel(t *testing.T) {
 func TestOrderEvolve(t *testing.T) {
 	p := orderPlaced()
 	placedState := domain.Order{
-		ID: "order-1", CustomerID: "user-2", Status: domain.OrderStatusPlaced, Currency: "EUR",
+		ID: "order-1", CustomerID: customerID, Status: domain.OrderStatusPlaced, Currency: "EUR",
 		Lines: p.Lines, Total: 3499, ShippingAddress: address(),
 	}
 	confirmedState := placedState

@@ -53,6 +53,20 @@ func (e UserEmailChanged) DataSubject() string { return e.UserID }
 // UserStatus is where a user is in its life.
 type UserStatus string
 
+// userIDPattern is a user ID as the API makes them: a ULID in its canonical form, 26 characters
+// of upper-case Crockford base32 (no I, L, O or U), the first at most 7.
+var userIDPattern = regexp.MustCompile(`^[0-7][0-9A-HJKMNP-TV-Z]{25}$`)
+
+// ValidUserID reports a *ValidationError for field unless id is a user ID: a ULID in canonical
+// form, as the API makes them. Users are data subjects, and so are the customers of orders, whose
+// IDs are user IDs: an ID that fails this rule can have no personal data.
+func ValidUserID(field, id string) error {
+	if !userIDPattern.MatchString(id) {
+		return invalid(field, "must be a user ID: a ULID of 26 upper-case Crockford base32 characters")
+	}
+	return nil
+}
+
 // User statuses; the zero status means the user does not exist.
 const (
 	UserStatusActive      UserStatus = "active"

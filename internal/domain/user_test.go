@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -364,4 +365,41 @@ func TestErase(t *testing.T) {
 	then(t, nil, err, outcome{err: domain.ErrUserErased})
 	_, err = u.Deactivate()
 	then(t, nil, err, outcome{err: domain.ErrUserErased})
+}
+
+func TestValidUserID(t *testing.T) {
+	const id = "01J9ZQ4T8K5W3X2Y1V0B6N7M8C"
+	tests := []struct {
+		name string
+		id   string
+		ok   bool
+	}{
+		{"a ULID", id, true},
+		{"the largest ULID", "7ZZZZZZZZZZZZZZZZZZZZZZZZZ", true},
+		{"empty", "", false},
+		{"lower case", strings.ToLower(id), false},
+		{"mixed case", "01j9ZQ4T8K5W3X2Y1V0B6N7M8C", false},
+		{"25 characters", id[:25], false},
+		{"27 characters", id + "0", false},
+		{"overflowing 128 bits", "8" + id[1:], false},
+		{"Crockford excludes I", id[:25] + "I", false},
+		{"Crockford excludes L", id[:25] + "L", false},
+		{"Crockford excludes O", id[:25] + "O", false},
+		{"Crockford excludes U", id[:25] + "U", false},
+		{"dot-dot", "..", false},
+		{"NUL", id[:25] + "\x00", false},
+		{"percent-encoded", "%00", false},
+		{"non-ASCII", "ü☃", false},
+		{"a trailing newline", id + "\n", false},
+		{"2,000 characters", strings.Repeat("A", 2000), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := domain.ValidUserID("id", tt.id)
+			var ve *domain.ValidationError
+			if tt.ok != (err == nil) || (err != nil && (!errors.As(err, &ve) || ve.Field != "id")) {
+				t.Fatalf("ValidUserID(%q) = %v, want ok=%v", tt.id, err, tt.ok)
+			}
+		})
+	}
 }

@@ -31,10 +31,12 @@ func BenchmarkCommandWithEncryption(b *testing.B) {
 	sealed, _ := command.New(command.Config{Store: crypto.NewStore(raw, keys, domain.PersonalFields), EmailKey: key, Eraser: keys})
 	ctx := context.Background()
 	m := command.Meta{CommandID: "bench", CorrelationID: "bench"}
+	ids := store.NewIDs(nil)
+	plainUser, sealedUser := ids.New(), ids.New() // the customers: users
 	for _, s := range []struct {
 		svc *command.Service
 		id  string
-	}{{plain, "plain"}, {sealed, "sealed"}} {
+	}{{plain, plainUser}, {sealed, sealedUser}} {
 		if _, err := s.svc.RegisterUser(ctx, m, domain.RegisterUser{UserID: s.id, Email: s.id + "@example.com", Name: "Bench"}); err != nil {
 			b.Fatal(err)
 		}
@@ -49,11 +51,11 @@ func BenchmarkCommandWithEncryption(b *testing.B) {
 				ShippingAddress: domain.Address{Name: "Ann Example", Line1: "1 Main Street", City: "Berlin", PostalCode: "10115", Country: "DE"}}
 		}
 		t0 := time.Now()
-		if _, err := plain.PlaceOrder(ctx, m, order("p", "plain")); err != nil {
+		if _, err := plain.PlaceOrder(ctx, m, order("p", plainUser)); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		if _, err := sealed.PlaceOrder(ctx, m, order("s", "sealed")); err != nil {
+		if _, err := sealed.PlaceOrder(ctx, m, order("s", sealedUser)); err != nil {
 			b.Fatal(err)
 		}
 		tSealed += time.Since(t1)

@@ -361,7 +361,7 @@ func TestBase64BodyAndCookies(t *testing.T) {
 		t.Fatal(events, err)
 	}
 	var placed domain.OrderPlaced
-	if err := json.Unmarshal(events[0].Data, &placed); err != nil || placed.Total != 2*1250+499 || placed.ShippingAddress.City != "Berlin" || events[0].Subject != "CUSTOMER" {
+	if err := json.Unmarshal(events[0].Data, &placed); err != nil || placed.Total != 2*1250+499 || placed.ShippingAddress.City != "Berlin" || events[0].Subject != "01J9ZQ4T8K5W3X2Y1V0B6N7M8C" {
 		t.Fatalf("order placed = %+v, %v", placed, err)
 	}
 }
@@ -421,13 +421,28 @@ func TestSingleEventCommandIsOneLoadAndOneWrite(t *testing.T) {
 	if ops, wcu = hs.reqs.Take(); strings.Join(ops, ",") != "GetItem,Query,PutItem" || wcu != 1 {
 		t.Fatalf("cold deposit: requests %v, %v WCU; want GetItem (snapshot), Query, PutItem and 1 WCU", ops, wcu)
 	}
-	// Registering a user (no cached state: it holds personal data) is one Query and one write, a
-	// transaction of the event and the email's uniqueness guard, plus making the new subject's
-	// data key (GetItem finds none, PutItem stores it wrapped; one GenerateDataKey to KMS).
+	// Registering a user (no cached state: it holds personal data) is one Query and one write: a
+	// transaction of the event, the email's uniqueness guard and the new subject's data key (a
+	// GetItem finds none; one GenerateDataKey to KMS, no write of its own). 2 WCU per item.
 	reg := fixture(t, "register-user.json")
-	wantStatus(t, hs.do(t, reg), http.StatusCreated, "")
-	if ops, _ = hs.reqs.Take(); strings.Join(ops, ",") != "Query,GetItem,PutItem,TransactWriteItems" {
-		t.Fatalf("register: requests %v", ops)
+	registered := hs.do(t, reg)
+	wantStatus(t, registered, http.StatusCreated, "")
+	if ops, wcu = hs.reqs.Take(); strings.Join(ops, ",") != "Query,GetItem,TransactWriteItems" || wcu != 6 {
+		t.Fatalf("register: requests %v, %v WCU; want Query, GetItem, TransactWriteItems and 6 WCU", ops, wcu)
+	}
+	// An order of a customer whose key this instance holds: one Query and one PutItem, 1 WCU. The
+	// first order of a customer who has no key yet stores it with the order: a transaction.
+	orderOf := func(customer string) events.APIGatewayV2HTTPRequest {
+		return request(t, "POST /orders", `{"customerId":"`+customer+`","currency":"EUR","lines":[{"sku":"SKU-1","quantity":1,"unitPrice":100}],`+
+			`"shippingAddress":{"name":"Ann Example","line1":"1 Main Street","city":"Berlin","postalCode":"10115","country":"DE"}}`, nil)
+	}
+	wantStatus(t, hs.do(t, orderOf(registered.ID)), http.StatusAccepted, "")
+	if ops, wcu = hs.reqs.Take(); strings.Join(ops, ",") != "Query,PutItem" || wcu != 1 {
+		t.Fatalf("order of a user: requests %v, %v WCU; want Query, PutItem and 1 WCU", ops, wcu)
+	}
+	wantStatus(t, hs.do(t, orderOf(store.NewIDs(nil).New())), http.StatusAccepted, "")
+	if ops, wcu = hs.reqs.Take(); strings.Join(ops, ",") != "Query,GetItem,TransactWriteItems" || wcu != 4 {
+		t.Fatalf("first order of a customer without a key: requests %v, %v WCU; want Query, GetItem, TransactWriteItems and 4 WCU", ops, wcu)
 	}
 	// With an Idempotency-Key: the record's begin and completion on top; a replay is one request.
 	wantStatus(t, hs.do(t, deposit(t, acct, 5, "idempotency-key", "count-1")), http.StatusOK, "")

@@ -108,7 +108,7 @@ func (s *DynamoDB) EventsTable() string { return s.events }
 
 // Append appends events to a stream that is at version expected (0 for a new stream) and returns
 // the stream's new version and the events as stored. A single event is one conditional PutItem;
-// several are one transaction. It returns a *ConflictError (ErrVersionConflict) when the stream is
+// several events, or any with claims or inserts, are one transaction. It returns a *ConflictError (ErrVersionConflict) when the stream is
 // not at the expected version, and the errors of the package for invalid input, in both cases
 // having written nothing. Retrying an append with the same event IDs after a lost response
 // returns the first attempt's result and writes nothing.
@@ -128,7 +128,7 @@ func (s *DynamoDB) AppendStreams(ctx context.Context, appends ...StreamAppend) (
 	if err != nil {
 		return nil, err
 	}
-	if len(batch) == 1 && len(batch[0].events) == 1 && len(batch[0].claims) == 0 {
+	if len(batch) == 1 && len(batch[0].events) == 1 && len(batch[0].claims) == 0 && len(batch[0].inserts) == 0 {
 		res, err := s.putOne(ctx, batch[0])
 		if err != nil {
 			return nil, err
@@ -176,7 +176,8 @@ func (s *DynamoDB) putOne(ctx context.Context, p pending) (Appended, error) {
 type action struct {
 	stream int // index into the batch
 	event  int // index into its events, or -1
-	claim  int // index into its claims, or -1; both -1: the check that the expected version exists
+	claim  int // index into its claims, or -1
+	insert int // index into its inserts, or -1; all three -1: the check that the expected version exists
 }
 
 // claimAttrs are the attributes of a claim item: pk = the unique key, owner = the stream.
@@ -195,7 +196,7 @@ func (s *DynamoDB) transact(ctx context.Context, batch []pending) ([]Appended, e
 				ConditionExpression:      s.checkCond.Condition(),
 				ExpressionAttributeNames: s.checkCond.Names(),
 			}})
-			actions = append(actions, action{si, -1, -1})
+			actions = append(actions, action{si, -1, -1, -1})
 		}
 		for ei, it := range p.items {
 			items = append(items, types.TransactWriteItem{Put: &types.Put{
@@ -205,7 +206,7 @@ func (s *DynamoDB) transact(ctx context.Context, batch []pending) ([]Appended, e
 				ExpressionAttributeNames:            s.putCond.Names(),
 				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 			}})
-			actions = append(actions, action{si, ei, -1})
+			actions = append(actions, action{si, ei, -1, -1})
 		}
 		for ci, c := range p.claims {
 			item, err := s.claimItem(p.stream, c)
@@ -213,7 +214,15 @@ func (s *DynamoDB) transact(ctx context.Context, batch []pending) ([]Appended, e
 				return nil, err
 			}
 			items = append(items, item)
-			actions = append(actions, action{si, -1, ci})
+			actions = append(actions, action{si, -1, ci, -1})
+		}
+		for ii, in := range p.inserts {
+			item, err := s.insertItem(in)
+			if err != nil {
+				return nil, fmt.Errorf("append to %s: %w", p.stream, err)
+			}
+			items = append(items, item)
+			actions = append(actions, action{si, -1, -1, ii})
 		}
 	}
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
@@ -233,14 +242,18 @@ func (s *DynamoDB) transact(ctx context.Context, batch []pending) ([]Appended, e
 }
 
 // canceled makes sense of a canceled transaction: a retry of one that committed (every put
-// blocked by the very event it carries), a version conflict, or another failure.
+// blocked by the very event it carries), a version conflict, a claim another stream holds, an
+// insert whose item exists, or another failure.
 func (s *DynamoDB) canceled(ctx context.Context, batch []pending, actions []action, reasons []types.CancellationReason, err error) ([]Appended, error) {
 	blocking := make([][]map[string]types.AttributeValue, len(batch))
 	for i, p := range batch {
 		blocking[i] = make([]map[string]types.AttributeValue, len(p.events))
 	}
 	conflicted := -1
-	var claimed *ClaimError
+	var (
+		claimed  *ClaimError
+		inserted *InsertError
+	)
 	for i, r := range reasons {
 		code := aws.ToString(r.Code)
 		if code == "" || code == "None" {
@@ -251,6 +264,11 @@ func (s *DynamoDB) canceled(ctx context.Context, batch []pending, actions []acti
 		}
 		a := actions[i]
 		switch {
+		case a.insert >= 0:
+			if inserted == nil {
+				in := batch[a.stream].inserts[a.insert]
+				inserted = &InsertError{StreamID: batch[a.stream].stream, Table: in.Table, Key: in.Key}
+			}
 		case a.claim >= 0:
 			if claimed == nil {
 				claimed = &ClaimError{StreamID: batch[a.stream].stream, Key: batch[a.stream].claims[a.claim].Key}
@@ -285,6 +303,8 @@ func (s *DynamoDB) canceled(ctx context.Context, batch []pending, actions []acti
 		return nil, s.conflict(ctx, batch[conflicted])
 	case claimed != nil:
 		return nil, claimed
+	case inserted != nil:
+		return nil, inserted
 	default:
 		return nil, fmt.Errorf("append to %d streams: %w", len(batch), err)
 	}
@@ -313,6 +333,22 @@ func (s *DynamoDB) claimItem(stream string, c Claim) (types.TransactWriteItem, e
 	return types.TransactWriteItem{Put: &types.Put{
 		TableName: aws.String(s.claims), Item: key,
 		ConditionExpression: expr.Condition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}}, nil
+}
+
+// insertItem is the transaction item of an insert: a Put under the condition that no item of its
+// key exists.
+func (s *DynamoDB) insertItem(in Insert) (types.TransactWriteItem, error) {
+	item, err := attributevalue.MarshalMap(in.Attrs)
+	if err != nil {
+		return types.TransactWriteItem{}, fmt.Errorf("%w: insert into %s: %v", ErrInvalidEvent, in.Table, err)
+	}
+	item[attrStream] = &types.AttributeValueMemberS{Value: in.Key}
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName:                aws.String(in.Table),
+		Item:                     item,
+		ConditionExpression:      s.putCond.Condition(),
+		ExpressionAttributeNames: s.putCond.Names(),
 	}}, nil
 }
 

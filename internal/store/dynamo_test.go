@@ -51,10 +51,18 @@ func TestDynamoDBContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		env := awstest.MustTables(t, client)
 		return func(reg *store.Registry, clock func() time.Time) storetest.Store {
-			return mustOpen(t, client, env, reg, clock)
+			return dynamoUnderContract{mustOpen(t, client, env, reg, clock), env.Refs["KeysTable"]}
 		}
 	})
 }
+
+// dynamoUnderContract is the DynamoDB store with a table of the test's for inserts.
+type dynamoUnderContract struct {
+	*store.DynamoDB
+	insertTable string
+}
+
+func (s dynamoUnderContract) InsertTable() string { return s.insertTable }
 
 func TestSingleEventAppendIsOneWriteRequest(t *testing.T) {
 	var r awstest.Requests

@@ -22,7 +22,8 @@ type memoryData struct {
 	mu        sync.Mutex
 	streams   map[string][]Event
 	snapshots map[string]Snapshot
-	claims    map[string]string // key -> owning stream
+	claims    map[string]string            // key -> owning stream
+	inserted  map[[2]string]map[string]any // table, key -> attributes
 }
 
 // NewMemory returns an empty in-memory store; clock may be nil for time.Now.
@@ -30,7 +31,7 @@ func NewMemory(reg *Registry, clock func() time.Time) *Memory {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Memory{reg: reg, now: clock, memoryData: &memoryData{streams: map[string][]Event{}, snapshots: map[string]Snapshot{}, claims: map[string]string{}}}
+	return &Memory{reg: reg, now: clock, memoryData: &memoryData{streams: map[string][]Event{}, snapshots: map[string]Snapshot{}, claims: map[string]string{}, inserted: map[[2]string]map[string]any{}}}
 }
 
 // WithRegistry returns a store over the same data that reads and writes with another registry,
@@ -94,7 +95,24 @@ func (m *Memory) AppendStreams(ctx context.Context, appends ...StreamAppend) ([]
 		}
 	}
 	for _, p := range batch {
+		for _, in := range p.inserts {
+			if _, ok := m.inserted[[2]string{in.Table, in.Key}]; ok {
+				return nil, &InsertError{StreamID: p.stream, Table: in.Table, Key: in.Key}
+			}
+		}
+	}
+	for _, p := range batch {
 		m.streams[p.stream] = append(m.streams[p.stream], p.events...)
+		for _, in := range p.inserts {
+			attrs := make(map[string]any, len(in.Attrs))
+			for k, v := range in.Attrs {
+				if b, ok := v.([]byte); ok {
+					v = append([]byte(nil), b...)
+				}
+				attrs[k] = v
+			}
+			m.inserted[[2]string{in.Table, in.Key}] = attrs
+		}
 		for _, c := range p.claims {
 			if c.Release {
 				delete(m.claims, c.Key)

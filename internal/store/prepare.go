@@ -3,9 +3,11 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/oklog/ulid/v2"
+	"regexp"
 	"time"
 	"unicode/utf8"
+
+	"github.com/oklog/ulid/v2"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -18,6 +20,7 @@ type pending struct {
 	events   []Event
 	items    []map[string]types.AttributeValue
 	claims   []Claim
+	inserts  []Insert
 }
 
 // prepare validates an append before any I/O and fills in the envelopes: stream, version, schema
@@ -31,6 +34,7 @@ func prepare(reg *Registry, now time.Time, appends []StreamAppend) ([]pending, e
 		streams = make(map[string]bool, len(appends))
 		ids     = make(map[string]bool)
 		keys    = make(map[string]bool)
+		items   = make(map[[2]string]bool)
 		actions int
 		size    int
 	)
@@ -62,7 +66,19 @@ func prepare(reg *Registry, now time.Time, appends []StreamAppend) ([]pending, e
 			keys[c.Key] = true
 		}
 		actions += len(a.Claims)
-		p := pending{stream: a.StreamID, expected: a.Expected, claims: a.Claims, events: make([]Event, len(a.Events)), items: make([]map[string]types.AttributeValue, len(a.Events))}
+		for _, in := range a.Inserts {
+			n, err := checkInsert(in)
+			if err != nil {
+				return nil, fmt.Errorf("append to %s: %w", a.StreamID, err)
+			}
+			if items[[2]string{in.Table, in.Key}] {
+				return nil, fmt.Errorf("append to %s: %w: item %s of %s inserted twice", a.StreamID, ErrInvalidEvent, in.Key, in.Table)
+			}
+			items[[2]string{in.Table, in.Key}] = true
+			size += n
+		}
+		actions += len(a.Inserts)
+		p := pending{stream: a.StreamID, expected: a.Expected, claims: a.Claims, inserts: a.Inserts, events: make([]Event, len(a.Events)), items: make([]map[string]types.AttributeValue, len(a.Events))}
 		for i, e := range a.Events {
 			e.StreamID, e.Version, e.RecordedAt = a.StreamID, a.Expected+int64(i)+1, now
 			if err := checkEnvelope(&e); err != nil {
@@ -90,12 +106,42 @@ func prepare(reg *Registry, now time.Time, appends []StreamAppend) ([]pending, e
 		out = append(out, p)
 	}
 	if actions > MaxTransactItems {
-		return nil, fmt.Errorf("%w: %d items (events plus version checks), the limit is %d", ErrTooManyEvents, actions, MaxTransactItems)
+		return nil, fmt.Errorf("%w: %d items (events, version checks, claims and inserts), the limit is %d", ErrTooManyEvents, actions, MaxTransactItems)
 	}
 	if size > MaxTransactSize {
 		return nil, fmt.Errorf("%w: %d bytes in one append, the limit is %d", ErrTooLarge, size, MaxTransactSize)
 	}
 	return out, nil
+}
+
+var tableNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+
+// checkInsert validates an insert and returns about how many bytes its item takes.
+func checkInsert(in Insert) (int, error) {
+	if !tableNamePattern.MatchString(in.Table) {
+		return 0, fmt.Errorf("%w: insert into a table whose name is not a DynamoDB table name", ErrInvalidEvent)
+	}
+	if in.Key == "" || len(in.Key) > 1024 || !utf8.ValidString(in.Key) {
+		return 0, fmt.Errorf("%w: insert key empty, over 1 KB or not UTF-8", ErrInvalidEvent)
+	}
+	n := len(attrStream) + len(in.Key)
+	for name, v := range in.Attrs {
+		if name == "" || name == attrStream || len(name) > 255 || !utf8.ValidString(name) {
+			return 0, fmt.Errorf("%w: insert attribute name empty, %q, over 255 bytes or not UTF-8", ErrInvalidEvent, attrStream)
+		}
+		switch v := v.(type) {
+		case string:
+			n += len(name) + len(v)
+		case []byte:
+			n += len(name) + len(v)
+		default:
+			return 0, fmt.Errorf("%w: insert attribute %s is a %T, want a string or []byte", ErrInvalidEvent, name, v)
+		}
+	}
+	if n > MaxItemSize {
+		return 0, fmt.Errorf("%w: inserted item is %d bytes, the item limit is %d", ErrTooLarge, n, MaxItemSize)
+	}
+	return n, nil
 }
 
 func (p pending) appended(events []Event) Appended {

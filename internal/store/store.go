@@ -25,7 +25,9 @@
 //
 // An append can also claim unique values (uniqueness guards such as one user per email, keyed by
 // a hash, never plaintext) or release them: a Put or Delete on the claims table in the same
-// transaction, under the condition that no other stream holds the value.
+// transaction, under the condition that no other stream holds the value. It can also create items
+// in other tables (Insert: a new data subject's wrapped key), a Put under the condition that the
+// item does not exist; an append with inserts or claims is always a transaction.
 //
 // Snapshots live in their own table, one per stream, tagged with the aggregate's snapshot schema
 // version and the ID of the event they end with; a snapshot of another schema version is treated
@@ -110,6 +112,26 @@ type StreamAppend struct {
 	Events   []Event
 	// Claims are unique values this stream takes or gives up, atomically with its events.
 	Claims []Claim
+	// Inserts are items created in other tables atomically with the events (see Insert).
+	Inserts []Insert
+}
+
+// Insert creates an item in another table atomically with an append, on the condition that no
+// item of its key is there, not even one emptied since (a tombstone). If one is, the whole append
+// fails with an *InsertError (ErrExists) and writes nothing. The encryption layer stores a new
+// data subject's wrapped key this way, in the transaction of the first events sealed under it,
+// so that a refused append leaves no key behind and a tombstone is never overwritten.
+//
+// A retry of an append that was written (see Appended) succeeds although its inserts' items now
+// exist: they are the ones it wrote.
+type Insert struct {
+	// Table is the name of the table; for the DynamoDB store, one with the string partition key
+	// "pk" and no sort key, reachable with the store's client.
+	Table string
+	// Key is the item's partition key, at most 1024 bytes of UTF-8.
+	Key string
+	// Attrs are its other attributes, each a string or a []byte; "pk" is not one of them.
+	Attrs map[string]any
 }
 
 // Claim reserves a unique value for the stream it is appended with (a uniqueness guard: one
@@ -158,7 +180,7 @@ var (
 	ErrNoEvents = errors.New("no events to append")
 	// ErrInvalidEvent is returned before any write when an event lacks a valid ULID ID, has a
 	// payload that is not JSON, a schema version other than its type's current one, or an
-	// expected version below 0.
+	// expected version below 0; or when a claim or an insert is malformed (see Claim, Insert).
 	ErrInvalidEvent = errors.New("invalid event")
 	// ErrUnknownEventType is returned when an event's type is not registered: before any write on
 	// append, and on load for a stored event of a type this program does not know.
@@ -180,7 +202,24 @@ var (
 	// ErrClaimed is returned, inside a *ClaimError, when an append claims or releases a unique
 	// value that another stream holds. Nothing was written.
 	ErrClaimed = errors.New("claimed by another stream")
+	// ErrExists is returned, inside an *InsertError, when an append's Insert finds an item of
+	// its key already in its table. Nothing was written.
+	ErrExists = errors.New("item exists")
 )
+
+// InsertError reports an Insert whose item exists. errors.Is(err, ErrExists) holds for it.
+type InsertError struct {
+	StreamID string // the stream whose append carried the insert
+	Table    string
+	Key      string
+}
+
+func (e *InsertError) Error() string {
+	return fmt.Sprintf("append to %s: item %s of %s: %v", e.StreamID, e.Key, e.Table, ErrExists)
+}
+
+// Is makes errors.Is(err, ErrExists) true.
+func (e *InsertError) Is(target error) bool { return target == ErrExists }
 
 // ClaimError reports a claim held by another stream. errors.Is(err, ErrClaimed) holds for it. It
 // does not say which stream holds the key.

@@ -23,6 +23,9 @@ type Store interface {
 	Append(ctx context.Context, streamID string, expected int64, events ...store.Event) (store.Appended, error)
 	AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error)
 	SaveSnapshot(ctx context.Context, snap store.Snapshot) error
+	// InsertTable names a table that appends' Inserts may create items in: for the DynamoDB
+	// store, a table of the test's with a string partition key "pk".
+	InsertTable() string
 }
 
 // Opener opens a store over one set of backing data, empty at the first call of a test. Each
@@ -108,6 +111,8 @@ func Run(t *testing.T, f Factory) {
 		{"LargeStreamLoadsAcrossPages", testLargeStream},
 		{"ClaimsAreUniqueAndAtomicWithEvents", testClaims},
 		{"RacingClaimsHaveOneWinner", testRacingClaims},
+		{"InsertsAreAtomicWithEventsAndNeverOverwrite", testInserts},
+		{"RacingInsertsHaveOneWinner", testRacingInserts},
 		{"Snapshots", testSnapshots},
 		{"LoadHistoryUsesSnapshot", testLoadHistory},
 		{"RacingAppendsHaveOneWinnerPerVersion", testRacingRounds},
@@ -781,5 +786,148 @@ func testRacingClaims(t *testing.T, open Opener) {
 	}
 	if wins.Load() != 1 {
 		t.Fatalf("%d streams got the key, want 1", wins.Load())
+	}
+}
+
+func insert(s Store, key string) store.Insert {
+	return store.Insert{Table: s.InsertTable(), Key: key, Attrs: map[string]any{"wrapped": []byte{1, 2, 3}, "createdAt": "2026-01-02T03:04:05Z"}}
+}
+
+func testInserts(t *testing.T, open Opener) {
+	s := open(V1, nil)
+	appendWith := func(s Store, a store.StreamAppend) error {
+		_, err := s.AppendStreams(ctx(t), a)
+		return err
+	}
+	wantExists := func(err error, stream, key string) {
+		t.Helper()
+		var ie *store.InsertError
+		if !errors.Is(err, store.ErrExists) || !errors.As(err, &ie) || ie.Key != key || ie.Table != s.InsertTable() || ie.StreamID != stream {
+			t.Fatalf("insert of an existing item: %v, want an InsertError for %s in %s", err, key, stream)
+		}
+	}
+	// One event with an insert: both are written, and the item cannot be inserted again, by
+	// this process or another, whatever the append.
+	a, b := StreamID("order"), StreamID("order")
+	key := StreamID("subject")
+	if err := appendWith(s, store.StreamAppend{StreamID: a, Events: []store.Event{Note("a1")}, Inserts: []store.Insert{insert(s, key)}}); err != nil {
+		t.Fatal(err)
+	}
+	wantVersions(t, mustLoad(t, s, a, store.Span{}), 1, 1)
+	err := appendWith(open(V1, nil), store.StreamAppend{StreamID: b, Events: []store.Event{Note("b1")}, Inserts: []store.Insert{insert(s, key)}})
+	wantExists(err, b, key)
+	if got := mustLoad(t, s, b, store.Span{}); len(got) != 0 {
+		t.Fatalf("stream %s has %d events after its insert failed", b, len(got))
+	}
+	err = appendWith(s, store.StreamAppend{StreamID: a, Expected: 1, Events: []store.Event{Note("a2"), Note("a3")}, Inserts: []store.Insert{insert(s, key)}})
+	wantExists(err, a, key)
+	wantVersions(t, mustLoad(t, s, a, store.Span{}), 1, 1)
+
+	// A refused append inserts nothing: a version conflict, a claim held by another stream, an
+	// existing item next to a new one. Each new item can be inserted afterwards.
+	held := "email-" + StreamID("hash")
+	if err := appendWith(s, store.StreamAppend{StreamID: StreamID("user"), Events: []store.Event{Note("holder")}, Claims: claim(held)}); err != nil {
+		t.Fatal(err)
+	}
+	afterConflict, afterClaim, afterExists := StreamID("subject"), StreamID("subject"), StreamID("subject")
+	if err := appendWith(s, store.StreamAppend{StreamID: a, Expected: 0, Events: []store.Event{Note("stale")}, Inserts: []store.Insert{insert(s, afterConflict)}}); !errors.Is(err, store.ErrVersionConflict) {
+		t.Fatalf("stale append with an insert: %v, want a conflict", err)
+	}
+	if err := appendWith(s, store.StreamAppend{StreamID: StreamID("user"), Events: []store.Event{Note("taker")}, Claims: claim(held), Inserts: []store.Insert{insert(s, afterClaim)}}); !errors.Is(err, store.ErrClaimed) {
+		t.Fatalf("append with a held claim and an insert: %v, want ErrClaimed", err)
+	}
+	c := StreamID("order")
+	err = appendWith(s, store.StreamAppend{StreamID: c, Events: []store.Event{Note("c1")}, Inserts: []store.Insert{insert(s, afterExists), insert(s, key)}})
+	wantExists(err, c, key)
+	if got := mustLoad(t, s, c, store.Span{}); len(got) != 0 {
+		t.Fatalf("stream %s has %d events after its insert failed", c, len(got))
+	}
+	for _, k := range []string{afterConflict, afterClaim, afterExists} {
+		if err := appendWith(s, store.StreamAppend{StreamID: StreamID("order"), Events: []store.Event{Note("later")}, Inserts: []store.Insert{insert(s, k)}}); err != nil {
+			t.Fatalf("insert after a refused append: %v; the refused append left its item behind", err)
+		}
+	}
+
+	// A retried append with an insert is idempotent: its own item does not fail it.
+	retried := store.StreamAppend{StreamID: StreamID("order"), Events: []store.Event{Note("once")}, Inserts: []store.Insert{insert(s, StreamID("subject"))}}
+	for i := 0; i < 2; i++ {
+		res, err := open(V1, nil).AppendStreams(ctx(t), retried)
+		if err != nil || res[0].Version != 1 {
+			t.Fatalf("attempt %d: %+v, %v", i+1, res, err)
+		}
+	}
+	wantVersions(t, mustLoad(t, s, retried.StreamID, store.Span{}), 1, 1)
+
+	// Bad inserts are refused before any write.
+	d := StreamID("order")
+	good := insert(s, StreamID("subject"))
+	for name, in := range map[string]store.Insert{
+		"no table":          {Key: "k", Attrs: good.Attrs},
+		"bad table name":    {Table: "a b", Key: "k", Attrs: good.Attrs},
+		"no key":            {Table: good.Table, Attrs: good.Attrs},
+		"key over 1 KB":     {Table: good.Table, Key: strings.Repeat("k", 1025)},
+		"key not UTF-8":     {Table: good.Table, Key: "\xff"},
+		"attribute pk":      {Table: good.Table, Key: "k", Attrs: map[string]any{"pk": "other"}},
+		"attribute no name": {Table: good.Table, Key: "k", Attrs: map[string]any{"": "x"}},
+		"attribute an int":  {Table: good.Table, Key: "k", Attrs: map[string]any{"n": 7}},
+	} {
+		if err := appendWith(s, store.StreamAppend{StreamID: d, Events: []store.Event{Note("d")}, Inserts: []store.Insert{good, in}}); !errors.Is(err, store.ErrInvalidEvent) {
+			t.Errorf("%s: %v, want ErrInvalidEvent", name, err)
+		}
+	}
+	twice := []store.Insert{good, good}
+	if err := appendWith(s, store.StreamAppend{StreamID: d, Events: []store.Event{Note("d")}, Inserts: twice}); !errors.Is(err, store.ErrInvalidEvent) {
+		t.Errorf("one item inserted twice: %v, want ErrInvalidEvent", err)
+	}
+	if got := mustLoad(t, s, d, store.Span{}); len(got) != 0 {
+		t.Fatalf("a refused append wrote %d events", len(got))
+	}
+	if err := appendWith(s, store.StreamAppend{StreamID: d, Events: []store.Event{Note("d")}, Inserts: []store.Insert{good}}); err != nil {
+		t.Fatalf("the good insert after refused ones: %v", err)
+	}
+}
+
+// testRacingInserts: 16 new streams race to insert one item; exactly one does, the others write
+// nothing.
+func testRacingInserts(t *testing.T, open Opener) {
+	const racers = 16
+	key := StreamID("subject")
+	var (
+		wg      sync.WaitGroup
+		start   = make(chan struct{})
+		wins    atomic.Int64
+		errs    = make(chan error, racers)
+		streams = make([]string, racers)
+	)
+	for i := 0; i < racers; i++ {
+		wg.Add(1)
+		streams[i] = StreamID("order")
+		go func(s Store, stream string) {
+			defer wg.Done()
+			<-start
+			_, err := s.AppendStreams(context.Background(), store.StreamAppend{StreamID: stream, Events: []store.Event{Note("first")}, Inserts: []store.Insert{insert(s, key)}})
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case !errors.Is(err, store.ErrExists):
+				errs <- err
+			}
+		}(open(V1, nil), streams[i])
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if wins.Load() != 1 {
+		t.Fatalf("%d streams inserted the item, want 1", wins.Load())
+	}
+	written := 0
+	for _, stream := range streams {
+		written += len(mustLoad(t, open(V1, nil), stream, store.Span{}))
+	}
+	if written != 1 {
+		t.Fatalf("%d events written by the racers, want the winner's 1", written)
 	}
 }
