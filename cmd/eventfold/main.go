@@ -7,6 +7,10 @@
 //	eventfold parked list [-consumer C]    list a stream consumer's parked events
 //	eventfold parked replay [-consumer C]  apply parked events again; remove those that apply
 //	eventfold erasure audit -subject ID    prove a subject's personal data is unreadable everywhere
+//	eventfold restore copy -until T -target TABLE
+//	                                       local stand-in for point-in-time recovery: copy the events recorded up to T
+//	eventfold restore apply -from TABLE [-dry-run]
+//	                                       make the live tables agree with a restored copy of the events table
 //
 // Every command takes -template and -stack to name the tables as a local deployment of the
 // template does, -events-table, -snapshots-table, -read-models-table, -parking-table and
@@ -52,6 +56,11 @@ commands:
   parked list            list a stream consumer's parked events
   parked replay          apply parked events again and remove those that apply
   erasure audit          prove that no personal data of -subject is readable anywhere (exit 1 if some is)
+  restore copy           copy the events recorded up to -until into a new table -target (DynamoDB Local
+                         has no point-in-time recovery: this stands in for it)
+  restore apply          make the live events table equal to the restored copy -from, then snapshots,
+                         claims and idempotency records agree with it and erasures are made again
+                         (needs EVENTFOLD_EMAIL_HASH_KEY, the stack's EmailHashKey, base64)
 `
 
 func main() {
@@ -86,6 +95,11 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	subject := fs.String("subject", "", "erasure audit: the data subject (a user ID)")
 	fs.StringVar(&o.kmsEndpoint, "kms-endpoint", os.Getenv(localaws.EnvKMSEndpoint), "KMS endpoint (the emulator); empty: AWS (rebuild, replay, audit)")
 	fs.StringVar(&o.dataKey, "data-key", "", "the KMS key wrapping data keys (default: the template's alias)")
+	fs.StringVar(&o.tables.claims, "claims-table", "", "the claims table (default: from the template)")
+	fs.StringVar(&o.tables.idempotency, "idempotency-table", "", "the idempotency table (default: from the template)")
+	from := fs.String("from", "", "restore apply: the restored copy of the events table")
+	until := fs.String("until", "", "restore copy: the point in time, RFC 3339")
+	dryRun := fs.Bool("dry-run", false, "restore apply: report what would change, change nothing")
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}
@@ -98,6 +112,10 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return parked(ctx, o, *consumerName, args[1] == "replay", out)
 	case "erasure audit":
 		return audit(ctx, o, *subject, out)
+	case "restore copy":
+		return restoreCopy(ctx, o, *until, *target, out)
+	case "restore apply":
+		return restoreApply(ctx, o, *from, *dryRun, out)
 	}
 	fmt.Fprint(errOut, usage)
 	return fmt.Errorf("unknown command %q", cmd)
@@ -106,7 +124,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 type options struct {
 	endpoint, template, stack string
 	kmsEndpoint, dataKey      string
-	tables                    struct{ events, snapshots, readModels, parking, idempotency, keys string }
+	tables                    struct{ events, snapshots, readModels, parking, idempotency, keys, claims string }
 	tmpl                      *template.Template
 	env                       template.Env
 }
@@ -126,7 +144,8 @@ func (o *options) resolve() error {
 		name *string
 		id   string
 	}{{&o.tables.events, "EventsTable"}, {&o.tables.snapshots, "SnapshotsTable"}, {&o.tables.readModels, "ReadModelsTable"},
-		{&o.tables.parking, "ParkingTable"}, {&o.tables.idempotency, "IdempotencyTable"}, {&o.tables.keys, "KeysTable"}} {
+		{&o.tables.parking, "ParkingTable"}, {&o.tables.idempotency, "IdempotencyTable"}, {&o.tables.keys, "KeysTable"},
+		{&o.tables.claims, "ClaimsTable"}} {
 		if *t.name == "" {
 			*t.name = env.Refs[t.id]
 		}

@@ -10,11 +10,8 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/httpapi"
-	"github.com/eventfold/eventfold/internal/idempotency"
 	"github.com/eventfold/eventfold/internal/lambdaenv"
-	"github.com/eventfold/eventfold/internal/store"
 )
 
 func main() {
@@ -32,17 +29,16 @@ func wire(ctx context.Context, log *slog.Logger) (*httpapi.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, keys, _, err := lambdaenv.SealedStore(ddb, kmsAPI, store.Config{EventsTable: env.EventsTable, SnapshotsTable: env.SnapshotsTable, ClaimsTable: env.ClaimsTable}, keysTable, dataKey, ttl)
-	if err != nil {
-		return nil, err
-	}
-	cmds, err := command.New(command.Config{Store: st, EmailKey: env.EmailHashKey, Eraser: keys})
+	cs, err := lambdaenv.NewCommandSide(lambdaenv.CommandSide{
+		EventsTable: env.EventsTable, SnapshotsTable: env.SnapshotsTable, ClaimsTable: env.ClaimsTable, IdempotencyTable: env.IdempotencyTable,
+		KeysTable: keysTable, DataKey: dataKey, KeyCacheTTL: ttl, EmailHashKey: env.EmailHashKey, IdempotencyTTL: env.IdempotencyTTL,
+	}, ddb, kmsAPI)
 	if err != nil {
 		return nil, err
 	}
 	return httpapi.New(httpapi.Config{
-		Commands:    cmds,
-		Idempotency: idempotency.New(ddb, env.IdempotencyTable, env.IdempotencyTTL, nil),
+		Commands:    cs.Service,
+		Idempotency: cs.Idempotency,
 		Log:         log,
 		MaxBody:     env.MaxBody,
 		HashKey:     env.EmailHashKey,

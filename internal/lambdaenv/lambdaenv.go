@@ -20,6 +20,7 @@ import (
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/idempotency"
 	"github.com/eventfold/eventfold/internal/metrics"
 	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/store"
@@ -200,4 +201,69 @@ func NewReadSide(cfg ReadSide, ddb *dynamodb.Client, kmsAPI crypto.KMS, log *slo
 // personal fields through Store as the projector does: see projection.Rebuild.
 func (r *ReadModels) Rebuild(ctx context.Context, target string, segments int, report func(projection.Progress)) (projection.Progress, error) {
 	return projection.Rebuild(ctx, r.api, r.events, target, r.Registry, r.Store, segments, report)
+}
+
+// CommandSide configures the command side: the tables commands read and write, the keyring that
+// seals personal fields, the email hash key and the idempotency records. The commands Lambda
+// reads it from its environment; the operator commands that run commands (restore apply, which
+// erases again) from their flags; both build it with NewCommandSide.
+type CommandSide struct {
+	EventsTable, SnapshotsTable, ClaimsTable, IdempotencyTable string
+	// KeysTable holds the wrapped data keys; DataKey is the KMS key wrapping them.
+	KeysTable, DataKey string
+	// KeyCacheTTL: see ReadSide; 0 means 5m.
+	KeyCacheTTL time.Duration
+	// EmailHashKey keys the email uniqueness guards: at least 32 secret bytes.
+	EmailHashKey []byte
+	// IdempotencyTTL is how long idempotency records live; 0 means 24h.
+	IdempotencyTTL time.Duration
+}
+
+// Validate reports every problem of the configuration at once.
+func (c CommandSide) Validate() error {
+	var errs []error
+	for _, f := range []struct{ name, value string }{
+		{"EventsTable", c.EventsTable}, {"SnapshotsTable", c.SnapshotsTable}, {"ClaimsTable", c.ClaimsTable},
+		{"IdempotencyTable", c.IdempotencyTable}, {"KeysTable", c.KeysTable}, {"DataKey", c.DataKey},
+	} {
+		if f.value == "" {
+			errs = append(errs, errors.New("command side: "+f.name+" is required"))
+		}
+	}
+	if len(c.EmailHashKey) < 32 {
+		errs = append(errs, errors.New("command side: EmailHashKey needs at least 32 bytes"))
+	}
+	if c.KeyCacheTTL < 0 || c.KeyCacheTTL > time.Hour {
+		errs = append(errs, errors.New("command side: KeyCacheTTL must be from 0 to 1h (0 means 5m)"))
+	}
+	return errors.Join(errs...)
+}
+
+// Commands is the command side, wired. Its fields are safe for concurrent use.
+type Commands struct {
+	// Store is the event store, sealing personal fields on append and opening them on load.
+	Store *crypto.Store
+	Keys  *crypto.Keyring
+	// Service runs the commands; Keys erases.
+	Service     *command.Service
+	Idempotency *idempotency.Store
+}
+
+// NewCommandSide wires the command side on cfg's tables. It does no network I/O.
+func NewCommandSide(cfg CommandSide, ddb *dynamodb.Client, kmsAPI crypto.KMS) (*Commands, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.KeyCacheTTL == 0 {
+		cfg.KeyCacheTTL = 5 * time.Minute
+	}
+	st, keys, _, err := SealedStore(ddb, kmsAPI, store.Config{EventsTable: cfg.EventsTable, SnapshotsTable: cfg.SnapshotsTable, ClaimsTable: cfg.ClaimsTable}, cfg.KeysTable, cfg.DataKey, cfg.KeyCacheTTL)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := command.New(command.Config{Store: st, EmailKey: cfg.EmailHashKey, Eraser: keys})
+	if err != nil {
+		return nil, err
+	}
+	return &Commands{Store: st, Keys: keys, Service: svc, Idempotency: idempotency.New(ddb, cfg.IdempotencyTable, cfg.IdempotencyTTL, nil)}, nil
 }
