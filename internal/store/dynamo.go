@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -225,7 +226,7 @@ func (s *DynamoDB) transact(ctx context.Context, batch []pending) ([]Appended, e
 			actions = append(actions, action{si, -1, -1, ii})
 		}
 	}
-	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err := s.transactWrite(ctx, items)
 	var canceled *types.TransactionCanceledException
 	if errors.As(err, &canceled) && len(canceled.CancellationReasons) == len(items) {
 		return s.canceled(ctx, batch, actions, canceled.CancellationReasons, err)
@@ -239,6 +240,46 @@ func (s *DynamoDB) transact(ctx context.Context, batch []pending) ([]Appended, e
 		out[i] = p.appended(p.events)
 	}
 	return out, nil
+}
+
+// maxTransactionConflicts bounds how often a transaction canceled only because another one was
+// writing one of its items at the same moment is sent again.
+const maxTransactionConflicts = 5
+
+// transactWrite writes items in one transaction. DynamoDB cancels a transaction that races
+// another on one of its items (TransactionConflict, which DynamoDB Local never does): nothing was
+// written, so the same items are sent again, with a fresh client request token, after a short
+// jittered wait, a bounded number of times. Other cancellations are returned as they are.
+func (s *DynamoDB) transactWrite(ctx context.Context, items []types.TransactWriteItem) error {
+	for attempt := 1; ; attempt++ {
+		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		var canceled *types.TransactionCanceledException
+		if !errors.As(err, &canceled) || !onlyConflicts(canceled.CancellationReasons) || attempt >= maxTransactionConflicts {
+			return err
+		}
+		wait := time.NewTimer(time.Duration(rand.Int64N(int64(10*time.Millisecond)<<attempt)) + time.Millisecond)
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return err
+		case <-wait.C:
+		}
+	}
+}
+
+// onlyConflicts reports whether a transaction was canceled for racing another and nothing else.
+func onlyConflicts(reasons []types.CancellationReason) bool {
+	conflict := false
+	for _, r := range reasons {
+		switch aws.ToString(r.Code) {
+		case "", "None":
+		case "TransactionConflict":
+			conflict = true
+		default:
+			return false
+		}
+	}
+	return conflict
 }
 
 // canceled makes sense of a canceled transaction: a retry of one that committed (every put

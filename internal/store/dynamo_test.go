@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -324,4 +325,59 @@ func TestKnownVersionsFollowARestore(t *testing.T) {
 		}
 		wantConflictAt(t, s, stream, 5, 3)
 	})
+}
+
+// conflicting cancels the first n TransactWriteItems calls as DynamoDB does when another
+// transaction writes one of their items at the same moment (TransactionConflict), before they
+// reach DynamoDB Local, which never does it itself.
+func conflicting(n int) (func(*dynamodb.Options), *atomic.Int64) {
+	var calls atomic.Int64
+	return func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("transactionConflict",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					tw, ok := in.Parameters.(*dynamodb.TransactWriteItemsInput)
+					if !ok || calls.Add(1) > int64(n) {
+						return next.HandleInitialize(ctx, in)
+					}
+					reasons := make([]types.CancellationReason, len(tw.TransactItems))
+					for i := range reasons {
+						reasons[i].Code = aws.String("None")
+					}
+					reasons[len(reasons)-1].Code = aws.String("TransactionConflict")
+					return middleware.InitializeOutput{}, middleware.Metadata{}, &types.TransactionCanceledException{
+						Message: aws.String("Transaction cancelled (simulated)"), CancellationReasons: reasons}
+				}), middleware.Before)
+		})
+	}, &calls
+}
+
+// TestTransactionConflictsAreRetried: a transaction canceled only because it raced another
+// wrote nothing and is sent again; past the bound, the cancellation is returned and nothing was
+// written.
+func TestTransactionConflictsAreRetried(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		conflicts int
+		ok        bool
+	}{{"two conflicts", 2, true}, {"conflicts past the bound", 100, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			opt, calls := conflicting(tc.conflicts)
+			s, env := mustStore(t, awstest.DynamoDB(t, opt), storetest.V1, nil)
+			stream := storetest.StreamID("note")
+			res, err := s.Append(ctx, stream, 0, storetest.Note("a"), storetest.Note("b"))
+			got, lerr := mustOpen(t, awstest.DynamoDB(t), env, storetest.V1, nil).Load(ctx, stream, store.Span{})
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			if tc.ok && (err != nil || res.Version != 2 || len(got) != 2 || calls.Load() != 3) {
+				t.Fatalf("append after 2 conflicts = %+v, %v after %d calls; %d events stored; want success on the third call", res, err, calls.Load(), len(got))
+			}
+			var canceled *types.TransactionCanceledException
+			if !tc.ok && (!errors.As(err, &canceled) || len(got) != 0 || calls.Load() != 5) {
+				t.Fatalf("append under endless conflicts = %v after %d calls, %d events stored; want the cancellation after 5 calls, nothing written", err, calls.Load(), len(got))
+			}
+		})
+	}
 }
