@@ -120,6 +120,9 @@ func objectNames(body []byte) (names []string, dup bool) {
 	}
 }
 
+// ObjectNames is objectNames, for the tests of package httpapi_test.
+func ObjectNames(body []byte) (names []string, dup bool) { return objectNames(body) }
+
 // jsonNames collects the JSON member names of t and of the structs it holds.
 func jsonNames(t reflect.Type, into map[string]bool) map[string]bool {
 	switch t.Kind() {
