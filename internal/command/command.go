@@ -124,6 +124,10 @@ type Meta struct {
 	// Expected, when not nil, is the aggregate version the caller acted on (HTTP If-Match): a
 	// different current version is a conflict, not retried.
 	Expected *int64
+	// MustExist says the caller acts only on an aggregate that exists, at whatever version it is
+	// (HTTP If-Match: *): one that does not is ErrPreconditionFailed, and nothing is appended,
+	// even by a command that would otherwise create it.
+	MustExist bool
 	// Retry says an earlier attempt of this very command (same CommandID) may have appended its
 	// events already; if it did, the command returns that result and appends nothing.
 	Retry bool
@@ -142,6 +146,10 @@ type Result struct {
 
 // ErrNotFound is returned for an aggregate ID that cannot exist (malformed) or does not exist.
 var ErrNotFound = domain.ErrNotFound
+
+// ErrPreconditionFailed is returned for a command with Meta.MustExist on an aggregate that does
+// not exist (its ID is well-formed, its stream empty). The command appended nothing.
+var ErrPreconditionFailed = errors.New("the aggregate does not exist")
 
 // aggregate is an aggregate state the generic update can fold.
 type aggregate[S any] interface {
@@ -194,6 +202,9 @@ func update[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id 
 		state, version, _, tail, err := load[S](ctx, s, k, stream)
 		if err != nil {
 			return Result{}, err
+		}
+		if m.MustExist && version == 0 {
+			return Result{}, ErrPreconditionFailed
 		}
 		if m.Expected != nil && *m.Expected != version {
 			// The stream moved past the version the caller acted on: perhaps by this very

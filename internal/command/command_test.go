@@ -131,6 +131,28 @@ func TestIfMatchPinsTheVersion(t *testing.T) {
 	}
 }
 
+// TestMustExist: given no stock of an item, when stock is added to it with MustExist, then
+// ErrPreconditionFailed and no item; given the item, then the stock is added at any version.
+func TestMustExist(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory(mustRegistry(t), nil)
+	svc := mustService(t, st, 0)
+	m := meta()
+	m.MustExist = true
+	if _, err := svc.AddStock(ctx, m, domain.AddStock{SKU: "SKU-1", Quantity: 1}); !errors.Is(err, command.ErrPreconditionFailed) {
+		t.Fatalf("stock for a new item with MustExist: %v, want ErrPreconditionFailed", err)
+	}
+	if events, _ := st.Load(ctx, "inventory-SKU-1", store.Span{}); len(events) != 0 {
+		t.Fatalf("%d events after a failed precondition, want none", len(events))
+	}
+	if _, err := svc.AddStock(ctx, meta(), domain.AddStock{SKU: "SKU-1", Quantity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := svc.AddStock(ctx, m, domain.AddStock{SKU: "SKU-1", Quantity: 1}); err != nil || res.Version != 2 {
+		t.Fatalf("stock for an item with MustExist: %+v, %v", res, err)
+	}
+}
+
 func TestUnknownOrMalformedIDsAreNotFound(t *testing.T) {
 	ctx := context.Background()
 	svc := mustService(t, store.NewMemory(mustRegistry(t), nil), 0)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -36,9 +37,15 @@ func (n noIdempotency) Abandon(context.Context, string, idempotency.Attempt) err
 	return nil
 }
 
+// erased is an Eraser that erases nothing: the fuzzed handler's store holds no keys.
+type erased struct{}
+
+func (erased) Erase(context.Context, string) error { return nil }
+
 // FuzzHandle sends arbitrary bodies, content types, encodings and If-Match values to every
 // route of a handler on the in-memory store: every answer is a well-formed response, never an
-// error, a panic or a 5xx.
+// error, a panic or a 5xx; a body that repeats a name never succeeds, nor does a create with an
+// If-Match.
 func FuzzHandle(f *testing.F) {
 	f.Add(0, `{"email":"a@example.com","name":"A"}`, "application/json", false, "")
 	f.Add(3, `{"ownerId":"u","currency":"EUR"}`, "application/json; charset=utf-8", false, "")
@@ -47,12 +54,20 @@ func FuzzHandle(f *testing.F) {
 	f.Add(7, `{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":1,"unitPrice":1}],"shippingAddress":{"name":"n","line1":"l","city":"c","postalCode":"p","country":"DE"}}`, "application/vnd.x+json", false, "")
 	f.Add(1, `{"email":1}`, "text/plain", false, "W/\"x\"")
 	f.Add(2, ``, "", false, "")
+	// Routes by index: 1 POST /accounts, 4 POST /inventory/{sku}/stock, 5 POST /orders.
+	f.Add(1, `{"ownerId":"u","currency":"EUR","currency":"USD"}`, "application/json", false, "")
+	f.Add(1, `{"ownerId":"u","currency":"EUR"}`, "application/json", false, `"1"`)
+	f.Add(1, `{"ownerId":"u","currency":"EUR"}`, "application/json", false, `*`)
+	f.Add(1, `{"ownerId":"u","currency":"EUR","ann@example.com":1}`, "application/json", false, "")
+	f.Add(4, `{"quantity":1,"quantity":1000}`, "application/json", false, "")
+	f.Add(4, `{"QUANTITY":5}`, "application/json", false, "*")
+	f.Add(5, `{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":1,"quantity":9,"unitPrice":1}],"shippingAddress":{"name":"n","line1":"l","city":"c","postalCode":"p","country":"DE"}}`, "application/json", false, "")
 	f.Fuzz(func(t *testing.T, route int, body, contentType string, b64 bool, ifMatch string) {
 		reg, err := command.Registry()
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmds, err := command.New(command.Config{Store: store.NewMemory(reg, nil), EmailKey: make([]byte, 32)})
+		cmds, err := command.New(command.Config{Store: store.NewMemory(reg, nil), EmailKey: make([]byte, 32), Eraser: erased{}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,6 +91,18 @@ func FuzzHandle(f *testing.F) {
 		}
 		if resp.StatusCode < 200 || resp.StatusCode >= 500 {
 			t.Fatalf("status %d for %s %q: %s", resp.StatusCode, rk, body, resp.Body)
+		}
+		if resp.StatusCode < 300 {
+			raw := []byte(body)
+			if b64 {
+				raw, _ = base64.StdEncoding.DecodeString(body)
+			}
+			if _, dup := httpapi.ObjectNames(raw); dup {
+				t.Fatalf("%s accepted %q, which repeats a name: %s", rk, raw, resp.Body)
+			}
+			if ifMatch != "" && resp.Headers["Location"] != "" {
+				t.Fatalf("%s with If-Match %q created %s", rk, ifMatch, resp.Headers["Location"])
+			}
 		}
 		if !json.Valid([]byte(resp.Body)) || resp.Headers["X-Correlation-Id"] == "" {
 			t.Fatalf("malformed response %+v", resp)

@@ -5,8 +5,9 @@
 // Routes are matched on the request's RouteKey ("POST /users"), which API Gateway sets from the
 // routes template.yaml declares; Routes lists them, and a test checks both agree. Every mutating
 // route honours Idempotency-Key (a repeat gets the recorded response and appends nothing),
-// If-Match (the expected aggregate version; a mismatch is 409) and X-Correlation-Id (accepted,
-// or generated, and echoed). Responses carry the aggregate's version as ETag.
+// If-Match (the expected aggregate version, a mismatch is 409; * for "it exists", else 412; any
+// on a create is 412) and X-Correlation-Id (accepted, or generated, and echoed). Responses carry
+// the aggregate's version as ETag.
 package httpapi
 
 import (
@@ -174,13 +175,10 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 	if err != nil {
 		return none, command.Result{}, err
 	}
-	if m := req.Headers["if-match"]; m != "" && rt.create == "" {
-		g := ifMatchPattern.FindStringSubmatch(strings.TrimSpace(m))
-		if g == nil {
-			return none, command.Result{}, newProblem(http.StatusBadRequest, TypeMalformed, `If-Match must be a version ETag such as "3"`)
+	if m := req.Headers["if-match"]; m != "" {
+		if meta.Expected, meta.MustExist, err = ifMatch(m, rt.create != ""); err != nil {
+			return none, command.Result{}, err
 		}
-		v, _ := strconv.ParseInt(g[1], 10, 64)
-		meta.Expected = &v
 	}
 	r := request{params: req.PathParameters, body: body}
 	if rt.create != "" {
@@ -253,6 +251,26 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 		return none, res, cerr
 	}
 	return resp, res, nil
+}
+
+// ifMatch reads an If-Match header: a version ETag is the version the client acted on (expected);
+// * asks only that the resource exist (mustExist). On a route that creates, no condition can hold
+// — the resource has no current representation yet (RFC 9110 §13.1.1) — so any well-formed one
+// is a 412, before anything is read or written. A malformed one is a 400 on every route.
+func ifMatch(header string, create bool) (expected *int64, mustExist bool, err error) {
+	m := strings.TrimSpace(header)
+	if m != "*" {
+		g := ifMatchPattern.FindStringSubmatch(m)
+		if g == nil {
+			return nil, false, newProblem(http.StatusBadRequest, TypeMalformed, `If-Match must be * or a version ETag such as "3"`)
+		}
+		v, _ := strconv.ParseInt(g[1], 10, 64)
+		expected = &v
+	}
+	if create {
+		return nil, false, newProblem(http.StatusPreconditionFailed, TypePreconditionFailed, "this request creates the resource, so no If-Match can hold for it; send none")
+	}
+	return expected, expected == nil, nil
 }
 
 // RequestHash fingerprints a request for its idempotency record: the same key with a different

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/store"
@@ -34,20 +35,23 @@ type InvalidParam struct {
 
 // Problem types.
 const (
-	typePrefix         = "urn:eventfold:problem:"
-	TypeValidation     = typePrefix + "validation"
-	TypeMalformed      = typePrefix + "malformed-request"
-	TypeNotFound       = typePrefix + "not-found"
-	TypeRouteNotFound  = typePrefix + "route-not-found"
-	TypeConflict       = typePrefix + "version-conflict"
-	TypeExists         = typePrefix + "already-exists"
-	TypeTooLarge       = typePrefix + "payload-too-large"
-	TypeMediaType      = typePrefix + "unsupported-media-type"
-	TypeKeyReused      = typePrefix + "idempotency-key-reused"
-	TypeKeyInProgress  = typePrefix + "idempotency-key-in-progress"
-	TypeInternal       = typePrefix + "internal"
-	TypeRulePrefix     = typePrefix + "rule:" // + domain.RuleError.Code
-	problemContentType = "application/problem+json"
+	typePrefix        = "urn:eventfold:problem:"
+	TypeValidation    = typePrefix + "validation"
+	TypeMalformed     = typePrefix + "malformed-request"
+	TypeNotFound      = typePrefix + "not-found"
+	TypeRouteNotFound = typePrefix + "route-not-found"
+	TypeConflict      = typePrefix + "version-conflict"
+	// TypePreconditionFailed is a 412: an If-Match that cannot hold — any on a route that creates
+	// (the resource has no current version yet), * on a resource that does not exist.
+	TypePreconditionFailed = typePrefix + "precondition-failed"
+	TypeExists             = typePrefix + "already-exists"
+	TypeTooLarge           = typePrefix + "payload-too-large"
+	TypeMediaType          = typePrefix + "unsupported-media-type"
+	TypeKeyReused          = typePrefix + "idempotency-key-reused"
+	TypeKeyInProgress      = typePrefix + "idempotency-key-in-progress"
+	TypeInternal           = typePrefix + "internal"
+	TypeRulePrefix         = typePrefix + "rule:" // + domain.RuleError.Code
+	problemContentType     = "application/problem+json"
 )
 
 func newProblem(status int, typ, detail string) *Problem {
@@ -80,6 +84,8 @@ func problemFor(err error) (*Problem, bool) {
 		return pr, false
 	case errors.Is(err, crypto.ErrShredded):
 		return newProblem(http.StatusUnprocessableEntity, TypeRulePrefix+"subject-erased", "the personal data this needs was erased"), false
+	case errors.Is(err, command.ErrPreconditionFailed):
+		return newProblem(http.StatusPreconditionFailed, TypePreconditionFailed, "the resource does not exist, so If-Match: * does not hold"), false
 	case errors.Is(err, domain.ErrNotFound):
 		return newProblem(http.StatusNotFound, TypeNotFound, "no such resource"), false
 	case errors.Is(err, domain.ErrExists):

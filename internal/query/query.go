@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/store"
@@ -416,7 +418,9 @@ func decodeCursor(c, key, value string) (map[string]types.AttributeValue, error)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	var plain map[string]string
-	if err != nil || json.Unmarshal(b, &plain) != nil || len(plain) != 2 || plain[key] != value || store.ValidStreamID(plain["pk"]) != nil {
+	// Strictly, as request bodies are read: a name twice ({"pk":"a","pk":"b"}) is not the last.
+	if err != nil || jsonv2.Unmarshal(b, &plain, jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false)) != nil ||
+		len(plain) != 2 || plain[key] != value || store.ValidStreamID(plain["pk"]) != nil {
 		return nil, ErrBadCursor
 	}
 	start := map[string]types.AttributeValue{}
