@@ -252,23 +252,13 @@ func rebuild(ctx context.Context, o options, segments int, target string, out, e
 		return fmt.Errorf("-target %s is the live read-model table: rebuild into a new table, then cut over", target)
 	}
 	// The new table has the live one's definition from the template, under the target name.
-	tables, err := o.tmpl.Tables(o.env)
+	def, err := o.definition("ReadModelsTable", target)
 	if err != nil {
 		return err
 	}
-	var def []template.Table
-	for _, t := range tables {
-		if t.LogicalID == "ReadModelsTable" {
-			t.Create.TableName = aws.String(target)
-			def = append(def, t)
-		}
-	}
-	if len(def) != 1 {
-		return errors.New("the template declares no ReadModelsTable")
-	}
 	created, complete := false, false
 	var inUse *ddbtypes.ResourceInUseException
-	switch _, cerr := client.CreateTable(ctx, def[0].Create); {
+	switch _, cerr := client.CreateTable(ctx, def.Create); {
 	case cerr == nil:
 		created = true
 		defer func() { // err is the result
@@ -280,7 +270,7 @@ func rebuild(ctx context.Context, o options, segments int, target string, out, e
 	default:
 		return fmt.Errorf("create table %s: %w", target, cerr)
 	}
-	if _, err := localaws.CreateTables(ctx, client, def); err != nil { // waits until it is active
+	if _, err := localaws.CreateTables(ctx, client, []template.Table{def}); err != nil { // waits until it is active
 		return err
 	}
 	started := time.Now()
@@ -382,14 +372,7 @@ func audit(ctx context.Context, o options, subject string, out io.Writer) error 
 	if subject == "" {
 		return errors.New("erasure audit needs -subject")
 	}
-	if err := o.resolve(); err != nil {
-		return err
-	}
-	client, err := o.client(ctx)
-	if err != nil {
-		return err
-	}
-	kmsAPI, err := o.kms(ctx)
+	client, kmsAPI, err := o.clients(ctx)
 	if err != nil {
 		return err
 	}
@@ -409,4 +392,33 @@ func audit(ctx context.Context, o options, subject string, out io.Writer) error 
 	fmt.Fprintf(out, "no readable personal data of %s in %s, %s, %s, %s, %s; key erased\n", subject,
 		o.tables.events, o.tables.snapshots, o.tables.readModels, o.tables.idempotency, o.tables.parking)
 	return nil
+}
+
+// clients resolves the template and returns the DynamoDB and KMS clients (see kms).
+func (o *options) clients(ctx context.Context) (*dynamodb.Client, crypto.KMS, error) {
+	if err := o.resolve(); err != nil {
+		return nil, nil, err
+	}
+	client, err := o.client(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	kmsAPI, err := o.kms(ctx)
+	return client, kmsAPI, err
+}
+
+// definition returns the template's definition of the table logicalID, named name. It needs
+// resolve first.
+func (o *options) definition(logicalID, name string) (template.Table, error) {
+	tables, err := o.tmpl.Tables(o.env)
+	if err != nil {
+		return template.Table{}, err
+	}
+	for _, t := range tables {
+		if t.LogicalID == logicalID {
+			t.Create.TableName = aws.String(name)
+			return t, nil
+		}
+	}
+	return template.Table{}, fmt.Errorf("the template declares no %s", logicalID)
 }

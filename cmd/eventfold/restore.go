@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/localaws"
@@ -40,22 +39,12 @@ func restoreCopy(ctx context.Context, o options, until, target string, out io.Wr
 	if target == o.tables.events {
 		return errors.New("-target is the live events table: copy into a new table")
 	}
-	tables, err := o.tmpl.Tables(o.env)
+	def, err := o.definition("EventsTable", target)
 	if err != nil {
 		return err
 	}
-	var def []template.Table
-	for _, t := range tables {
-		if t.LogicalID == "EventsTable" {
-			t.Create.TableName = aws.String(target)
-			def = append(def, t)
-		}
-	}
-	if len(def) != 1 {
-		return errors.New("the template declares no EventsTable")
-	}
 	client := localaws.DynamoDB(o.endpoint)
-	if _, err := localaws.CreateTables(ctx, client, def); err != nil {
+	if _, err := localaws.CreateTables(ctx, client, []template.Table{def}); err != nil {
 		return err
 	}
 	n, err := restore.Copy(ctx, client, o.tables.events, target, at)
@@ -76,14 +65,7 @@ func restoreApply(ctx context.Context, o options, from string, dryRun bool, out 
 	if err != nil || len(key) < 32 {
 		return fmt.Errorf("restore apply needs %s: the stack's EmailHashKey, base64, at least 32 bytes", envEmailHashKey)
 	}
-	if err := o.resolve(); err != nil {
-		return err
-	}
-	client, err := o.client(ctx)
-	if err != nil {
-		return err
-	}
-	kmsAPI, err := o.kms(ctx)
+	client, kmsAPI, err := o.clients(ctx)
 	if err != nil {
 		return err
 	}
