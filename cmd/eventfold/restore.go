@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-
 	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/restore"
