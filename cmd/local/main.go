@@ -50,9 +50,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	restore := foreground()
+	defer restore()
 	r, err := runner.Start(ctx, cfg)
 	if err != nil {
 		log.Error("start failed", "error", err.Error())
+		restore()
 		os.Exit(1)
 	}
 	url := r.URL()

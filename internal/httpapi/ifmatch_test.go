@@ -83,7 +83,7 @@ func TestIfMatchOnUpdateRoutes(t *testing.T) {
 	acct := hs.openAccount(t)
 	wantStatus(t, hs.do(t, deposit(t, acct, 100)), http.StatusOK, "")
 	wantStatus(t, hs.do(t, request(t, "POST /inventory/{sku}/stock", `{"quantity":1}`, map[string]string{"sku": "SKU-1"})), http.StatusOK, "")
-	const missingUser, missingAccount, missingSKU = "01JUNKNOWNUSER000000000000", "01JUNKNOWNACCOUNT000000000", "SKU-NEW"
+	const missingUser, missingAccount, missingSKU = "01JZZZZZZZZZZZZZZZZZZZZZZZ", "01JUNKNOWNACCOUNT000000000", "SKU-NEW"
 	// In order: the user's email changes before the user is deactivated, then erased.
 	routes := []struct {
 		route, body string
