@@ -554,7 +554,9 @@ func TestRetryAfterAFailedCompleteAppendsOnce(t *testing.T) {
 	hs := wireWith(t, client, reqs, env, nil, func(i httpapi.Idempotency) httpapi.Idempotency { return &failingComplete{Idempotency: i} })
 	reg := fixture(t, "register-user.json")
 	reg.Headers["idempotency-key"] = "reg-1"
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// The invocation's deadline, and so the attempt's lock: long enough for the registration (a
+	// KMS call and a transaction) to finish on a loaded machine before it, as the test needs.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	resp, err := hs.h.Handle(ctx, reg)
 	if err != nil || resp.StatusCode != http.StatusInternalServerError {
