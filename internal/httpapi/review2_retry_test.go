@@ -114,3 +114,38 @@ func TestReview2LateRegistrationBetweenRetryCheckAndLoad(t *testing.T) {
 			r2.StatusCode, r2.Problem.Type, r3.StatusCode, r3.Problem.Type)
 	}
 }
+
+// TestReview2LateRegistrationRacingTheRetrysAppend: attempt 1's registration (event, email claim,
+// new data key: one transaction) lands after attempt 2 loaded and sealed under a key of its own,
+// just before attempt 2's transaction. That one fails on the event's version and on the key's
+// insert, while its claim (owned by the same stream) would pass: the user must see the one
+// registration (201), not email-taken, a 409 or a 500. This holds.
+func TestReview2LateRegistrationRacingTheRetrysAppend(t *testing.T) {
+	reqs := &awstest.Requests{}
+	client := reqs.Client(t)
+	env := awstest.MustTables(t, client)
+	plain := wire(t, client, reqs, env)
+	var a *inFlight
+	hsA := wireWith(t, client, reqs, env, func(st command.Store) command.Store { a = newInFlight(st); return a }, nil)
+	b := &beforeFirstAppend{}
+	hsB := wireWith(t, client, reqs, env, func(st command.Store) command.Store { b.Store = st; return b }, nil)
+	req := request(t, "POST /users", `{"email":"race@example.com","name":"Race Winner"}`, nil, "idempotency-key", "reg-race")
+
+	ctxA, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	aDone := make(chan struct{})
+	go func() { defer close(aDone); hsA.h.Handle(ctxA, req) }()
+	<-a.reached
+	time.Sleep(time.Until(deadlineOf(ctxA)) + 50*time.Millisecond)
+	b.hook = func() { close(a.land); <-a.landed }
+	r2 := hsB.do(t, req)
+	<-aDone
+	r3 := plain.do(t, req)
+	wantStatus(t, r2, http.StatusCreated, "")
+	if r3.StatusCode != http.StatusCreated || r3.ID != r2.ID || r3.Headers["Idempotent-Replayed"] != "true" {
+		t.Fatalf("the retry after attempt 2: %+v; want attempt 2's 201 replayed", r3)
+	}
+	if n := plain.registeredUsers(t); n != 1 {
+		t.Fatalf("%d users registered by one request", n)
+	}
+}
