@@ -82,9 +82,9 @@ func restoreApply(ctx context.Context, o options, from string, dryRun bool, out 
 	if dryRun {
 		verb = "dry run, nothing changed:"
 	}
-	fmt.Fprintf(out, "%s %s from %s: %d streams, %d events; %d events put back, %d deleted; %d snapshots deleted; "+
+	fmt.Fprintf(out, "%s %s from %s: %d streams, %d events; %d events put back, %d deleted; %d erasures made after T kept; %d snapshots deleted; "+
 		"%d claims released, %d taken again; %d idempotency records deleted; %d subjects erased again\n",
-		verb, o.tables.events, from, r.Streams, r.Events, r.PutBack, r.Deleted, r.Snapshots, r.ClaimsReleased, r.ClaimsTaken, r.Idempotency, len(r.Erasures))
+		verb, o.tables.events, from, r.Streams, r.Events, r.PutBack, r.Deleted, r.Kept, r.Snapshots, r.ClaimsReleased, r.ClaimsTaken, r.Idempotency, len(r.Erasures))
 	for _, k := range r.ClaimConflicts {
 		fmt.Fprintln(out, "  claim held by another stream, left as it is:", k)
 	}

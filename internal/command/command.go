@@ -193,15 +193,20 @@ func update[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id 
 	if err != nil {
 		return Result{}, err
 	}
-	if m.Retry {
-		if res, done, err := s.caused(ctx, stream, id, m.CommandID, 0); err != nil || done {
-			return res, err
-		}
-	}
 	for attempt := 1; ; attempt++ {
 		state, version, _, tail, err := load[S](ctx, s, k, stream)
 		if err != nil {
 			return Result{}, err
+		}
+		if m.Retry && attempt == 1 {
+			// An earlier attempt may have appended already, or have a write on the wire. Look
+			// after the load, not before it: a write landing between the look and the load would
+			// be in the state decided on, and the command would be applied twice. One landing
+			// after the look is at a version the append below expects to be free: it conflicts,
+			// and the conflict is looked at too.
+			if res, done, err := s.caused(ctx, stream, id, m.CommandID, 0); err != nil || done {
+				return res, err
+			}
 		}
 		if m.MustExist && version == 0 {
 			return Result{}, ErrPreconditionFailed

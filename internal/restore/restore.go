@@ -7,23 +7,32 @@
 // configuration would change), Apply makes the live events table equal to the copy, stream by
 // stream: events the copy has and the live table lacks (or holds with another ID) are put back,
 // and events past the copy's end of each stream are deleted, newest first, so that every stream
-// stays contiguous at every moment. Then what derives from the events is made to agree:
+// stays contiguous at every moment. A user stream erased after the restore point keeps its
+// SubjectErased: it is moved to follow the copy's end of the stream before anything past it is
+// deleted, so the erasure is in the live table at every moment of the restore. Then what derives
+// from the events is made to agree:
 //
+//   - idempotency records of commands whose events are gone are deleted (before the events
+//     are), so that a retry runs the command again instead of replaying a success that no
+//     longer exists;
 //   - snapshots whose last event is not in the restored stream are deleted (loads ignore them
 //     anyway, see store.LoadHistory);
 //   - uniqueness claims are reconciled with what the restored user streams hold: a claim taken
 //     by a registration or email change that is gone is released, and a claim given up by one is
 //     taken again;
-//   - idempotency records of commands whose events are gone are deleted, so that a retry runs
-//     the command again instead of replaying a success that no longer exists;
-//   - erasures are applied again: every subject erased in the copy, and every subject whose
-//     SubjectErased event the restore removed (erased after the restore point), is erased again
-//     through the command layer, which appends SubjectErased where the restored stream lacks it,
-//     releases the email claim and erases the key (idempotent).
+//   - erasures are applied again: every subject erased in the copy or after the restore point
+//     is erased again through the command layer, which releases the email claim and erases the
+//     key (idempotent); one who registered after the restore point as well loses the whole
+//     stream, and only their key is erased again.
 //
-// Every step is idempotent: a restore that stops halfway is finished by running it again. Read
-// models are rebuilt afterwards (eventfold projections rebuild), and functions started cold (the
-// README has the whole procedure). Writers must be stopped while Apply runs.
+// Every step is idempotent, and what a step needs to know is still in the live tables when it
+// runs: a restore that stops halfway is finished by running it again (tested by stopping it
+// after each of its writes). The exception is a user who both registered and was erased after
+// the restore point: once their stream is deleted, a run that stopped before their key was
+// erased again no longer knows them (it matters only if KeysTable was restored too and they had
+// a key before T, as a customer of orders). Read models are rebuilt afterwards (eventfold
+// projections rebuild), and functions started cold (the README has the whole procedure).
+// Writers must be stopped while Apply runs.
 //
 // Apply holds both tables' events in memory.
 package restore
@@ -101,9 +110,12 @@ func (c Config) Validate() error {
 type Report struct {
 	// Streams and Events count what the restored copy holds.
 	Streams, Events int
-	// PutBack counts events written again from the copy; Deleted, events removed past the copy's
-	// end of their stream.
+	// PutBack counts events written again from the copy, and erasures moved to follow it;
+	// Deleted, events removed past the copy's end of their stream.
 	PutBack, Deleted int
+	// Kept counts the user streams erased after the restore point whose SubjectErased is kept,
+	// right after the copy's end of the stream.
+	Kept int
 	// Snapshots counts the snapshots deleted.
 	Snapshots int
 	// ClaimsReleased and ClaimsTaken count claims given up and taken again; ClaimConflicts names
@@ -145,9 +157,20 @@ func Apply(ctx context.Context, c Config, dryRun bool) (Report, error) {
 		r.Events += len(s.events)
 	}
 
-	// 1. The events: put back what the copy has, delete what follows its end, newest first.
+	// 1. The events, planned before any write: put back what the copy has, delete what follows
+	// its end, newest first; but a user stream erased after T keeps its SubjectErased, moved to
+	// follow the copy's end (written there before anything past it is deleted). So the erasure is
+	// in the live table at every moment, and a run that stops halfway is finished by running it
+	// again: a plan made from the live table after a partial run finds it still.
 	lost := map[string]bool{} // command IDs of the events removed
 	erased := map[string]bool{}
+	type change struct {
+		id      string
+		put     []map[string]types.AttributeValue // items written, in this order
+		at      []int64                           // their versions
+		deletes []store.Event                     // newest first
+	}
+	var plan []change
 	ids := sortedKeys(restored, nil)
 	for id := range live {
 		if _, ok := restored[id]; !ok {
@@ -156,29 +179,36 @@ func Apply(ctx context.Context, c Config, dryRun bool) (Report, error) {
 	}
 	for _, id := range ids {
 		want, have := restored[id], live[id]
+		ch := change{id: id}
 		for i, e := range want.events {
 			if h, ok := have[e.Version]; ok && h.ID == e.ID {
 				continue
 			}
-			r.PutBack++
-			if !dryRun {
-				if _, err := c.API.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(c.Events), Item: want.items[i]}); err != nil {
-					return r, fmt.Errorf("put back %s at %d: %w", id, e.Version, err)
+			ch.put, ch.at = append(ch.put, want.items[i]), append(ch.at, e.Version)
+		}
+		end := int64(len(want.events))
+		if subject, ok := strings.CutPrefix(id, "user-"); ok && !erasedIn(want.events) {
+			if kept, ok := erasure(have, end); ok && end == 0 {
+				erased[subject] = true // registered after T as well: the whole stream goes
+			} else if ok {
+				erased[subject] = true
+				if kept.Version != end+1 {
+					kept.Version = end + 1
+					it, err := store.EncodeItem(kept)
+					if err != nil {
+						return r, fmt.Errorf("keep the erasure of %s: %w", id, err)
+					}
+					ch.put, ch.at = append(ch.put, it), append(ch.at, kept.Version)
 				}
+				r.Kept++
+				end++
 			}
 		}
-		for _, e := range past(have, int64(len(want.events))) {
-			r.Deleted++
+		for _, e := range past(have, end) {
+			ch.deletes = append(ch.deletes, e)
 			lost[e.CausationID] = true
-			if e.Type == domain.TypeSubjectErased && strings.HasPrefix(id, "user-") {
-				erased[strings.TrimPrefix(id, "user-")] = true
-			}
-			if !dryRun {
-				if _, err := c.API.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(c.Events), Key: store.EventKey(id, e.Version)}); err != nil {
-					return r, fmt.Errorf("delete %s at %d: %w", id, e.Version, err)
-				}
-			}
 		}
+		plan = append(plan, ch)
 	}
 	for id, s := range restored {
 		for _, e := range s.events {
@@ -190,7 +220,38 @@ func Apply(ctx context.Context, c Config, dryRun bool) (Report, error) {
 	}
 	delete(lost, "")
 
-	// 2. Snapshots not of a restored history.
+	// 2. Idempotency records of commands that are gone, before their events go: a run that
+	// stops after deleting them would no longer know them.
+	if dryRun {
+		for _, gone := range lost {
+			if gone {
+				r.Idempotency++ // at most: commands without an Idempotency-Key have no record
+			}
+		}
+	} else if r.Idempotency, err = c.Idempotency.Forget(ctx, c.API, func(cmd string) bool { return lost[cmd] }); err != nil {
+		return r, err
+	}
+
+	for _, ch := range plan {
+		for i, it := range ch.put {
+			r.PutBack++
+			if !dryRun {
+				if _, err := c.API.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(c.Events), Item: it}); err != nil {
+					return r, fmt.Errorf("put back %s at %d: %w", ch.id, ch.at[i], err)
+				}
+			}
+		}
+		for _, e := range ch.deletes {
+			r.Deleted++
+			if !dryRun {
+				if _, err := c.API.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(c.Events), Key: store.EventKey(ch.id, e.Version)}); err != nil {
+					return r, fmt.Errorf("delete %s at %d: %w", ch.id, e.Version, err)
+				}
+			}
+		}
+	}
+
+	// 3. Snapshots not of a restored history.
 	err = scan(ctx, c.API, c.Snapshots, func(it map[string]types.AttributeValue) error {
 		id, v, eventID, err := store.SnapshotOf(it)
 		if err != nil {
@@ -210,16 +271,6 @@ func Apply(ctx context.Context, c Config, dryRun bool) (Report, error) {
 		return r, fmt.Errorf("snapshots: %w", err)
 	}
 
-	// 3. Idempotency records of commands that are gone.
-	if dryRun {
-		for _, gone := range lost {
-			if gone {
-				r.Idempotency++ // at most: commands without an Idempotency-Key have no record
-			}
-		}
-	} else if r.Idempotency, err = c.Idempotency.Forget(ctx, c.API, func(cmd string) bool { return lost[cmd] }); err != nil {
-		return r, err
-	}
 	for s := range erased {
 		r.Erasures = append(r.Erasures, s)
 	}
@@ -340,6 +391,31 @@ func scanLive(ctx context.Context, api API, table string) (map[string]map[int64]
 		return nil
 	})
 	return out, err
+}
+
+// erasedIn reports whether events hold a SubjectErased.
+func erasedIn(events []store.Event) bool {
+	for _, e := range events {
+		if e.Type == domain.TypeSubjectErased {
+			return true
+		}
+	}
+	return false
+}
+
+// erasure returns the SubjectErased of have after version head: the one at head+1 if there is
+// one there (kept by an earlier run), else the oldest.
+func erasure(have map[int64]store.Event, head int64) (store.Event, bool) {
+	if e, ok := have[head+1]; ok && e.Type == domain.TypeSubjectErased {
+		return e, true
+	}
+	var found store.Event
+	for v, e := range have {
+		if v > head && e.Type == domain.TypeSubjectErased && (found.Version == 0 || v < found.Version) {
+			found = e
+		}
+	}
+	return found, found.Version > 0
 }
 
 // past returns the events of have after version head, newest first.
