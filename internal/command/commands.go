@@ -45,12 +45,14 @@ func (s *Service) DeactivateUser(ctx context.Context, m Meta, userID string) (Re
 	})
 }
 
-// EraseUser erases a user's personal data: it appends SubjectErased (no personal data in it),
-// releases their email address, then erases their key, which makes every copy of their data
-// unreadable — in events, read models, parked records — while the history keeps its shape. It is
-// idempotent: erasing an erased user erases the key again and appends nothing. An ID that is not
-// a user ID (domain.ValidUserID) is ErrNotFound before anything is read or written: no data can
-// be theirs, and no tombstone is left for it.
+// EraseUser erases a data subject's personal data: it appends SubjectErased (no personal data in
+// it) to their user stream, releases their email address, then erases their key, which makes
+// every copy of their data unreadable — in events, read models, parked records — while the
+// history keeps its shape. A subject who never registered (a customer named on orders) gets a
+// user stream holding just SubjectErased, so the event store records every erasure and a
+// restore of it applies them again. It is idempotent: erasing an erased subject erases the key
+// again and appends nothing. An ID that is not a user ID (domain.ValidUserID) is ErrNotFound
+// before anything is read or written: no data can be theirs, and no tombstone is left for it.
 func (s *Service) EraseUser(ctx context.Context, m Meta, userID string) (Result, error) {
 	if s.eraser == nil {
 		return Result{}, errors.New("command: no Eraser configured")
@@ -59,7 +61,7 @@ func (s *Service) EraseUser(ctx context.Context, m Meta, userID string) (Result,
 		return Result{}, ErrNotFound
 	}
 	res, err := update(ctx, s, m, users, userID, func(u domain.User) (decision, error) {
-		events, err := u.Erase()
+		events, err := u.Erase(userID)
 		if err != nil || len(events) == 0 {
 			return decision{}, err
 		}
@@ -69,15 +71,13 @@ func (s *Service) EraseUser(ctx context.Context, m Meta, userID string) (Result,
 		}
 		return d, nil
 	})
-	if err != nil && !errors.Is(err, domain.ErrNotFound) {
+	if err != nil {
 		return Result{}, err
 	}
-	// An unknown user may still be a data subject (a customer ID on orders): the key goes
-	// either way, and the answer stays that there is no such user.
-	if eerr := s.eraser.Erase(ctx, userID); eerr != nil {
-		return Result{}, fmt.Errorf("erase the key of %s: %w", userID, eerr)
+	if err := s.eraser.Erase(ctx, userID); err != nil {
+		return Result{}, fmt.Errorf("erase the key of %s: %w", userID, err)
 	}
-	return res, err
+	return res, nil
 }
 
 // OpenAccount opens an account under c.AccountID (the caller generates it).

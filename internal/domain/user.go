@@ -95,7 +95,7 @@ func (u User) Evolve(e Event) User {
 	case UserDeactivated:
 		u.Status = UserStatusDeactivated
 	case SubjectErased:
-		u.Status, u.Email, u.Name = UserStatusErased, "", ""
+		u.ID, u.Status, u.Email, u.Name = e.UserID, UserStatusErased, "", ""
 	}
 	return u
 }
@@ -167,11 +167,14 @@ func (u User) Deactivate() ([]Event, error) {
 	return []Event{UserDeactivated{UserID: u.ID}}, nil
 }
 
-// Erase decides erasing the user's personal data; erasing an erased user changes nothing.
-func (u User) Erase() ([]Event, error) {
+// Erase decides erasing the personal data of data subject id, whose user this is: erasing an
+// erased subject changes nothing. A subject who never registered (a customer named on orders)
+// is erased all the same, so that the event store records every erasure: a restore of the
+// events table applies them all again.
+func (u User) Erase(id string) ([]Event, error) {
 	switch {
 	case !u.Exists():
-		return nil, ErrNotFound
+		return []Event{SubjectErased{UserID: id}}, nil
 	case u.Status == UserStatusErased:
 		return nil, nil
 	}

@@ -349,14 +349,17 @@ func TestRegisterRefusesOddAddressesAndInvisibleCharacters(t *testing.T) {
 func TestErase(t *testing.T) {
 	registered := domain.UserRegistered{UserID: "u1", Email: "a@example.com", Name: "A"}
 	erased := domain.SubjectErased{UserID: "u1"}
-	events, err := given[domain.User](registered).Erase()
+	events, err := given[domain.User](registered).Erase("u1")
 	then(t, events, err, outcome{events: []domain.Event{erased}})
-	events, err = given[domain.User](registered, domain.UserDeactivated{UserID: "u1"}).Erase()
+	events, err = given[domain.User](registered, domain.UserDeactivated{UserID: "u1"}).Erase("u1")
 	then(t, events, err, outcome{events: []domain.Event{erased}})
-	events, err = given[domain.User](registered, erased).Erase()
+	events, err = given[domain.User](registered, erased).Erase("u1")
 	then(t, events, err, outcome{})
-	events, err = given[domain.User]().Erase()
-	then(t, events, err, outcome{err: domain.ErrNotFound})
+	// A subject who never registered: the erasure is recorded all the same, once.
+	events, err = given[domain.User]().Erase("u1")
+	then(t, events, err, outcome{events: []domain.Event{erased}})
+	events, err = given[domain.User](erased).Erase("u1")
+	then(t, events, err, outcome{})
 	u := given[domain.User](registered, erased)
 	if u.Email != "" || u.Name != "" || u.Status != domain.UserStatusErased {
 		t.Fatalf("erased user keeps %+v", u)

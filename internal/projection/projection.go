@@ -154,7 +154,9 @@ func Change(e store.Event) (expression.UpdateBuilder, error) {
 		return set("userStatus", string(domain.UserStatusDeactivated)), nil
 	case domain.SubjectErased:
 		// Redact: the personal fields go, the facts stay.
-		return set("userStatus", string(domain.UserStatusErased)).Remove(expression.Name("email")).Remove(expression.Name("name")), nil
+		// A subject who never registered gets a read model saying they were erased.
+		return set("kind", "user", "userId", ev.UserID, "userStatus", string(domain.UserStatusErased)).
+			Remove(expression.Name("email")).Remove(expression.Name("name")), nil
 	case domain.AccountOpened:
 		return set("kind", "account", "accountId", ev.AccountID, "ownerId", ev.OwnerID, "currency", ev.Currency, "balance", add("balance", 0)), nil
 	case domain.MoneyDeposited:
