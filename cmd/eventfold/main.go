@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -80,7 +81,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	noun, args := args[0], args[1:]
 	if isHelp(noun) {
 		if len(args) > 0 && !isHelp(args[0]) { // eventfold help NOUN [VERB]: that command's -h
-			return run(ctx, append(args, "-h"), out, errOut)
+			return run(ctx, slices.Concat(args, []string{"-h"}), out, errOut)
 		}
 		printCommands(out, "COMMAND", all)
 		return flag.ErrHelp
