@@ -19,10 +19,29 @@ import (
 // a secret, so never a flag (it would stay in the shell's history).
 const envEmailHashKey = "EVENTFOLD_EMAIL_HASH_KEY"
 
-// restoreCopy runs `restore copy`: the events recorded up to until, into a new table target with
-// the events table's definition. Locally only: in AWS, point-in-time recovery does this.
-func restoreCopy(ctx context.Context, o options, until, target string, out io.Writer) error {
-	if o.endpoint == "" {
+// restoreCopyCommand is `eventfold restore copy`: the events recorded up to -until, into a new
+// table -target with the events table's definition. Locally only: in AWS, point-in-time recovery
+// does this.
+type restoreCopyCommand struct {
+	common
+	until, target string
+}
+
+func (c *restoreCopyCommand) run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fs := newFlagSet("restore copy", "-until T -target TABLE [flags]", `
+Copy copies every event recorded at or before -until from the events table into a new table,
+-target, created with the events table's definition from the template: what a point-in-time
+restore of the append-only events table to -until holds. DynamoDB Local has no point-in-time
+recovery, so this stands in for it, on DynamoDB Local only; in AWS, restore the table with
+aws dynamodb restore-table-to-point-in-time. See the README, "Restoring the event store".`)
+	c.attach(fs, eventsTable)
+	fs.StringVar(&c.until, "until", "", "the point in time, RFC 3339")
+	fs.StringVar(&c.target, "target", "", "the new table the events are copied into")
+	if err := fs.parse(args, out, errOut); err != nil {
+		return err
+	}
+	until, target := c.until, c.target
+	if c.endpoint == "" {
 		return fmt.Errorf("restore copy stands in for point-in-time recovery on DynamoDB Local: pass -endpoint or set %s; in AWS use aws dynamodb restore-table-to-point-in-time", localaws.EnvDynamoDBEndpoint)
 	}
 	at, err := time.Parse(time.RFC3339Nano, until)
@@ -32,31 +51,56 @@ func restoreCopy(ctx context.Context, o options, until, target string, out io.Wr
 	if target == "" {
 		return errors.New("restore copy needs -target, the name of the new table")
 	}
-	if err := o.resolve(); err != nil {
-		return err
-	}
-	if target == o.tables.events {
-		return errors.New("-target is the live events table: copy into a new table")
-	}
-	def, err := o.definition("EventsTable", target)
+	d, err := c.resolve()
 	if err != nil {
 		return err
 	}
-	client := localaws.DynamoDB(o.endpoint)
+	events := d.tables[eventsTable]
+	if target == events {
+		return errors.New("-target is the live events table: copy into a new table")
+	}
+	def, err := d.definition("EventsTable", target)
+	if err != nil {
+		return err
+	}
+	client := localaws.DynamoDB(d.endpoint)
 	if _, err := localaws.CreateTables(ctx, client, []template.Table{def}); err != nil {
 		return err
 	}
-	n, err := restore.Copy(ctx, client, o.tables.events, target, at)
+	n, err := restore.Copy(ctx, client, events, target, at)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "copied %d events recorded up to %s from %s into %s\n", n, at.Format(time.RFC3339Nano), o.tables.events, target)
+	fmt.Fprintf(out, "copied %d events recorded up to %s from %s into %s\n", n, at.Format(time.RFC3339Nano), events, target)
 	return nil
 }
 
-// restoreApply runs `restore apply`, with the command side wired as the commands Lambda wires
-// it (lambdaenv.NewCommandSide), so erasures are made again exactly as DELETE /users/{id} does.
-func restoreApply(ctx context.Context, o options, from string, dryRun bool, out io.Writer) error {
+// restoreApplyCommand is `eventfold restore apply`, with the command side wired as the commands
+// Lambda wires it (lambdaenv.NewCommandSide), so erasures are made again exactly as
+// DELETE /users/{id} does.
+type restoreApplyCommand struct {
+	common
+	from   string
+	dryRun bool
+}
+
+func (c *restoreApplyCommand) run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fs := newFlagSet("restore apply", "-from TABLE [-dry-run] [flags]", `
+Apply makes the live events table equal to the restored copy of it, -from, stream by stream:
+events the copy has and the live table lacks are put back, events past the copy's end of a
+stream are deleted. Then snapshots, claims and idempotency records are made to agree with the
+restored events, and erasures are made again, exactly as DELETE /users/{id} makes them. Every
+step is idempotent: a restore that stops halfway is finished by running it again; writers must be
+stopped while it runs. With -dry-run it reports what it would change and changes nothing. It needs `+envEmailHashKey+`, the stack's EmailHashKey, base64 (a secret, so never a
+flag). Afterwards, start every function cold and rebuild the read models; see the README,
+"Restoring the event store".`)
+	c.attach(fs, eventsTable, snapshotsTable, claimsTable, idempotencyTable, keysTable)
+	fs.StringVar(&c.from, "from", "", "the restored copy of the events table")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "report what would change, change nothing")
+	if err := fs.parse(args, out, errOut); err != nil {
+		return err
+	}
+	from, dryRun := c.from, c.dryRun
 	if from == "" {
 		return errors.New("restore apply needs -from, the restored copy of the events table")
 	}
@@ -64,27 +108,32 @@ func restoreApply(ctx context.Context, o options, from string, dryRun bool, out 
 	if err != nil || len(key) < 32 {
 		return fmt.Errorf("restore apply needs %s: the stack's EmailHashKey, base64, at least 32 bytes", envEmailHashKey)
 	}
-	client, kmsAPI, err := o.clients(ctx)
+	d, err := c.resolve()
 	if err != nil {
 		return err
 	}
+	client, kmsAPI, err := d.clients(ctx)
+	if err != nil {
+		return err
+	}
+	t := d.tables
 	cs, err := lambdaenv.NewCommandSide(lambdaenv.CommandSide{
-		EventsTable: o.tables.events, SnapshotsTable: o.tables.snapshots, ClaimsTable: o.tables.claims, IdempotencyTable: o.tables.idempotency,
-		KeysTable: o.tables.keys, DataKey: o.dataKey, EmailHashKey: key,
+		EventsTable: t[eventsTable], SnapshotsTable: t[snapshotsTable], ClaimsTable: t[claimsTable], IdempotencyTable: t[idempotencyTable],
+		KeysTable: t[keysTable], DataKey: d.dataKey, EmailHashKey: key,
 		KeyCacheTTL: time.Nanosecond, // no cache to speak of: read every key as it is now
 	}, client, kmsAPI)
 	if err != nil {
 		return err
 	}
-	r, err := restore.Apply(ctx, restore.Config{API: client, Events: o.tables.events, Restored: from,
-		Snapshots: o.tables.snapshots, Claims: o.tables.claims, Idempotency: cs.Idempotency, Users: cs.Service}, dryRun)
+	r, err := restore.Apply(ctx, restore.Config{API: client, Events: t[eventsTable], Restored: from,
+		Snapshots: t[snapshotsTable], Claims: t[claimsTable], Idempotency: cs.Idempotency, Users: cs.Service}, dryRun)
 	verb := "restored"
 	if dryRun {
 		verb = "dry run, nothing changed:"
 	}
 	fmt.Fprintf(out, "%s %s from %s: %d streams, %d events; %d events put back, %d deleted; %d erasures made after T kept; %d snapshots deleted; "+
 		"%d claims released, %d taken again; %d idempotency records deleted; %d subjects erased again\n",
-		verb, o.tables.events, from, r.Streams, r.Events, r.PutBack, r.Deleted, r.Kept, r.Snapshots, r.ClaimsReleased, r.ClaimsTaken, r.Idempotency, len(r.Erasures))
+		verb, t[eventsTable], from, r.Streams, r.Events, r.PutBack, r.Deleted, r.Kept, r.Snapshots, r.ClaimsReleased, r.ClaimsTaken, r.Idempotency, len(r.Erasures))
 	for _, k := range r.ClaimConflicts {
 		fmt.Fprintln(out, "  claim held by another stream, left as it is:", k)
 	}
