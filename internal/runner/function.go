@@ -107,10 +107,10 @@ func (f *function) invoke(ctx context.Context, requestID string, payload []byte)
 		f.release(inst, true)
 		return nil, ctx.Err()
 	}
-	outcome := make(chan result, 1)
-	go func() { outcome <- f.await(inst, inv) }()
+	ended := make(chan result, 1)
+	go func() { ended <- f.await(inst, inv) }()
 	select {
-	case res := <-outcome:
+	case res := <-ended:
 		return res.payload, res.err
 	case <-ctx.Done():
 		// The caller gave up (a client hung up, the gateway's 30 s passed). As in Lambda, the
@@ -325,7 +325,7 @@ func (inst *instance) runtimeAPI() http.Handler {
 			h := w.Header()
 			h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
 			h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
-			h.Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:"+inst.fn.name)
+			h.Set("Lambda-Runtime-Invoked-Function-Arn", functionARN(inst.fn.name))
 			h.Set("Lambda-Runtime-Trace-Id", "Root=1-"+strconv.FormatInt(time.Now().Unix(), 16)+"-"+inv.id)
 			h.Set("Content-Type", "application/json")
 			w.Write(inv.payload)

@@ -224,7 +224,7 @@ func (r *Runner) resources(ctx context.Context) error {
 			env.Refs[id] = r.cfg.Stack + "-" + id
 		}
 		if _, ok := env.Attrs[id+".Arn"]; !ok {
-			env.Attrs[id+".Arn"] = fmt.Sprintf("arn:aws:%s:%s:%s:%s-%s", service(res.Type), localaws.Region, localaws.Account, r.cfg.Stack, id)
+			env.Attrs[id+".Arn"] = arn(service(res.Type), r.cfg.Stack+"-"+id)
 		}
 	}
 	tables, err := r.tmpl.Tables(env)
@@ -246,6 +246,15 @@ func (r *Runner) resources(ctx context.Context) error {
 	r.env = env
 	return nil
 }
+
+// arn is the ARN of a resource of the local stack, which pretends to be in localaws.Region and
+// localaws.Account.
+func arn(service, resource string) string {
+	return "arn:aws:" + service + ":" + localaws.Region + ":" + localaws.Account + ":" + resource
+}
+
+// functionARN is the ARN of a function of the local stack.
+func functionARN(name string) string { return arn("lambda", "function:"+name) }
 
 // service is the ARN service of a resource type: "sqs" for AWS::SQS::Queue.
 func service(resourceType string) string {

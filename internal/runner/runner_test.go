@@ -24,7 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/eventfold/eventfold/internal/command"
-	"github.com/eventfold/eventfold/internal/consumer"
+	"github.com/eventfold/eventfold/internal/ddbstream"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
@@ -284,7 +284,7 @@ func TestProjectorLambdaUnderInjectedDeliveries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec, err := consumer.Record(res.Events[0], fmt.Sprintf("%021d", len(records)+1))
+			rec, err := ddbstream.Record(res.Events[0], fmt.Sprintf("%021d", len(records)+1))
 			if err != nil {
 				t.Fatal(err)
 			}
