@@ -75,5 +75,9 @@ try:
 `, url)
 	<-ctx.Done()
 	fmt.Println("\nstopping")
-	r.Close()
+	if err := r.Close(); err != nil {
+		log.Error("stop failed", "error", err.Error())
+		restore()
+		os.Exit(1)
+	}
 }

@@ -281,8 +281,9 @@ func (f *function) forget(inst *instance) {
 	f.mu.Unlock()
 }
 
-// close stops every instance and waits for the processes to exit.
-func (f *function) close() {
+// close stops every instance and waits for the processes to exit. It returns the instances'
+// stop errors, joined.
+func (f *function) close() error {
 	f.mu.Lock()
 	f.closed = true
 	all := make([]*instance, 0, len(f.all))
@@ -290,24 +291,34 @@ func (f *function) close() {
 		all = append(all, inst)
 	}
 	f.mu.Unlock()
+	var errs []error
 	for _, inst := range all {
-		inst.stop()
+		errs = append(errs, inst.stop())
 	}
+	return errors.Join(errs...)
 }
 
-// stop ends the instance's process group: SIGTERM, then SIGKILL after a grace period.
-func (inst *instance) stop() {
+// stop ends the instance's process group: SIGTERM, then SIGKILL after a grace period. It returns
+// an error when the group could not be signalled; one that is already gone is not an error.
+func (inst *instance) stop() error {
 	if inst.cmd == nil || inst.cmd.Process == nil {
-		return
+		return nil
 	}
 	pgid := -inst.cmd.Process.Pid
-	syscall.Kill(pgid, syscall.SIGTERM)
+	signal := func(sig syscall.Signal) error {
+		if err := syscall.Kill(pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("stop %s[%d]: %v: %w", inst.fn.name, inst.id, sig, err)
+		}
+		return nil
+	}
+	err := signal(syscall.SIGTERM)
 	select {
 	case <-inst.exited:
 	case <-time.After(2 * time.Second):
-		syscall.Kill(pgid, syscall.SIGKILL)
+		err = errors.Join(err, signal(syscall.SIGKILL))
 		<-inst.exited
 	}
+	return err
 }
 
 const runtimePrefix = "/2018-06-01/runtime/"
