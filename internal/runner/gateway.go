@@ -174,13 +174,15 @@ func (r *Runner) gateway(w http.ResponseWriter, req *http.Request) {
 	defer cancel()
 	out, err := r.functions[rt.function].invoke(ctx, event.RequestContext.RequestID, payload)
 	status := r.respond(w, out, err)
+	o := outcomeOf(err)
 	attrs := []any{"function", rt.function, "trigger", "http", "route", rt.key,
-		"status", status, "ms", time.Since(started).Milliseconds(), "outcome", string(outcomeOf(err))}
+		"status", status, "ms", time.Since(started).Milliseconds(), "outcome", string(o)}
+	// What failed: the function's error type (not its message), or the runner's own error.
 	var fe *FunctionError
 	switch {
 	case errors.As(err, &fe):
 		attrs = append(attrs, "error_type", fe.Type)
-	case outcomeOf(err) == outcomeError:
+	case o == outcomeError:
 		attrs = append(attrs, "error", err.Error())
 	}
 	r.cfg.Log.Info("invoke", attrs...)
