@@ -1,8 +1,9 @@
 // Package runner runs eventfold on one machine, wired exactly as template.yaml wires it in AWS:
 // it creates the template's tables on DynamoDB Local, builds every AWS::Serverless::Function
 // for the host the way `sam build` does, runs each bootstrap binary behind its own Lambda
-// Runtime API, and serves the template's HttpApi routes as API Gateway HTTP API payload v2.0.
-// No Docker, no AWS account.
+// Runtime API, serves the template's HttpApi routes as API Gateway HTTP API payload v2.0, and
+// delivers the streams of its DynamoDB events as Lambda's event source mappings do. No Docker, no
+// AWS account.
 package runner
 
 import (
