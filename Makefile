@@ -13,7 +13,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 BENCHTIME ?= 500x
 FUZZTIME  ?= 30s
 
-.PHONY: help run up down status tables test unit lint build bench fuzz clean
+.PHONY: help run up down status test lint build bench fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'

@@ -21,6 +21,7 @@ import (
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/crypto"
+	"github.com/eventfold/eventfold/internal/ddbstream"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/localaws"
@@ -143,7 +144,7 @@ func TestRebuildOfSealedUsersOrdersAndAnErasedUser(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, e := range stored {
-			rec, err := consumer.Record(e, fmt.Sprintf("%021d", len(batch)+1))
+			rec, err := ddbstream.Record(e, fmt.Sprintf("%021d", len(batch)+1))
 			if err != nil {
 				t.Fatal(err)
 			}

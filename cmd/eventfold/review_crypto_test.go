@@ -18,6 +18,7 @@ import (
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/crypto"
+	"github.com/eventfold/eventfold/internal/ddbstream"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/localaws"
@@ -76,7 +77,7 @@ func TestReviewRebuildAndReplayIgnoreSealing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, _ := consumer.Record(stored[0], "100")
+	rec, _ := ddbstream.Record(stored[0], "100")
 	if resp, err := proc.Handle(ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{rec}}); err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatal(resp, err)
 	}
@@ -109,7 +110,7 @@ func TestReviewRebuildAndReplayIgnoreSealing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec2, _ := consumer.Record(stored[1], "200")
+	rec2, _ := ddbstream.Record(stored[1], "200")
 	recJSON, _ := json.Marshal(rec2)
 	if err := parking.Park(ctx, consumer.Parked{Consumer: "projector", StreamID: "user-" + user, Version: 2, Sequence: "200", Record: recJSON, Error: "simulated", ParkedAt: time.Now()}); err != nil {
 		t.Fatal(err)

@@ -126,5 +126,8 @@ try:
 `, url)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nstopping")
-	return r.Close()
+	if err := r.Close(); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	return nil
 }

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventfold/eventfold/internal/ddbstream"
 	"github.com/eventfold/eventfold/internal/metrics"
 	"github.com/eventfold/eventfold/internal/store"
 )
@@ -175,7 +175,7 @@ func (p *Processor) Replay(ctx context.Context, parked Parked) error {
 
 // decode turns a stream record into the event it notifies, upcast and opened.
 func (p *Processor) decode(ctx context.Context, rec events.DynamoDBEventRecord) (store.Event, error) {
-	item, err := Image(rec.Change.NewImage)
+	item, err := ddbstream.Item(rec.Change.NewImage)
 	if err != nil {
 		return store.Event{}, fmt.Errorf("%w: %v", store.ErrCorrupt, err)
 	}
@@ -208,83 +208,4 @@ func (p *Processor) park(ctx context.Context, rec events.DynamoDBEventRecord, st
 		Consumer: p.name, StreamID: stream, Version: version, Sequence: rec.Change.SequenceNumber,
 		Record: raw, Error: cause.Error(), ParkedAt: p.now().UTC(),
 	})
-}
-
-// Image converts a stream record image to the SDK's attribute values, so the store's own
-// decoder reads it.
-func Image(img map[string]events.DynamoDBAttributeValue) (map[string]types.AttributeValue, error) {
-	out := make(map[string]types.AttributeValue, len(img))
-	for k, v := range img {
-		av, err := value(v)
-		if err != nil {
-			return nil, fmt.Errorf("attribute %s: %w", k, err)
-		}
-		out[k] = av
-	}
-	return out, nil
-}
-
-func value(v events.DynamoDBAttributeValue) (types.AttributeValue, error) {
-	switch v.DataType() {
-	case events.DataTypeString:
-		return &types.AttributeValueMemberS{Value: v.String()}, nil
-	case events.DataTypeNumber:
-		return &types.AttributeValueMemberN{Value: v.Number()}, nil
-	case events.DataTypeBinary:
-		return &types.AttributeValueMemberB{Value: v.Binary()}, nil
-	case events.DataTypeBoolean:
-		return &types.AttributeValueMemberBOOL{Value: v.Boolean()}, nil
-	case events.DataTypeNull:
-		return &types.AttributeValueMemberNULL{Value: true}, nil
-	case events.DataTypeStringSet:
-		return &types.AttributeValueMemberSS{Value: v.StringSet()}, nil
-	case events.DataTypeNumberSet:
-		return &types.AttributeValueMemberNS{Value: v.NumberSet()}, nil
-	case events.DataTypeBinarySet:
-		return &types.AttributeValueMemberBS{Value: v.BinarySet()}, nil
-	case events.DataTypeList:
-		var l []types.AttributeValue
-		for _, e := range v.List() {
-			av, err := value(e)
-			if err != nil {
-				return nil, err
-			}
-			l = append(l, av)
-		}
-		return &types.AttributeValueMemberL{Value: l}, nil
-	case events.DataTypeMap:
-		m, err := Image(v.Map())
-		if err != nil {
-			return nil, err
-		}
-		return &types.AttributeValueMemberM{Value: m}, nil
-	}
-	return nil, errors.New("unknown attribute type")
-}
-
-// Record returns the stream record DynamoDB Streams makes of a stored event (an INSERT with its
-// NEW_IMAGE), as Lambda delivers it: for replaying events through a Processor, and for tests.
-func Record(e store.Event, sequence string) (events.DynamoDBEventRecord, error) {
-	item, err := store.EncodeItem(e)
-	if err != nil {
-		return events.DynamoDBEventRecord{}, err
-	}
-	img := make(map[string]events.DynamoDBAttributeValue, len(item))
-	for k, v := range item {
-		switch v := v.(type) {
-		case *types.AttributeValueMemberS:
-			img[k] = events.NewStringAttribute(v.Value)
-		case *types.AttributeValueMemberN:
-			img[k] = events.NewNumberAttribute(v.Value)
-		default:
-			return events.DynamoDBEventRecord{}, fmt.Errorf("attribute %s of an event item has an unexpected type", k)
-		}
-	}
-	return events.DynamoDBEventRecord{
-		EventName: string(events.DynamoDBOperationTypeInsert), EventSource: "aws:dynamodb", EventVersion: "1.1",
-		Change: events.DynamoDBStreamRecord{
-			Keys: map[string]events.DynamoDBAttributeValue{"pk": img["pk"], "v": img["v"]}, NewImage: img,
-			SequenceNumber: sequence, StreamViewType: string(events.DynamoDBStreamViewTypeNewImage),
-		},
-	}, nil
 }

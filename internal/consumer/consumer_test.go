@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eventfold/eventfold/internal/consumer"
+	"github.com/eventfold/eventfold/internal/ddbstream"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/metrics"
 	"github.com/eventfold/eventfold/internal/store"
@@ -33,7 +34,7 @@ var (
 // record is the stream record of a new event at stream and version.
 func record(t *testing.T, stream string, version int64, seq int) events.DynamoDBEventRecord {
 	t.Helper()
-	rec, err := consumer.Record(store.Event{ID: ids.New(), StreamID: stream, Version: version, Type: "Noted", SchemaVersion: 1,
+	rec, err := ddbstream.Record(store.Event{ID: ids.New(), StreamID: stream, Version: version, Type: "Noted", SchemaVersion: 1,
 		RecordedAt: time.Now(), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, version))}, fmt.Sprintf("%021d", seq))
 	if err != nil {
 		t.Fatal(err)
@@ -151,21 +152,4 @@ func TestFailFastPerStreamAndParking(t *testing.T) {
 	if err := json.Unmarshal(emf.Bytes(), &m); err != nil || m.EventsApplied != 3 || m.Failures != 2 || m.Parked != 4 || m.LagMs < 0 {
 		t.Fatalf("metrics line %s (%v)", emf.String(), err)
 	}
-}
-
-func FuzzImage(f *testing.F) {
-	f.Add([]byte(`{"a":{"S":"x"},"b":{"N":"1"},"c":{"L":[{"M":{"d":{"BOOL":true}}}]},"e":{"B":"AAE="},"f":{"NULL":true},"g":{"SS":["a"]}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var img map[string]events.DynamoDBAttributeValue
-		if json.Unmarshal(data, &img) != nil {
-			return
-		}
-		item, err := consumer.Image(img)
-		if err != nil {
-			return
-		}
-		if _, err := store.DecodeItem(item); err != nil && !errors.Is(err, store.ErrCorrupt) {
-			t.Fatalf("DecodeItem error %v is not ErrCorrupt", err)
-		}
-	})
 }

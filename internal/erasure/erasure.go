@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/crypto"
+	"github.com/eventfold/eventfold/internal/ddbstream"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/store"
 )
@@ -115,7 +115,7 @@ func Audit(ctx context.Context, api API, keys *crypto.Keyring, t Tables, subject
 			undecodable()
 			return nil
 		}
-		img, err := consumer.Image(rec.Change.NewImage)
+		img, err := ddbstream.Item(rec.Change.NewImage)
 		if err != nil {
 			undecodable()
 			return nil

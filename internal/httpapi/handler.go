@@ -276,14 +276,14 @@ func ifMatch(header string, create bool) (expected *int64, mustExist bool, err e
 // RequestHash fingerprints a request for its idempotency record: the same key with a different
 // fingerprint is a different request. It is keyed (HMAC-SHA256), so the record does not let
 // anyone confirm a guess of the body.
-func (hd *Handler) RequestHash(routeKey, path, ifMatch string, body []byte) string {
-	h := hmac.New(sha256.New, hd.hashKey)
+func (h *Handler) RequestHash(routeKey, path, ifMatch string, body []byte) string {
+	mac := hmac.New(sha256.New, h.hashKey)
 	for _, part := range []string{routeKey, path, ifMatch} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
+		mac.Write([]byte(part))
+		mac.Write([]byte{0})
 	}
-	h.Write(body)
-	return hex.EncodeToString(h.Sum(nil))
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // body returns the request body, decoded from base64 when API Gateway encoded it, after checking

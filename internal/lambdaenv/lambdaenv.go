@@ -1,7 +1,10 @@
 // Package lambdaenv is what every eventfold Lambda function reads and builds the same way at cold
-// start: required environment variables, reported all at once, and the DynamoDB client and
-// event store they share; and the read side (ReadSide), wired once for the projector and the
-// operator commands that write read models. Nothing here does network I/O.
+// start: required environment variables, reported all at once, and the DynamoDB and KMS clients
+// and event store they share. It wires each side once, for its function and the operator
+// commands that do the same work: the command side (CommandSide, NewCommandSide) for the
+// commands function and restore apply, the read side (ReadSide, NewReadSide) for the projector
+// and the commands that write read models (projections rebuild, parked replay). Apart from
+// Start, which runs the function, nothing here does network I/O.
 package lambdaenv
 
 import (

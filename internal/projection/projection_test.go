@@ -20,6 +20,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
+	"github.com/eventfold/eventfold/internal/ddbstream"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/projection"
@@ -274,7 +275,7 @@ func (n noParking) Park(_ context.Context, p consumer.Parked) error {
 // streamRecord is the stream record DynamoDB Streams makes of a stored event.
 func streamRecord(t *testing.T, e store.Event, seq int) events.DynamoDBEventRecord {
 	t.Helper()
-	rec, err := consumer.Record(e, fmt.Sprintf("%021d", seq))
+	rec, err := ddbstream.Record(e, fmt.Sprintf("%021d", seq))
 	if err != nil {
 		t.Fatal(err)
 	}

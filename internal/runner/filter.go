@@ -1,8 +1,13 @@
 package runner
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/eventfold/eventfold/internal/ddbstream"
 )
 
 // matchPattern applies a Lambda event filter pattern (the EventBridge pattern syntax) to a
@@ -115,6 +120,21 @@ func equalJSON(a, b any) bool {
 		return b == nil
 	case string, float64, bool:
 		return a == b
+	}
+	return false
+}
+
+// matches applies the mapping's filters to a record: no filters, or any one matching.
+func (r *Runner) matches(m mapping, rec types.Record) bool {
+	if len(m.filters) == 0 {
+		return true
+	}
+	var doc map[string]any
+	json.Unmarshal(ddbstream.LambdaJSON(rec, m.streamARN), &doc)
+	for _, f := range m.filters {
+		if matchPattern(f, doc) {
+			return true
+		}
 	}
 	return false
 }

@@ -107,10 +107,10 @@ func (f *function) invoke(ctx context.Context, requestID string, payload []byte)
 		f.release(inst, true)
 		return nil, ctx.Err()
 	}
-	outcome := make(chan result, 1)
-	go func() { outcome <- f.await(inst, inv) }()
+	ended := make(chan result, 1)
+	go func() { ended <- f.await(inst, inv) }()
 	select {
-	case res := <-outcome:
+	case res := <-ended:
 		return res.payload, res.err
 	case <-ctx.Done():
 		// The caller gave up (a client hung up, the gateway's 30 s passed). As in Lambda, the
@@ -281,8 +281,9 @@ func (f *function) forget(inst *instance) {
 	f.mu.Unlock()
 }
 
-// close stops every instance and waits for the processes to exit.
-func (f *function) close() {
+// close stops every instance and waits for the processes to exit. It returns the instances'
+// stop errors, joined.
+func (f *function) close() error {
 	f.mu.Lock()
 	f.closed = true
 	all := make([]*instance, 0, len(f.all))
@@ -290,24 +291,34 @@ func (f *function) close() {
 		all = append(all, inst)
 	}
 	f.mu.Unlock()
+	var errs []error
 	for _, inst := range all {
-		inst.stop()
+		errs = append(errs, inst.stop())
 	}
+	return errors.Join(errs...)
 }
 
-// stop ends the instance's process group: SIGTERM, then SIGKILL after a grace period.
-func (inst *instance) stop() {
+// stop ends the instance's process group: SIGTERM, then SIGKILL after a grace period. It returns
+// an error when the group could not be signalled; one that is already gone is not an error.
+func (inst *instance) stop() error {
 	if inst.cmd == nil || inst.cmd.Process == nil {
-		return
+		return nil
 	}
 	pgid := -inst.cmd.Process.Pid
-	syscall.Kill(pgid, syscall.SIGTERM)
+	signal := func(sig syscall.Signal) error {
+		if err := syscall.Kill(pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("stop %s[%d]: %v: %w", inst.fn.name, inst.id, sig, err)
+		}
+		return nil
+	}
+	err := signal(syscall.SIGTERM)
 	select {
 	case <-inst.exited:
 	case <-time.After(2 * time.Second):
-		syscall.Kill(pgid, syscall.SIGKILL)
+		err = errors.Join(err, signal(syscall.SIGKILL))
 		<-inst.exited
 	}
+	return err
 }
 
 const runtimePrefix = "/2018-06-01/runtime/"
@@ -325,7 +336,7 @@ func (inst *instance) runtimeAPI() http.Handler {
 			h := w.Header()
 			h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
 			h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
-			h.Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:"+inst.fn.name)
+			h.Set("Lambda-Runtime-Invoked-Function-Arn", functionARN(inst.fn.name))
 			h.Set("Lambda-Runtime-Trace-Id", "Root=1-"+strconv.FormatInt(time.Now().Unix(), 16)+"-"+inv.id)
 			h.Set("Content-Type", "application/json")
 			w.Write(inv.payload)

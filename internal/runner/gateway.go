@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eventfold/eventfold/internal/localaws"
 )
 
 // route is one HttpApi route of a function.
@@ -172,24 +174,18 @@ func (r *Runner) gateway(w http.ResponseWriter, req *http.Request) {
 	defer cancel()
 	out, err := r.functions[rt.function].invoke(ctx, event.RequestContext.RequestID, payload)
 	status := r.respond(w, out, err)
-	r.cfg.Log.Info("invoke", "function", rt.function, "trigger", "http", "route", rt.key,
-		"status", status, "ms", time.Since(started).Milliseconds(), "outcome", outcome(err))
-}
-
-func outcome(err error) string {
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.Is(err, ErrTimeout):
-		return "timeout"
-	case errors.Is(err, ErrCrashed):
-		return "crashed"
-	}
+	o := outcomeOf(err)
+	attrs := []any{"function", rt.function, "trigger", "http", "route", rt.key,
+		"status", status, "ms", time.Since(started).Milliseconds(), "outcome", string(o)}
+	// What failed: the function's error type (not its message), or the runner's own error.
 	var fe *FunctionError
-	if errors.As(err, &fe) {
-		return "error " + fe.Type
+	switch {
+	case errors.As(err, &fe):
+		attrs = append(attrs, "error_type", fe.Type)
+	case o == outcomeError:
+		attrs = append(attrs, "error", err.Error())
 	}
-	return "failed: " + err.Error()
+	r.cfg.Log.Info("invoke", attrs...)
 }
 
 func (r *Runner) event(req *http.Request, rt *route, params map[string]string, body []byte) events.APIGatewayV2HTTPRequest {
@@ -233,7 +229,7 @@ func (r *Runner) event(req *http.Request, rt *route, params map[string]string, b
 		PathParameters:        params,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
 			RouteKey:     rt.key,
-			AccountID:    "000000000000",
+			AccountID:    localaws.Account,
 			Stage:        "$default",
 			RequestID:    newRequestID(),
 			APIID:        "local",

@@ -1,8 +1,9 @@
 // Package runner runs eventfold on one machine, wired exactly as template.yaml wires it in AWS:
 // it creates the template's tables on DynamoDB Local, builds every AWS::Serverless::Function
 // for the host the way `sam build` does, runs each bootstrap binary behind its own Lambda
-// Runtime API, and serves the template's HttpApi routes as API Gateway HTTP API payload v2.0.
-// No Docker, no AWS account.
+// Runtime API, serves the template's HttpApi routes as API Gateway HTTP API payload v2.0, and
+// delivers the streams of its DynamoDB events as Lambda's event source mappings do. No Docker, no
+// AWS account.
 package runner
 
 import (
@@ -76,8 +77,9 @@ type Runner struct {
 	invocations []Invocation
 }
 
-// Start brings the system up: tables, builds, one warm instance per function, the HTTP API.
-func Start(ctx context.Context, cfg Config) (*Runner, error) {
+// Start brings the system up: tables, builds, one warm instance per function, the HTTP API. When
+// it fails, it stops what it started, and its error includes what Close returned.
+func Start(ctx context.Context, cfg Config) (_ *Runner, err error) {
 	if cfg.Template == "" || cfg.DynamoDBEndpoint == "" {
 		return nil, errors.New("runner: Template and DynamoDBEndpoint are required")
 	}
@@ -111,7 +113,7 @@ func Start(ctx context.Context, cfg Config) (*Runner, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			r.Close()
+			err = errors.Join(err, r.Close())
 		}
 	}()
 	if err := r.resources(ctx); err != nil {
@@ -171,27 +173,46 @@ func (r *Runner) Invoke(ctx context.Context, logicalID string, payload []byte) (
 	return f.invoke(ctx, newRequestID(), payload)
 }
 
-// Close stops the HTTP API and every function instance, and waits for them.
+// Close stops the stream pollers, the HTTP API and every function instance, waits for them, and
+// removes the functions' temporary build directory. It does all of that even when a step fails,
+// and returns every failure, joined: requests still running when the HTTP API's 5 s for a
+// graceful shutdown ran out, an instance's process group that could not be signalled, a build
+// directory that could not be removed.
 func (r *Runner) Close() error {
 	if r.stop != nil {
 		r.stop()
 		r.pollers.Wait()
 	}
+	var errs []error
 	if r.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r.srv.Shutdown(ctx)
+		if err := r.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("runner: HTTP API shutdown: %w", err))
+		}
 		cancel()
 	}
-	var wg sync.WaitGroup
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+	)
 	for _, f := range r.functions {
 		wg.Add(1)
-		go func() { defer wg.Done(); f.close() }()
+		go func() {
+			defer wg.Done()
+			if err := f.close(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
 	}
 	wg.Wait()
 	if r.tmpDir != "" {
-		os.RemoveAll(r.tmpDir)
+		if err := os.RemoveAll(r.tmpDir); err != nil {
+			errs = append(errs, fmt.Errorf("runner: remove the build directory: %w", err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // resources resolves the template's names and creates its tables.
@@ -224,7 +245,7 @@ func (r *Runner) resources(ctx context.Context) error {
 			env.Refs[id] = r.cfg.Stack + "-" + id
 		}
 		if _, ok := env.Attrs[id+".Arn"]; !ok {
-			env.Attrs[id+".Arn"] = fmt.Sprintf("arn:aws:%s:%s:%s:%s-%s", service(res.Type), localaws.Region, localaws.Account, r.cfg.Stack, id)
+			env.Attrs[id+".Arn"] = arn(service(res.Type), r.cfg.Stack+"-"+id)
 		}
 	}
 	tables, err := r.tmpl.Tables(env)
@@ -246,6 +267,15 @@ func (r *Runner) resources(ctx context.Context) error {
 	r.env = env
 	return nil
 }
+
+// arn is the ARN of a resource of the local stack, which pretends to be in localaws.Region and
+// localaws.Account.
+func arn(service, resource string) string {
+	return "arn:aws:" + service + ":" + localaws.Region + ":" + localaws.Account + ":" + resource
+}
+
+// functionARN is the ARN of a function of the local stack.
+func functionARN(name string) string { return arn("lambda", "function:"+name) }
 
 // service is the ARN service of a resource type: "sqs" for AWS::SQS::Queue.
 func service(resourceType string) string {

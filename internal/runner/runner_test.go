@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,7 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/eventfold/eventfold/internal/command"
-	"github.com/eventfold/eventfold/internal/consumer"
+	"github.com/eventfold/eventfold/internal/ddbstream"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
@@ -60,7 +62,11 @@ func mustStart(t testing.TB, tmpl string, params map[string]string, maxInstances
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("close the runner: %v", err)
+		}
+	})
 	return r
 }
 
@@ -147,6 +153,29 @@ func TestHTTPAPIResponsesAndFailures(t *testing.T) {
 		if resp.StatusCode != tt.status || strings.TrimSpace(string(body)) != tt.body {
 			t.Errorf("GET %s = %d %q, want %d %q", tt.path, resp.StatusCode, body, tt.status, tt.body)
 		}
+	}
+}
+
+// TestCloseReturnsWhatItCouldNotStop holds a request open past the HTTP API's graceful shutdown:
+// Close must say so (it stops everything else all the same).
+func TestCloseReturnsWhatItCouldNotStop(t *testing.T) {
+	r := mustStart(t, "testdata/template.yaml", nil, 1)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The gateway reads the whole body before it invokes: a body that never ends keeps the
+	// request running.
+	if _, err := io.WriteString(conn, "POST /echo/1 HTTP/1.1\r\nHost: local\r\nContent-Length: 100\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := r.Close(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close with a request still running = %v, want the shutdown's %v", err, context.DeadlineExceeded)
+	}
+	if _, err := r.Invoke(context.Background(), "TestFunction", []byte(`{}`)); err == nil {
+		t.Fatal("the function still answers after Close")
 	}
 }
 
@@ -284,7 +313,7 @@ func TestProjectorLambdaUnderInjectedDeliveries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec, err := consumer.Record(res.Events[0], fmt.Sprintf("%021d", len(records)+1))
+			rec, err := ddbstream.Record(res.Events[0], fmt.Sprintf("%021d", len(records)+1))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -98,7 +98,11 @@ func startStreams(t *testing.T, tmpl string) (*runner.Runner, *dynamodb.Client) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("close the runner: %v", err)
+		}
+	})
 	return r, awstest.DynamoDB(t)
 }
 
@@ -282,7 +286,11 @@ func TestEndToEndStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("close the runner: %v", err)
+		}
+	}()
 	resp, body := call(t, "POST", r.URL()+"/accounts", "application/json", []byte(`{"ownerId":"o1","currency":"EUR"}`))
 	if resp.StatusCode != 201 {
 		t.Fatalf("POST /accounts = %d %s", resp.StatusCode, body)
