@@ -125,7 +125,9 @@ func FuzzReview2StrictAgreesWithV1(f *testing.F) {
 				t.Fatalf("decode %q: %v", body, err)
 			}
 			// No piece of the body of 4 or more bytes that is no field name appears in the detail.
-			for _, w := range strings.FieldsFunc(string(body), func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '@') }) {
+			for _, w := range strings.FieldsFunc(string(body), func(r rune) bool {
+				return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '@')
+			}) {
 				if len(w) >= 4 && strings.Contains(p.Detail, w) && !strings.Contains(p.Detail, `"`+w) && !strings.Contains(p.Detail, "."+w) && !fixedWord(w) {
 					t.Fatalf("decode %q: problem %q holds %q of the body", body, p.Detail, w)
 				}
