@@ -231,9 +231,12 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 				err = errors.Join(err, rerr)
 			}
 			return none, res, err
-		case p.Status == http.StatusConflict:
+		case p.Status == http.StatusConflict, p.Status == http.StatusPreconditionFailed:
 			// A lost version race in which none of the stream's new events is this command's
 			// (the command layer looks) wrote nothing: free the key for the reloaded request.
+			// So did If-Match: * on a resource that does not exist: the same request may hold
+			// once the resource does, and must not be answered with this 412 until the record
+			// expires.
 			if aerr := h.idem.Abandon(ctx, key, attempt); aerr != nil {
 				err = errors.Join(err, aerr)
 			}

@@ -83,7 +83,9 @@ func TestIfMatchOnUpdateRoutes(t *testing.T) {
 	acct := hs.openAccount(t)
 	wantStatus(t, hs.do(t, deposit(t, acct, 100)), http.StatusOK, "")
 	wantStatus(t, hs.do(t, request(t, "POST /inventory/{sku}/stock", `{"quantity":1}`, map[string]string{"sku": "SKU-1"})), http.StatusOK, "")
-	const missingUser, missingAccount, missingSKU = "01JZZZZZZZZZZZZZZZZZZZZZZZ", "01JUNKNOWNACCOUNT000000000", "SKU-NEW"
+	// missingUser is a user ID (a canonical ULID) no user has: an ID that cannot be a user's is 404
+	// before If-Match is looked at.
+	const missingUser, missingAccount, missingSKU = "01J9ZQ4T8K5W3X2Y1V0B6N7M8D", "01JUNKNOWNACCOUNT000000000", "SKU-NEW"
 	// In order: the user's email changes before the user is deactivated, then erased.
 	routes := []struct {
 		route, body string

@@ -5,13 +5,11 @@
 package query
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -332,17 +330,23 @@ func decodeAuditCursor(cursor, stream string) (int64, error) {
 	if err != nil {
 		return 0, ErrBadCursor
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var c auditCursor
-	if dec.Decode(&c) != nil || c.Stream != stream || c.From < 2 || c.From > maxVersion {
-		return 0, ErrBadCursor
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	// Strictly, as list cursors and request bodies are read: a name twice is not the last one,
+	// a name in another case is not the name, and nothing follows the object.
+	if jsonv2.Unmarshal(b, &c, strictCursor) != nil || c.Stream != stream || c.From < 2 || c.From > maxVersion {
 		return 0, ErrBadCursor
 	}
 	return c.From, nil
 }
+
+// strictCursor are the options cursors are read with: exact names, each once, none unknown, valid
+// UTF-8.
+var strictCursor = jsonv2.JoinOptions(
+	jsonv2.MatchCaseInsensitiveNames(false),
+	jsonv2.RejectUnknownMembers(true),
+	jsontext.AllowDuplicateNames(false),
+	jsontext.AllowInvalidUTF8(false),
+)
 
 // maxVersion is the largest version a query accepts: 2^53, the largest integer every JSON client
 // reads exactly.
@@ -419,7 +423,7 @@ func decodeCursor(c, key, value string) (map[string]types.AttributeValue, error)
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	var plain map[string]string
 	// Strictly, as request bodies are read: a name twice ({"pk":"a","pk":"b"}) is not the last.
-	if err != nil || jsonv2.Unmarshal(b, &plain, jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false)) != nil ||
+	if err != nil || jsonv2.Unmarshal(b, &plain, strictCursor) != nil ||
 		len(plain) != 2 || plain[key] != value || store.ValidStreamID(plain["pk"]) != nil {
 		return nil, ErrBadCursor
 	}
