@@ -580,3 +580,18 @@ func deadlineOf(ctx context.Context) time.Time {
 	d, _ := ctx.Deadline()
 	return d
 }
+
+// awaitAppend waits until attempt 1 has sent its append (reached), failing the test rather than
+// hanging when the attempt ended before it got there (a machine too loaded for its deadline).
+func awaitAppend(t *testing.T, reached, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-reached:
+	case <-done:
+		select {
+		case <-reached:
+		default:
+			t.Fatal("attempt 1 ended before it sent its append: its deadline was too short for this machine")
+		}
+	}
+}

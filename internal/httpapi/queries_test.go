@@ -290,7 +290,7 @@ func TestQueriesMinVersionReads(t *testing.T) {
 					gets++
 				}
 			}
-			// One store read; the read model polled for the whole (300 ms) wait, every 50 ms.
+			// One store read; the read model polled for the whole (1 s) wait, every 50 ms.
 			if slices.Index(ops, "Query") != 1 || len(ops)-gets != 1 || gets < 3 {
 				t.Fatalf("requests %v, want GetItem, Query, then GetItems until the wait ends", ops)
 			}

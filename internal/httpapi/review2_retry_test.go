@@ -38,11 +38,11 @@ func (a *afterFirstLoad) Load(ctx context.Context, stream string, span store.Spa
 // attempt 2's answer and a third retry's.
 func lateBetweenCheckAndLoad(t *testing.T, plain, hsA, hsB *harness, a *inFlight, b *afterFirstLoad, req events.APIGatewayV2HTTPRequest) (reply, reply) {
 	t.Helper()
-	ctxA, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctxA, cancel := context.WithTimeout(context.Background(), 2*time.Second) // room to reach the append on a loaded machine
 	defer cancel()
 	aDone := make(chan struct{})
 	go func() { defer close(aDone); hsA.h.Handle(ctxA, req) }()
-	<-a.reached
+	awaitAppend(t, a.reached, aDone)
 	time.Sleep(time.Until(deadlineOf(ctxA)) + 50*time.Millisecond) // attempt 1 has timed out
 	b.hook = func() { close(a.land); <-a.landed }
 	r2 := hsB.do(t, req)
@@ -131,11 +131,11 @@ func TestReview2LateRegistrationRacingTheRetrysAppend(t *testing.T) {
 	hsB := wireWith(t, client, reqs, env, func(st command.Store) command.Store { b.Store = st; return b }, nil)
 	req := request(t, "POST /users", `{"email":"race@example.com","name":"Race Winner"}`, nil, "idempotency-key", "reg-race")
 
-	ctxA, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctxA, cancel := context.WithTimeout(context.Background(), 2*time.Second) // room to reach the append on a loaded machine
 	defer cancel()
 	aDone := make(chan struct{})
 	go func() { defer close(aDone); hsA.h.Handle(ctxA, req) }()
-	<-a.reached
+	awaitAppend(t, a.reached, aDone)
 	time.Sleep(time.Until(deadlineOf(ctxA)) + 50*time.Millisecond)
 	b.hook = func() { close(a.land); <-a.landed }
 	r2 := hsB.do(t, req)
