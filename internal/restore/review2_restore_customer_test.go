@@ -40,4 +40,3 @@ func TestReview2RestoreWithKeysAtTErasesEveryoneErasedAfterT(t *testing.T) {
 		t.Fatalf("the shipping address of a customer erased after T opens after the restore")
 	}
 }
-
