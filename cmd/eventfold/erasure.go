@@ -42,7 +42,7 @@ finding and exits non-zero when there is any.`)
 	}
 	t := d.tables
 	// No cache: the audit proves what any process reading the tables now would get.
-	keys := crypto.New(kmsAPI, client, t[keysTable], d.dataKey, 0, time.Minute, nil)
+	keys := crypto.NewKeyring(kmsAPI, client, crypto.KeyringConfig{Table: t[keysTable], KeyID: d.dataKey, MaxKeys: 0, TTL: time.Minute})
 	findings, err := erasure.Audit(ctx, client, keys, erasure.Tables{Events: t[eventsTable], Snapshots: t[snapshotsTable],
 		ReadModels: t[readModelsTable], Idempotency: t[idempotencyTable], Parking: t[parkingTable], Keys: t[keysTable]}, c.subject)
 	if err != nil {

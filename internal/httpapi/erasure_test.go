@@ -84,7 +84,7 @@ func TestEraseUserEndToEnd(t *testing.T) {
 	tables := erasure.Tables{Events: hs.env.Refs["EventsTable"], Snapshots: hs.env.Refs["SnapshotsTable"], ReadModels: hs.env.Refs["ReadModelsTable"],
 		Idempotency: hs.env.Refs["IdempotencyTable"], Parking: hs.env.Refs["ParkingTable"], Keys: hs.env.Refs["KeysTable"]}
 	audit := func() []erasure.Finding {
-		keys := crypto.New(awstest.MustKeys(t, hs.env), hs.client, tables.Keys, hs.env.Refs["DataKeyAlias"], 0, time.Minute, nil)
+		keys := crypto.NewKeyring(awstest.MustKeys(t, hs.env), hs.client, crypto.KeyringConfig{Table: tables.Keys, KeyID: hs.env.Refs["DataKeyAlias"], MaxKeys: 0, TTL: time.Minute})
 		findings, err := erasure.Audit(ctx, hs.client, keys, tables, user.ID)
 		if err != nil {
 			t.Fatal(err)

@@ -96,7 +96,7 @@ func SealedStore(ddb *dynamodb.Client, kmsAPI crypto.KMS, cfg store.Config, keys
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	keys := crypto.New(kmsAPI, ddb, keysTable, dataKey, 10_000, ttl, nil)
+	keys := crypto.NewKeyring(kmsAPI, ddb, crypto.KeyringConfig{Table: keysTable, KeyID: dataKey, MaxKeys: 10_000, TTL: ttl})
 	return crypto.NewStore(st, keys, domain.PersonalFields), keys, reg, nil
 }
 
