@@ -32,5 +32,5 @@ func wire(ctx context.Context, log *slog.Logger) (*httpapi.Queries, error) {
 	if err != nil {
 		return nil, err
 	}
-	return httpapi.NewQueries(query.New(ddb, readModels, st, 0), log), nil
+	return httpapi.NewQueries(query.New(query.Config{API: ddb, Table: readModels, Events: st}), log), nil
 }

@@ -131,7 +131,7 @@ func TestEraseUserEndToEnd(t *testing.T) {
 		t.Fatalf("read model after erasure: %v", item.Item)
 	}
 	// Queries show the erasure as such, not as empty data: now, and as of before it.
-	q := query.New(hs.client, hs.env.Refs["ReadModelsTable"], hs.store, 0)
+	q := query.New(query.Config{API: hs.client, Table: hs.env.Refs["ReadModelsTable"], Events: hs.store})
 	if u, err := q.User(ctx, user.ID, 0); err != nil || !u.Redacted || u.Email != "" || u.Status != "erased" {
 		t.Fatalf("user read model after erasure: %+v, %v", u, err)
 	}

@@ -200,7 +200,7 @@ func NewReadSide(cfg ReadSide, ddb *dynamodb.Client, kmsAPI crypto.KMS, log *slo
 // Rebuild brings the read-model table target up to date with the whole event store, opening
 // personal fields through Store as the projector does: see projection.Rebuild.
 func (r *ReadModels) Rebuild(ctx context.Context, target string, segments int, report func(projection.Progress)) (projection.Progress, error) {
-	return projection.Rebuild(ctx, r.api, r.events, target, r.Registry, r.Store, segments, report)
+	return projection.Rebuild(ctx, projection.RebuildConfig{API: r.api, EventsTable: r.events, Target: target, Registry: r.Registry, Source: r.Store, Segments: segments, Report: report})
 }
 
 // CommandSide configures the command side: the tables commands read and write, the keyring that
