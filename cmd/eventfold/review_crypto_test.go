@@ -15,11 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventfold/eventfold/internal/app"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
-	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/store"
@@ -65,9 +65,10 @@ func TestReviewRebuildAndReplayIgnoreSealing(t *testing.T) {
 	}
 	// The live projector, wired as functions/projector does.
 	readModels := env.Refs["ReadModelsTable"]
-	live, err := lambdaenv.NewReadSide(lambdaenv.ReadSide{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"],
-		ReadModelsTable: readModels, ParkingTable: env.Refs["ParkingTable"], KeysTable: env.Refs["KeysTable"], DataKey: env.Refs["DataKeyAlias"]},
-		client, kmsClient, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	live, err := app.Projector(app.ProjectorConfig{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"],
+		ReadModelsTable: readModels, ParkingTable: env.Refs["ParkingTable"],
+		KeysConfig: app.KeysConfig{KeysTable: env.Refs["KeysTable"], DataKey: env.Refs["DataKeyAlias"]}},
+		app.Clients{DynamoDB: client, KMS: kmsClient}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
