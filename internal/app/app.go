@@ -78,10 +78,10 @@ func Keyring(cfg KeysConfig, c Clients) *crypto.Keyring {
 	return crypto.NewKeyring(c.KMS, c.DynamoDB, kc)
 }
 
-// Sealed is the event store with personal fields sealed under per-subject keys on append and
+// sealed is the event store with personal fields sealed under per-subject keys on append and
 // opened on load (events of erased subjects come back Shredded), its keyring, and the domain's
 // event types.
-type Sealed struct {
+type sealed struct {
 	Store    *crypto.Store
 	Keys     *crypto.Keyring
 	Registry *store.Registry
@@ -89,16 +89,16 @@ type Sealed struct {
 
 // sealedStore builds the sealed event store on tables through a keyring as keys says; every
 // graph reads and writes events through one.
-func sealedStore(c Clients, tables store.Config, keys KeysConfig) (Sealed, error) {
+func sealedStore(c Clients, tables store.Config, keys KeysConfig) (sealed, error) {
 	reg, err := command.Registry()
 	if err != nil {
-		return Sealed{}, err
+		return sealed{}, err
 	}
 	tables.Registry = reg
 	st, err := store.New(c.DynamoDB, tables)
 	if err != nil {
-		return Sealed{}, err
+		return sealed{}, err
 	}
 	kr := Keyring(keys, c)
-	return Sealed{Store: crypto.NewStore(st, kr, domain.PersonalFields), Keys: kr, Registry: reg}, nil
+	return sealed{Store: crypto.NewStore(st, kr, domain.PersonalFields), Keys: kr, Registry: reg}, nil
 }
