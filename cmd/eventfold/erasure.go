@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
-	"github.com/eventfold/eventfold/internal/crypto"
+	"github.com/eventfold/eventfold/internal/app"
 	"github.com/eventfold/eventfold/internal/erasure"
 )
 
@@ -36,13 +35,15 @@ finding and exits non-zero when there is any.`)
 	if err != nil {
 		return err
 	}
-	client, kmsAPI, err := d.clients(ctx)
+	cl, err := d.clients(ctx)
 	if err != nil {
 		return err
 	}
-	t := d.tables
+	client, t := cl.DynamoDB, d.tables
 	// No cache: the audit proves what any process reading the tables now would get.
-	keys := crypto.New(kmsAPI, client, t[keysTable], d.dataKey, 0, time.Minute, nil)
+	cfg := d.keys()
+	cfg.Uncached = true
+	keys := app.Keyring(cfg, cl)
 	findings, err := erasure.Audit(ctx, client, keys, erasure.Tables{Events: t[eventsTable], Snapshots: t[snapshotsTable],
 		ReadModels: t[readModelsTable], Idempotency: t[idempotencyTable], Parking: t[parkingTable], Keys: t[keysTable]}, c.subject)
 	if err != nil {

@@ -25,8 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/eventfold/eventfold/internal/app"
 	"github.com/eventfold/eventfold/internal/crypto"
-	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/template"
 )
@@ -298,27 +298,32 @@ func (d *deployment) kms(ctx context.Context) (crypto.KMS, error) {
 }
 
 // clients returns the DynamoDB and KMS clients.
-func (d *deployment) clients(ctx context.Context) (*dynamodb.Client, crypto.KMS, error) {
+func (d *deployment) clients(ctx context.Context) (app.Clients, error) {
 	client, err := d.dynamoDB(ctx)
 	if err != nil {
-		return nil, nil, err
+		return app.Clients{}, err
 	}
 	kmsAPI, err := d.kms(ctx)
-	return client, kmsAPI, err
+	return app.Clients{DynamoDB: client, KMS: kmsAPI}, err
 }
 
-// readSide wires the read side as the projector Lambda does (lambdaenv.NewReadSide): events are
-// opened through the keyring before they are projected.
-func (d *deployment) readSide(ctx context.Context) (*dynamodb.Client, *lambdaenv.ReadModels, error) {
-	client, kmsAPI, err := d.clients(ctx)
+// keys is the keyring the flags name, with the cache of the Lambda functions.
+func (d *deployment) keys() app.KeysConfig {
+	return app.KeysConfig{KeysTable: d.tables[keysTable], DataKey: d.dataKey}
+}
+
+// readSide builds the read side with the projector Lambda's constructor (app.Projector): events
+// are opened through the keyring before they are projected.
+func (d *deployment) readSide(ctx context.Context) (*dynamodb.Client, *app.ReadSide, error) {
+	c, err := d.clients(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	rs, err := lambdaenv.NewReadSide(lambdaenv.ReadSide{
+	rs, err := app.Projector(app.ProjectorConfig{
 		EventsTable: d.tables[eventsTable], SnapshotsTable: d.tables[snapshotsTable], ReadModelsTable: d.tables[readModelsTable],
-		ParkingTable: d.tables[parkingTable], KeysTable: d.tables[keysTable], DataKey: d.dataKey,
-	}, client, kmsAPI, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	return client, rs, err
+		ParkingTable: d.tables[parkingTable], KeysConfig: d.keys(),
+	}, c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	return c.DynamoDB, rs, err
 }
 
 // definition returns the template's definition of the table logicalID, named name.

@@ -18,12 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventfold/eventfold/internal/app"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/ddbstream"
 	"github.com/eventfold/eventfold/internal/domain"
-	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/store"
@@ -100,13 +100,14 @@ func TestRebuildOfSealedUsersOrdersAndAnErasedUser(t *testing.T) {
 	ctx := context.Background()
 	s := newCLIStack(t, "rb")
 	kmsClient := awstest.MustKeys(t, s.env)
-	live, err := lambdaenv.NewReadSide(lambdaenv.ReadSide{EventsTable: s.env.Refs["EventsTable"], SnapshotsTable: s.env.Refs["SnapshotsTable"],
-		ReadModelsTable: s.env.Refs["ReadModelsTable"], ParkingTable: s.env.Refs["ParkingTable"], KeysTable: s.env.Refs["KeysTable"],
-		DataKey: s.env.Refs["DataKeyAlias"]}, s.client, kmsClient, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	live, err := app.Projector(app.ProjectorConfig{EventsTable: s.env.Refs["EventsTable"], SnapshotsTable: s.env.Refs["SnapshotsTable"],
+		ReadModelsTable: s.env.Refs["ReadModelsTable"], ParkingTable: s.env.Refs["ParkingTable"],
+		KeysConfig: app.KeysConfig{KeysTable: s.env.Refs["KeysTable"], DataKey: s.env.Refs["DataKeyAlias"]}},
+		app.Clients{DynamoDB: s.client, KMS: kmsClient}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := crypto.New(kmsClient, s.client, s.env.Refs["KeysTable"], s.env.Refs["DataKeyAlias"], 100, time.Minute, nil)
+	keys := crypto.NewKeyring(kmsClient, s.client, crypto.KeyringConfig{Table: s.env.Refs["KeysTable"], KeyID: s.env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
 	svc, err := command.New(command.Config{Store: crypto.NewStore(s.raw, keys, domain.PersonalFields),
 		EmailKey: []byte("0123456789abcdef0123456789abcdef"), Eraser: keys})
 	if err != nil {

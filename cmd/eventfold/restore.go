@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
-	"github.com/eventfold/eventfold/internal/lambdaenv"
+	"github.com/eventfold/eventfold/internal/app"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/restore"
 	"github.com/eventfold/eventfold/internal/template"
@@ -76,7 +77,7 @@ aws dynamodb restore-table-to-point-in-time. See the README, "Restoring the even
 }
 
 // restoreApplyCommand is `eventfold restore apply`, with the command side wired as the commands
-// Lambda wires it (lambdaenv.NewCommandSide), so erasures are made again exactly as
+// Lambda wires it (app.Commands), so erasures are made again exactly as
 // DELETE /users/{id} does.
 type restoreApplyCommand struct {
 	common
@@ -112,16 +113,17 @@ flag). Afterwards, start every function cold and rebuild the read models; see th
 	if err != nil {
 		return err
 	}
-	client, kmsAPI, err := d.clients(ctx)
+	cl, err := d.clients(ctx)
 	if err != nil {
 		return err
 	}
-	t := d.tables
-	cs, err := lambdaenv.NewCommandSide(lambdaenv.CommandSide{
+	client, t := cl.DynamoDB, d.tables
+	keys := d.keys()
+	keys.KeyCacheTTL = time.Nanosecond // no cache to speak of: read every key as it is now
+	cs, err := app.Commands(app.CommandsConfig{
 		EventsTable: t[eventsTable], SnapshotsTable: t[snapshotsTable], ClaimsTable: t[claimsTable], IdempotencyTable: t[idempotencyTable],
-		KeysTable: t[keysTable], DataKey: d.dataKey, EmailHashKey: key,
-		KeyCacheTTL: time.Nanosecond, // no cache to speak of: read every key as it is now
-	}, client, kmsAPI)
+		KeysConfig: keys, EmailHashKey: key,
+	}, cl, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return err
 	}

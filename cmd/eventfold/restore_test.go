@@ -5,15 +5,17 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventfold/eventfold/internal/app"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/domain"
-	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/store"
 )
@@ -30,10 +32,11 @@ func TestRestoreProcedure(t *testing.T) {
 	kmsClient := awstest.MustKeys(t, s.env)
 	emailKey := []byte("0123456789abcdef0123456789abcdef")
 	t.Setenv(envEmailHashKey, base64.StdEncoding.EncodeToString(emailKey))
-	cs, err := lambdaenv.NewCommandSide(lambdaenv.CommandSide{
+	cs, err := app.Commands(app.CommandsConfig{
 		EventsTable: s.env.Refs["EventsTable"], SnapshotsTable: s.env.Refs["SnapshotsTable"], ClaimsTable: s.env.Refs["ClaimsTable"],
-		IdempotencyTable: s.env.Refs["IdempotencyTable"], KeysTable: s.env.Refs["KeysTable"], DataKey: s.env.Refs["DataKeyAlias"], EmailHashKey: emailKey,
-	}, s.client, kmsClient)
+		IdempotencyTable: s.env.Refs["IdempotencyTable"], KeysConfig: app.KeysConfig{KeysTable: s.env.Refs["KeysTable"], DataKey: s.env.Refs["DataKeyAlias"]},
+		EmailHashKey: emailKey,
+	}, app.Clients{DynamoDB: s.client, KMS: kmsClient}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,12 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventfold/eventfold/internal/app"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/ddbstream"
 	"github.com/eventfold/eventfold/internal/domain"
-	"github.com/eventfold/eventfold/internal/lambdaenv"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/store"
@@ -53,7 +53,7 @@ func TestReviewRebuildAndReplayIgnoreSealing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := crypto.New(kmsClient, client, env.Refs["KeysTable"], env.Refs["DataKeyAlias"], 100, time.Minute, nil)
+	keys := crypto.NewKeyring(kmsClient, client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
 	sealed := crypto.NewStore(raw, keys, domain.PersonalFields)
 	svc, err := command.New(command.Config{Store: sealed, EmailKey: []byte("0123456789abcdef0123456789abcdef"), Eraser: keys})
 	if err != nil {
@@ -66,9 +66,10 @@ func TestReviewRebuildAndReplayIgnoreSealing(t *testing.T) {
 	}
 	// The live projector, wired as functions/projector does.
 	readModels := env.Refs["ReadModelsTable"]
-	live, err := lambdaenv.NewReadSide(lambdaenv.ReadSide{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"],
-		ReadModelsTable: readModels, ParkingTable: env.Refs["ParkingTable"], KeysTable: env.Refs["KeysTable"], DataKey: env.Refs["DataKeyAlias"]},
-		client, kmsClient, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	live, err := app.Projector(app.ProjectorConfig{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"],
+		ReadModelsTable: readModels, ParkingTable: env.Refs["ParkingTable"],
+		KeysConfig: app.KeysConfig{KeysTable: env.Refs["KeysTable"], DataKey: env.Refs["DataKeyAlias"]}},
+		app.Clients{DynamoDB: client, KMS: kmsClient}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,16 +74,50 @@ type Opener interface {
 	Open(ctx context.Context, e *store.Event) error
 }
 
-// OpenWith makes the processor open events before handing them over, and returns it.
-func (p *Processor) OpenWith(o Opener) *Processor {
-	p.opener = o
-	return p
+// NoOpener opens nothing: the Opener of a consumer whose events hold no sealed fields.
+var NoOpener Opener = noOpener{}
+
+type noOpener struct{}
+
+func (noOpener) Open(context.Context, *store.Event) error { return nil }
+
+// Config is what a Processor is built from. Every field but Metrics is required.
+type Config struct {
+	// Name is the consumer's name in parked events, logs and metrics.
+	Name string
+	// Registry decodes and upcasts the events of stream records.
+	Registry *store.Registry
+	// Handler applies the events.
+	Handler Handler
+	// Parking keeps the events that can never be applied.
+	Parking Parking
+	Log     *slog.Logger
+	// Metrics receives the batch metrics; nil means none.
+	Metrics *metrics.Emitter
+	// Opener opens each event's personal fields before Handler sees it: the event store
+	// (crypto.Store), or NoOpener when the events hold no sealed fields.
+	Opener Opener
 }
 
-// New returns a Processor named name (the consumer's name in parked events, logs and metrics).
-// Metrics may be nil.
-func New(name string, reg *store.Registry, h Handler, p Parking, log *slog.Logger, m *metrics.Emitter) *Processor {
-	return &Processor{name: name, reg: reg, handler: h, parking: p, log: log, metrics: m, now: time.Now}
+// New returns the Processor cfg describes. It reports every missing field at once.
+func New(cfg Config) (*Processor, error) {
+	var errs []error
+	for _, f := range []struct {
+		name    string
+		missing bool
+	}{
+		{"Name", cfg.Name == ""}, {"Registry", cfg.Registry == nil}, {"Handler", cfg.Handler == nil},
+		{"Parking", cfg.Parking == nil}, {"Log", cfg.Log == nil}, {"Opener", cfg.Opener == nil},
+	} {
+		if f.missing {
+			errs = append(errs, errors.New("consumer: "+f.name+" is required"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &Processor{name: cfg.Name, reg: cfg.Registry, handler: cfg.Handler, parking: cfg.Parking, log: cfg.Log,
+		metrics: cfg.Metrics, opener: cfg.Opener, now: time.Now}, nil
 }
 
 // Handle processes a batch and reports the records to retry. It returns an error only when it
@@ -186,11 +220,9 @@ func (p *Processor) decode(ctx context.Context, rec events.DynamoDBEventRecord) 
 	if err := p.reg.Upcast(&e); err != nil {
 		return e, err
 	}
-	if p.opener != nil {
-		// Not poison: a key service that fails now may answer on the retry.
-		if err := p.opener.Open(ctx, &e); err != nil {
-			return e, fmt.Errorf("open %s at %d: %w", e.StreamID, e.Version, err)
-		}
+	// Not poison: a key service that fails now may answer on the retry.
+	if err := p.opener.Open(ctx, &e); err != nil {
+		return e, fmt.Errorf("open %s at %d: %w", e.StreamID, e.Version, err)
 	}
 	return e, nil
 }

@@ -82,7 +82,11 @@ func TestFailFastPerStreamAndParking(t *testing.T) {
 		"note-b@1": fmt.Errorf("bad payload: %w", consumer.ErrPoison), // poison: parked
 	}}
 	var logs, emf bytes.Buffer
-	p := consumer.New("test", reg, h, park, slog.New(slog.NewJSONHandler(&logs, nil)), metrics.New(&emf))
+	p, err := consumer.New(consumer.Config{Name: "test", Registry: reg, Handler: h, Parking: park,
+		Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics.New(&emf), Opener: consumer.NoOpener})
+	if err != nil {
+		t.Fatal(err)
+	}
 	corrupt := record(t, "note-c", 1, 7)
 	delete(corrupt.Change.NewImage, "type")
 	unknown := record(t, "note-d", 1, 8)
@@ -153,3 +157,33 @@ func TestFailFastPerStreamAndParking(t *testing.T) {
 		t.Fatalf("metrics line %s (%v)", emf.String(), err)
 	}
 }
+
+func TestNewReportsEveryMissingField(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  consumer.Config
+		want []string
+	}{
+		{"nothing", consumer.Config{}, []string{"Name", "Registry", "Handler", "Parking", "Log", "Opener"}},
+		{"no opener", consumer.Config{Name: "n", Registry: reg, Handler: &scripted{}, Parking: noPark{}, Log: slog.New(slog.DiscardHandler)},
+			[]string{"Opener"}},
+		{"complete, no metrics", consumer.Config{Name: "n", Registry: reg, Handler: &scripted{}, Parking: noPark{}, Log: slog.New(slog.DiscardHandler),
+			Opener: consumer.NoOpener}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := consumer.New(tc.cfg)
+			if (err == nil) != (len(tc.want) == 0) || (err == nil && p == nil) {
+				t.Fatalf("New = %v, %v; want problems with %v", p, err, tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w+" is required") {
+					t.Errorf("New: %v, want %s named", err, w)
+				}
+			}
+		})
+	}
+}
+
+type noPark struct{}
+
+func (noPark) Park(context.Context, consumer.Parked) error { return nil }

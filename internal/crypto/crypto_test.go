@@ -31,7 +31,7 @@ func keyring(t testing.TB, ttl time.Duration, c *storetest.Clock) (k *crypto.Key
 		now = c.Now
 	}
 	open = func() *crypto.Keyring {
-		return crypto.New(kmsAPI, client, env.Refs["KeysTable"], env.Refs["DataKeyAlias"], 1000, ttl, now)
+		return crypto.NewKeyring(kmsAPI, client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 1000, TTL: ttl, Clock: now})
 	}
 	k = open()
 	raw, err := store.New(client, store.Config{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"], Registry: userRegistry})
@@ -221,7 +221,7 @@ func TestSealingStore(t *testing.T) {
 	ctx := context.Background()
 	client := awstest.DynamoDB(t)
 	env := awstest.MustTables(t, client)
-	keys := crypto.New(awstest.MustKeys(t, env), client, env.Refs["KeysTable"], env.Refs["DataKeyAlias"], 100, time.Minute, nil)
+	keys := crypto.NewKeyring(awstest.MustKeys(t, env), client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
 	reg := store.MustRegistry(store.EventType{Name: domain.TypeUserRegistered, Schema: 1})
 	raw, err := store.New(client, store.Config{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"], Registry: reg})
 	if err != nil {

@@ -43,13 +43,30 @@ type Keyring struct {
 	kmsCalls atomic.Int64
 }
 
-// New returns a keyring. It caches up to maxKeys unwrapped keys, each for ttl (erasure reaches
-// other processes within ttl); clock may be nil.
-func New(kmsAPI KMS, table Table, tableName, keyID string, maxKeys int, ttl time.Duration, clock func() time.Time) *Keyring {
+// KeyringConfig configures a keyring.
+type KeyringConfig struct {
+	// Table names the keys table, which holds each subject's wrapped data key or tombstone.
+	Table string
+	// KeyID is the KMS key wrapping the data keys (ID, ARN or alias).
+	KeyID string
+	// MaxKeys is how many unwrapped keys the keyring caches; 0 means no cache: every Seal and
+	// Open reads the keys table and asks KMS (what an erasure audit wants: it sees what any
+	// process reading the tables now would).
+	MaxKeys int
+	// TTL is how long a cached key is used: an erasure reaches other processes within TTL.
+	TTL time.Duration
+	// Clock tells the time; nil means time.Now.
+	Clock func() time.Time
+}
+
+// NewKeyring returns a keyring reading and writing the keys table through table and wrapping
+// keys through kmsAPI, as cfg says.
+func NewKeyring(kmsAPI KMS, table Table, cfg KeyringConfig) *Keyring {
+	clock := cfg.Clock
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Keyring{kms: kmsAPI, table: table, name: tableName, keyID: keyID, cache: newCache(maxKeys, ttl, clock), now: clock}
+	return &Keyring{kms: kmsAPI, table: table, name: cfg.Table, keyID: cfg.KeyID, cache: newCache(cfg.MaxKeys, cfg.TTL, clock), now: clock}
 }
 
 // KMSCalls counts the KMS requests the keyring has made.

@@ -41,7 +41,7 @@ func newTables(t *testing.T) *tables {
 
 func (tb *tables) keyring(t *testing.T) *crypto.Keyring {
 	t.Helper()
-	return crypto.New(awstest.MustKeys(t, tb.env), tb.client, tb.env.Refs["KeysTable"], tb.env.Refs["DataKeyAlias"], 100, time.Minute, nil)
+	return crypto.NewKeyring(awstest.MustKeys(t, tb.env), tb.client, crypto.KeyringConfig{Table: tb.env.Refs["KeysTable"], KeyID: tb.env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
 }
 
 // keyItem returns the subject's item in the keys table: "none", "tombstone" or "wrapped".

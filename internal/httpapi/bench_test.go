@@ -25,7 +25,7 @@ func BenchmarkCommandWithEncryption(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	keys := crypto.New(awstest.MustKeys(b, env), client, env.Refs["KeysTable"], env.Refs["DataKeyAlias"], 100, time.Hour, nil)
+	keys := crypto.NewKeyring(awstest.MustKeys(b, env), client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Hour})
 	key := []byte("0123456789abcdef0123456789abcdef")
 	plain, _ := command.New(command.Config{Store: raw, EmailKey: key})
 	sealed, _ := command.New(command.Config{Store: crypto.NewStore(raw, keys, domain.PersonalFields), EmailKey: key, Eraser: keys})

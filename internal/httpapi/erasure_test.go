@@ -84,7 +84,7 @@ func TestEraseUserEndToEnd(t *testing.T) {
 	tables := erasure.Tables{Events: hs.env.Refs["EventsTable"], Snapshots: hs.env.Refs["SnapshotsTable"], ReadModels: hs.env.Refs["ReadModelsTable"],
 		Idempotency: hs.env.Refs["IdempotencyTable"], Parking: hs.env.Refs["ParkingTable"], Keys: hs.env.Refs["KeysTable"]}
 	audit := func() []erasure.Finding {
-		keys := crypto.New(awstest.MustKeys(t, hs.env), hs.client, tables.Keys, hs.env.Refs["DataKeyAlias"], 0, time.Minute, nil)
+		keys := crypto.NewKeyring(awstest.MustKeys(t, hs.env), hs.client, crypto.KeyringConfig{Table: tables.Keys, KeyID: hs.env.Refs["DataKeyAlias"], MaxKeys: 0, TTL: time.Minute})
 		findings, err := erasure.Audit(ctx, hs.client, keys, tables, user.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -131,7 +131,7 @@ func TestEraseUserEndToEnd(t *testing.T) {
 		t.Fatalf("read model after erasure: %v", item.Item)
 	}
 	// Queries show the erasure as such, not as empty data: now, and as of before it.
-	q := query.New(hs.client, hs.env.Refs["ReadModelsTable"], hs.store, 0)
+	q := query.New(query.Config{API: hs.client, Table: hs.env.Refs["ReadModelsTable"], Events: hs.store})
 	if u, err := q.User(ctx, user.ID, 0); err != nil || !u.Redacted || u.Email != "" || u.Status != "erased" {
 		t.Fatalf("user read model after erasure: %+v, %v", u, err)
 	}

@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,7 +87,7 @@ func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := crypto.New(awstest.MustKeys(t, env), client, env.Refs["KeysTable"], env.Refs["DataKeyAlias"], 100, time.Minute, nil)
+	keys := crypto.NewKeyring(awstest.MustKeys(t, env), client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
 	st := crypto.NewStore(raw, keys, domain.PersonalFields)
 	var cst command.Store = st
 	if wrapStore != nil {
@@ -469,23 +468,6 @@ func TestRoutesMatchTemplate(t *testing.T) {
 	hs := newHarness(t)
 	if got := hs.h.Routes(); strings.Join(got, "\n") != strings.Join(declared, "\n") {
 		t.Fatalf("handler routes:\n%s\ntemplate routes:\n%s", strings.Join(got, "\n"), strings.Join(declared, "\n"))
-	}
-}
-
-func TestEnvFromLookup(t *testing.T) {
-	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
-	good := map[string]string{"EVENTS_TABLE": "e", "SNAPSHOTS_TABLE": "s", "CLAIMS_TABLE": "c", "IDEMPOTENCY_TABLE": "i", "EMAIL_HASH_KEY": key}
-	env, err := httpapi.EnvFromLookup(func(k string) string { return good[k] })
-	if err != nil || env.EventsTable != "e" || len(env.EmailHashKey) != 32 || env.IdempotencyTTL != 24*time.Hour {
-		t.Fatalf("EnvFromLookup = %+v, %v", env, err)
-	}
-	_, err = httpapi.EnvFromLookup(func(k string) string {
-		return map[string]string{"EMAIL_HASH_KEY": "c2hvcnQ=", "IDEMPOTENCY_TTL": "forever"}[k]
-	})
-	for _, want := range []string{"EVENTS_TABLE", "SNAPSHOTS_TABLE", "CLAIMS_TABLE", "IDEMPOTENCY_TABLE", "EMAIL_HASH_KEY holds 5 bytes", "IDEMPOTENCY_TTL"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("bad environment: %v, want it to name %s", err, want)
-		}
 	}
 }
 

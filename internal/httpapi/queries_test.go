@@ -53,7 +53,7 @@ func newQueryHarness(t *testing.T) *queryHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := httpapi.NewQueries(query.New(client, env.Refs["ReadModelsTable"], st, time.Second), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	q := httpapi.NewQueries(query.New(query.Config{API: client, Table: env.Refs["ReadModelsTable"], Events: st, MaxWait: time.Second}), slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	return &queryHarness{q: q, reqs: reqs, cmds: cmds, store: st, proj: projection.New(client, env.Refs["ReadModelsTable"], st), clock: clock}
 }
 

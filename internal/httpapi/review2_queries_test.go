@@ -34,8 +34,8 @@ func sealedQueries(t *testing.T, hs *harness) (*httpapi.Queries, *crypto.Keyring
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := crypto.New(awstest.MustKeys(t, hs.env), hs.client, hs.env.Refs["KeysTable"], hs.env.Refs["DataKeyAlias"], 100, time.Minute, nil)
-	q := query.New(hs.client, hs.env.Refs["ReadModelsTable"], crypto.NewStore(raw, keys, domain.PersonalFields), 2*time.Second)
+	keys := crypto.NewKeyring(awstest.MustKeys(t, hs.env), hs.client, crypto.KeyringConfig{Table: hs.env.Refs["KeysTable"], KeyID: hs.env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
+	q := query.New(query.Config{API: hs.client, Table: hs.env.Refs["ReadModelsTable"], Events: crypto.NewStore(raw, keys, domain.PersonalFields), MaxWait: 2 * time.Second})
 	return httpapi.NewQueries(q, slog.New(slog.NewJSONHandler(io.Discard, nil))), keys
 }
 

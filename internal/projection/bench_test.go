@@ -102,7 +102,7 @@ func BenchmarkRebuild(b *testing.B) {
 		target := awstest.MustTables(b, f.client).Refs["ReadModelsTable"]
 		b.StartTimer()
 		t0 := time.Now()
-		p, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, unsealed{f.store}, 4, nil)
+		p, err := projection.Rebuild(ctx, projection.RebuildConfig{API: f.client, EventsTable: f.store.EventsTable(), Target: target, Registry: reg, Source: unsealed{f.store}, Segments: 4})
 		if err != nil {
 			b.Fatal(err)
 		}

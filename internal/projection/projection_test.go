@@ -225,7 +225,11 @@ func TestDeliveryThroughTheConsumer(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	reg, _ := command.Registry()
-	p := consumer.New("projector", reg, f.proj, noParking{t}, slog.New(slog.NewJSONHandler(io.Discard, nil)), nil)
+	p, err := consumer.New(consumer.Config{Name: "projector", Registry: reg, Handler: f.proj, Parking: noParking{t},
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Opener: consumer.NoOpener})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rng := rand.New(rand.NewPCG(3, 5))
 	var records []events.DynamoDBEventRecord
 	want := map[string]int64{}

@@ -38,10 +38,28 @@ type Progress struct {
 	Scanned, Applied, Total int64
 }
 
-// Rebuild brings the read-model table target up to date with the whole event store. It reads
-// the versions target holds, scans the event store (segments parallel segments, strongly
-// consistent), keeps of each stream the events after the version target holds, opens them
-// through src, and applies them in version order, streams in parallel (see Projector.Apply).
+// RebuildConfig says what Rebuild reads and writes.
+type RebuildConfig struct {
+	// API scans the events table and the target, and writes the target.
+	API ScanAPI
+	// EventsTable is the event store's table, scanned; Target the read-model table brought up
+	// to date.
+	EventsTable, Target string
+	// Registry upcasts the events scanned.
+	Registry *store.Registry
+	// Source opens the personal fields of the events scanned and fills gaps (crypto.Store).
+	Source Source
+	// Segments is how many parallel scan segments and workers run: at least 1.
+	Segments int
+	// Report, when not nil, is called now and then from the rebuild's goroutines.
+	Report func(Progress)
+}
+
+// Rebuild brings the read-model table cfg.Target (target, below) up to date with the whole event
+// store. It reads the versions target holds, scans the event store (cfg.Segments parallel
+// segments, strongly consistent), keeps of each stream the events after the version target
+// holds, opens them through cfg.Source, and applies them in version order, streams in parallel
+// (see Projector.Apply).
 //
 // Into a new table, that is a rebuild, and it can run while the live projector keeps its own
 // table. Into a table that has read models, it applies only what the table lacks: every event
@@ -54,9 +72,9 @@ type Progress struct {
 //
 // It stops at the first error (an event that cannot be decoded, upcast, opened or projected, or
 // ctx ending), leaving target with some streams further applied than others; every item stays a
-// fold of a prefix of its stream, so running it again finishes the job. report, when not nil, is
-// called now and then from the rebuild's goroutines.
-func Rebuild(ctx context.Context, api ScanAPI, eventsTable, target string, reg *store.Registry, src Source, segments int, report func(Progress)) (Progress, error) {
+// fold of a prefix of its stream, so running it again finishes the job.
+func Rebuild(ctx context.Context, cfg RebuildConfig) (Progress, error) {
+	api, eventsTable, target, reg, src, segments, report := cfg.API, cfg.EventsTable, cfg.Target, cfg.Registry, cfg.Source, cfg.Segments, cfg.Report
 	if segments < 1 {
 		return Progress{}, fmt.Errorf("rebuild %s: %d scan segments, want at least 1", target, segments)
 	}

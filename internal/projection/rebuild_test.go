@@ -47,7 +47,7 @@ func TestRebuildThenVerify(t *testing.T) {
 	target := awstest.MustTables(t, f.client).Refs["ReadModelsTable"]
 	var mu sync.Mutex
 	var reports int
-	got, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, unsealed{f.store}, 4, func(projection.Progress) { mu.Lock(); reports++; mu.Unlock() })
+	got, err := projection.Rebuild(ctx, projection.RebuildConfig{API: f.client, EventsTable: f.store.EventsTable(), Target: target, Registry: reg, Source: unsealed{f.store}, Segments: 4, Report: func(projection.Progress) { mu.Lock(); reports++; mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestRebuildThenVerify(t *testing.T) {
 	if c, err = projection.Verify(ctx, f.client, f.table, target); err != nil || c.Missing != 1 {
 		t.Fatalf("after a late account: %+v, %v; want it counted as only live", c, err)
 	}
-	caught, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, unsealed{f.store}, 4, nil)
+	caught, err := projection.Rebuild(ctx, projection.RebuildConfig{API: f.client, EventsTable: f.store.EventsTable(), Target: target, Registry: reg, Source: unsealed{f.store}, Segments: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestCatchUpRacesTheProjectorOnItsTable(t *testing.T) {
 		}
 	}
 	// 1. The rebuild.
-	if _, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, unsealed{f.store}, 2, nil); err != nil {
+	if _, err := projection.Rebuild(ctx, projection.RebuildConfig{API: f.client, EventsTable: f.store.EventsTable(), Target: target, Registry: reg, Source: unsealed{f.store}, Segments: 2}); err != nil {
 		t.Fatal(err)
 	}
 	// Appended before the cutover: only the old table's projector gets these.
@@ -154,7 +154,7 @@ func TestCatchUpRacesTheProjectorOnItsTable(t *testing.T) {
 	// 3. The catch-up pass, while the projector gets the late events and more are appended.
 	done := make(chan error, 1)
 	go func() {
-		_, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, unsealed{f.store}, 2, nil)
+		_, err := projection.Rebuild(ctx, projection.RebuildConfig{API: f.client, EventsTable: f.store.EventsTable(), Target: target, Registry: reg, Source: unsealed{f.store}, Segments: 2})
 		done <- err
 	}()
 	for round := 0; round < 3; round++ {

@@ -30,7 +30,7 @@ func TestReviewCutoverLosesWhatWasAppendedBeforeIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := awstest.MustTables(t, f.client).Refs["ReadModelsTable"]
-	if _, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, unsealed{f.store}, 2, nil); err != nil {
+	if _, err := projection.Rebuild(ctx, projection.RebuildConfig{API: f.client, EventsTable: f.store.EventsTable(), Target: target, Registry: reg, Source: unsealed{f.store}, Segments: 2}); err != nil {
 		t.Fatal(err)
 	}
 	// After the scan, before the cutover: the user is erased; the live projector redacts.
@@ -47,7 +47,7 @@ func TestReviewCutoverLosesWhatWasAppendedBeforeIt(t *testing.T) {
 	_ = projection.New(f.client, target, f.store)
 	// Step 3 of the README's cutover (“The read side”), the catch-up pass: `eventfold projections
 	// rebuild -target <target>` runs exactly this, through the read side's sealing store.
-	if _, err := projection.Rebuild(ctx, f.client, f.store.EventsTable(), target, reg, unsealed{f.store}, 2, nil); err != nil {
+	if _, err := projection.Rebuild(ctx, projection.RebuildConfig{API: f.client, EventsTable: f.store.EventsTable(), Target: target, Registry: reg, Source: unsealed{f.store}, Segments: 2}); err != nil {
 		t.Fatal(err)
 	}
 	live := f.item(t, stream)

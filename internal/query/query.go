@@ -109,13 +109,25 @@ type Service struct {
 	wait, poll time.Duration
 }
 
-// New returns a Service on the read-model table. maxWait bounds read-your-writes waits (2 s when
-// 0).
-func New(api API, table string, events Events, maxWait time.Duration) *Service {
+// Config configures a Service.
+type Config struct {
+	// API reads the read-model table.
+	API API
+	// Table is the read-model table.
+	Table string
+	// Events is the event store the temporal queries and the audit trail read.
+	Events Events
+	// MaxWait bounds read-your-writes waits; 0 means 2 s.
+	MaxWait time.Duration
+}
+
+// New returns a Service on cfg's read-model table.
+func New(cfg Config) *Service {
+	maxWait := cfg.MaxWait
 	if maxWait <= 0 {
 		maxWait = 2 * time.Second
 	}
-	return &Service{api: api, table: table, events: events, wait: maxWait, poll: 50 * time.Millisecond}
+	return &Service{api: cfg.API, table: cfg.Table, events: cfg.Events, wait: maxWait, poll: 50 * time.Millisecond}
 }
 
 // get reads the read model of stream into v, waiting up to the service's bound for it to reach

@@ -49,7 +49,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := crypto.New(kmsClient, client, env.Refs["KeysTable"], env.Refs["DataKeyAlias"], 100, time.Minute, nil)
+	keys := crypto.NewKeyring(kmsClient, client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
 	w := &world{client: client, env: env, raw: raw, keys: keys, idem: idempotency.New(client, env.Refs["IdempotencyTable"], 0, nil), ids: store.NewIDs(nil)}
 	w.svc = w.service(t)
 	return w
