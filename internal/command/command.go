@@ -24,13 +24,6 @@ import (
 	"github.com/eventfold/eventfold/internal/store"
 )
 
-// Store is the event store the commands use.
-type Store interface {
-	store.Reader
-	AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error)
-	SaveSnapshot(ctx context.Context, snap store.Snapshot) error
-}
-
 // Registry returns the store registry of the domain's event types.
 func Registry() (*store.Registry, error) {
 	var types []store.EventType
@@ -42,7 +35,7 @@ func Registry() (*store.Registry, error) {
 
 // Config configures a Service.
 type Config struct {
-	Store Store
+	Store store.EventStore
 	// IDs generates event IDs; a generator on time.Now when nil.
 	IDs *store.IDs
 	// EmailKey keys the hash that guards email uniqueness; at least 32 bytes, secret.
@@ -80,7 +73,7 @@ func (c Config) Validate() error {
 
 // Service carries out commands. It is safe for concurrent use.
 type Service struct {
-	store         Store
+	store         store.EventStore
 	ids           *store.IDs
 	emailKey      []byte
 	maxAttempts   int

@@ -11,26 +11,19 @@ import (
 	"github.com/eventfold/eventfold/internal/store"
 )
 
-// EventStore is the event store the encryption layer wraps.
-type EventStore interface {
-	store.Reader
-	AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error)
-	SaveSnapshot(ctx context.Context, snap store.Snapshot) error
-}
-
 // Store seals the personal fields of events on append and opens them on load, transparently to
 // the domain: each event with a data subject has the fields fields(type) names sealed under the
 // subject's key, bound to the event's ID and the field's name. A snapshot with a data subject is
 // sealed whole, bound to its stream and version; once the subject is erased it no longer loads
-// (ErrNoSnapshot), and the aggregate folds from its events. It is safe for concurrent use.
+// (ErrNoSnapshot), and the aggregate folds from its events. It is safe for concurrent use, and is itself a [store.EventStore].
 type Store struct {
-	EventStore
+	store.EventStore
 	keys   *Keyring
 	fields func(eventType string) []string
 }
 
 // NewStore wraps inner.
-func NewStore(inner EventStore, keys *Keyring, fields func(eventType string) []string) *Store {
+func NewStore(inner store.EventStore, keys *Keyring, fields func(eventType string) []string) *Store {
 	return &Store{EventStore: inner, keys: keys, fields: fields}
 }
 

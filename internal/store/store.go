@@ -35,6 +35,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +45,36 @@ import (
 
 	"github.com/oklog/ulid/v2"
 )
+
+// Reader is the read half of an event store: what [LoadHistory] needs.
+type Reader interface {
+	// Load returns the events of the span of the stream, upcast to their types' current schema
+	// versions; none (and no error) for a stream with no events in the span.
+	Load(ctx context.Context, streamID string, span Span) ([]Event, error)
+	// LoadSnapshot returns the stream's snapshot of the given schema version, or
+	// [ErrNoSnapshot].
+	LoadSnapshot(ctx context.Context, streamID string, schema int) (Snapshot, error)
+}
+
+// EventStore is the event-store port: what the command layer and the encryption layer (package
+// crypto) use, and what [DynamoDB], [Memory] and crypto.Store implement. Its contract is the
+// suite in package storetest, which every implementation runs:
+//
+//   - AppendStreams appends to one or more streams atomically at their expected versions, or
+//     writes nothing and returns [ErrVersionConflict] (in a [*ConflictError]), [ErrClaimed] (in a
+//     [*ClaimError]), [ErrExists] (in an [*InsertError]) or one of the input errors below. A
+//     retry of an append that was written returns its result and writes nothing.
+//   - Load returns a span of a stream, upcast; LoadSnapshot the stream's snapshot of a schema
+//     version (see [Reader]).
+//   - SaveSnapshot stores a snapshot of a stream, unless one as recent of the same schema
+//     version is there.
+//
+// Implementations are safe for concurrent use.
+type EventStore interface {
+	Reader
+	AppendStreams(ctx context.Context, appends ...StreamAppend) ([]Appended, error)
+	SaveSnapshot(ctx context.Context, snap Snapshot) error
+}
 
 // Event is the envelope of every event in the store.
 type Event struct {
