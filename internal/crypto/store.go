@@ -165,9 +165,14 @@ func (s *Store) Open(ctx context.Context, e *store.Event) error {
 	return nil
 }
 
-// SaveSnapshot seals a snapshot that holds a subject's data, then saves it.
+// SaveSnapshot seals a snapshot that holds a subject's data, then saves it. Like the inner store,
+// it returns store.ErrInvalidEvent, wrapped, for a payload that is not JSON, having written
+// nothing: sealed, it would be valid JSON to the inner store.
 func (s *Store) SaveSnapshot(ctx context.Context, snap store.Snapshot) error {
 	if snap.Subject != "" {
+		if !json.Valid(snap.Data) {
+			return fmt.Errorf("snapshot of %s: %w: payload is not JSON", snap.StreamID, store.ErrInvalidEvent)
+		}
 		sealed, err := s.keys.Seal(ctx, snap.Subject, snapshotPlace(snap.StreamID, snap.Version), snap.Data)
 		if err != nil {
 			return fmt.Errorf("seal snapshot of %s: %w", snap.StreamID, err)
