@@ -355,7 +355,7 @@ func (s *DynamoDB) canceled(ctx context.Context, batch []pending, actions []acti
 // Delete under the condition that no other stream holds the key.
 func (s *DynamoDB) claimItem(stream string, c Claim) (types.TransactWriteItem, error) {
 	if s.claims == "" {
-		return types.TransactWriteItem{}, fmt.Errorf("append to %s: %w: claims need Config.ClaimsTable", stream, ErrInvalidEvent)
+		return types.TransactWriteItem{}, fmt.Errorf("append to %s: %w", stream, ErrNoClaimsTable)
 	}
 	free := expression.AttributeNotExists(expression.Name(attrStream)).
 		Or(expression.Name(attrOwner).Equal(expression.Value(stream)))

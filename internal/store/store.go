@@ -209,10 +209,29 @@ var (
 	ErrInvalidStreamID = errors.New("invalid stream ID")
 	// ErrNoEvents is returned by an append with no events.
 	ErrNoEvents = errors.New("no events to append")
-	// ErrInvalidEvent is returned before any write when an event lacks a valid ULID ID, has a
-	// payload that is not JSON, a schema version other than its type's current one, or an
-	// expected version below 0; or when a claim or an insert is malformed (see Claim, Insert).
+	// ErrInvalidEvent is returned, wrapped, before any write, for input that no store could
+	// accept. An append (AppendStreams, Append) returns it when
+	//   - an event's ID is not a ULID;
+	//   - an event's payload is empty or not JSON;
+	//   - an event's correlation ID, causation ID or subject is over 256 bytes or not UTF-8;
+	//   - an event's schema version is neither 0 nor its type's current one;
+	//   - one event ID is given twice;
+	//   - an expected version is below 0;
+	//   - one stream is named twice;
+	//   - a claim key is empty, over 1 KB or not UTF-8, or one key is claimed twice;
+	//   - an insert's table is not a DynamoDB table name, its key is empty, over 1 KB or not
+	//     UTF-8, an attribute name is empty, "pk", over 255 bytes or not UTF-8, an attribute is
+	//     not a string or a []byte, or one item is inserted twice.
+	// SaveSnapshot returns it when
+	//   - the snapshot's version or schema version is below 1;
+	//   - its payload is not JSON;
+	//   - its EventID is not a ULID;
+	//   - its version is ahead of the stream's.
+	// A store that is not configured for a request says so with [ErrNoClaimsTable] instead.
 	ErrInvalidEvent = errors.New("invalid event")
+	// ErrNoClaimsTable is returned, wrapped, before any write by an append with claims to a
+	// DynamoDB store whose Config has no ClaimsTable: a configuration error, not bad input.
+	ErrNoClaimsTable = errors.New("claims need Config.ClaimsTable")
 	// ErrUnknownEventType is returned when an event's type is not registered: before any write on
 	// append, and on load for a stored event of a type this program does not know.
 	ErrUnknownEventType = errors.New("unknown event type")
