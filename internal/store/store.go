@@ -1,37 +1,3 @@
-// Package store is eventfold's event store on DynamoDB.
-//
-// The scheme: one item per event in the events table, partition key "pk" = stream ID, sort key
-// "v" = version (1, 2, 3, ...). Appending event v+1 to a stream at version v is a PutItem of item
-// (stream, v+1) under the condition attribute_not_exists(pk): of all concurrent writers at the same
-// expected version exactly one wins, and no version can ever be written twice. A version can also
-// never be skipped: a write at expected version v > 0 is only made once the store knows that item
-// (stream, v) exists. Events are never deleted, so that fact, once seen, stays true; the store
-// keeps a bounded set of such facts from its own loads and appends, which makes the common command
-// (load, then append one event) cost one Query and exactly one conditional PutItem (1 WCU for an
-// event up to 1 KB). When the fact is not known, a strongly consistent one-item Query checks it
-// first, so that no expected version, however wrong, can leave a gap. A snapshot is no such fact.
-// Only a restore of the events table to an earlier point takes events away; a load to the end of
-// a stream that finds it shorter than known, or a table found missing (as while it is restored in
-// place), corrects what the store knows. The restore procedure in the README starts functions
-// cold as well.
-//
-// Appends of several events, or to several streams, are one TransactWriteItems: a Put per event
-// and, for each stream whose expected version is not known to exist, a ConditionCheck on it. They
-// are atomic and bounded by DynamoDB's transaction limits (100 items, 4 MB).
-//
-// Appends are idempotent by event ID: a failed condition returns the blocking item
-// (ReturnValuesOnConditionCheckFailure=ALL_OLD), and when it holds the very event being appended,
-// the earlier attempt succeeded and the retry returns its result without writing anything.
-//
-// An append can also claim unique values (uniqueness guards such as one user per email, keyed by
-// a hash, never plaintext) or release them: a Put or Delete on the claims table in the same
-// transaction, under the condition that no other stream holds the value. It can also create items
-// in other tables (Insert: a new data subject's wrapped key), a Put under the condition that the
-// item does not exist; an append with inserts or claims is always a transaction.
-//
-// Snapshots live in their own table, one per stream, tagged with the aggregate's snapshot schema
-// version and the ID of the event they end with; a snapshot of another schema version is treated
-// as absent, and so is one whose event is not in the stream at its version (LoadHistory).
 package store
 
 import (
