@@ -24,13 +24,22 @@ import (
 	"github.com/eventfold/eventfold/internal/store"
 )
 
-// Registry returns the store registry of the domain's event types.
-func Registry() (*store.Registry, error) {
-	var types []store.EventType
-	for _, t := range domain.EventTypes() {
-		types = append(types, store.EventType{Name: t, Schema: 1})
+// Registry returns the store registry of the domain's event types: [RegistryOf] the domain's
+// table ([domain.Types]).
+func Registry() (*store.Registry, error) { return RegistryOf(domain.Types()...) }
+
+// RegistryOf returns the store registry of the given event types, with their schema versions and
+// upcasters. It reports every problem NewRegistry finds (a missing upcaster, say).
+func RegistryOf(types ...domain.EventType) (*store.Registry, error) {
+	out := make([]store.EventType, len(types))
+	for i, t := range types {
+		ups := make(map[int]store.Upcaster, len(t.Upcasters))
+		for v, u := range t.Upcasters {
+			ups[v] = store.Upcaster(u)
+		}
+		out[i] = store.EventType{Name: t.Name, Schema: t.Schema, Upcasters: ups}
 	}
-	return store.NewRegistry(types...)
+	return store.NewRegistry(out...)
 }
 
 // Config configures a Service.
