@@ -24,25 +24,27 @@ import (
 	"github.com/eventfold/eventfold/internal/store"
 )
 
-// Store is the event store the commands use.
-type Store interface {
-	store.Reader
-	AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error)
-	SaveSnapshot(ctx context.Context, snap store.Snapshot) error
-}
+// Registry returns the store registry of the domain's event types: [RegistryOf] the domain's
+// table ([domain.Types]).
+func Registry() (*store.Registry, error) { return RegistryOf(domain.Types()...) }
 
-// Registry returns the store registry of the domain's event types.
-func Registry() (*store.Registry, error) {
-	var types []store.EventType
-	for _, t := range domain.EventTypes() {
-		types = append(types, store.EventType{Name: t, Schema: 1})
+// RegistryOf returns the store registry of the given event types, with their schema versions and
+// upcasters. It reports every problem NewRegistry finds (a missing upcaster, say).
+func RegistryOf(types ...domain.EventType) (*store.Registry, error) {
+	out := make([]store.EventType, len(types))
+	for i, t := range types {
+		ups := make(map[int]store.Upcaster, len(t.Upcasters))
+		for v, u := range t.Upcasters {
+			ups[v] = store.Upcaster(u)
+		}
+		out[i] = store.EventType{Name: t.Name, Schema: t.Schema, Upcasters: ups}
 	}
-	return store.NewRegistry(types...)
+	return store.NewRegistry(out...)
 }
 
 // Config configures a Service.
 type Config struct {
-	Store Store
+	Store store.EventStore
 	// IDs generates event IDs; a generator on time.Now when nil.
 	IDs *store.IDs
 	// EmailKey keys the hash that guards email uniqueness; at least 32 bytes, secret.
@@ -80,7 +82,7 @@ func (c Config) Validate() error {
 
 // Service carries out commands. It is safe for concurrent use.
 type Service struct {
-	store         Store
+	store         store.EventStore
 	ids           *store.IDs
 	emailKey      []byte
 	maxAttempts   int

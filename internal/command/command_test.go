@@ -25,7 +25,7 @@ func mustRegistry(tb testing.TB) *store.Registry {
 	return reg
 }
 
-func mustService(tb testing.TB, st command.Store, snapshotEvery int) *command.Service {
+func mustService(tb testing.TB, st store.EventStore, snapshotEvery int) *command.Service {
 	tb.Helper()
 	return mustServiceWith(tb, command.Config{Store: st, EmailKey: testKey, SnapshotEvery: snapshotEvery})
 }
@@ -165,7 +165,7 @@ func TestUnknownOrMalformedIDsAreNotFound(t *testing.T) {
 
 // conflicting wraps a store and makes the first appends lose to a concurrent writer.
 type conflicting struct {
-	command.Store
+	store.EventStore
 	mu    sync.Mutex
 	loses int
 }
@@ -178,7 +178,7 @@ func (c *conflicting) AppendStreams(ctx context.Context, appends ...store.Stream
 	if lose {
 		return nil, &store.ConflictError{StreamID: appends[0].StreamID, Expected: appends[0].Expected, Actual: appends[0].Expected + 1}
 	}
-	return c.Store.AppendStreams(ctx, appends...)
+	return c.EventStore.AppendStreams(ctx, appends...)
 }
 
 func TestConflictsAreRetriedOnlyWithoutIfMatch(t *testing.T) {
@@ -188,7 +188,7 @@ func TestConflictsAreRetriedOnlyWithoutIfMatch(t *testing.T) {
 	if _, err := mustService(t, mem, 0).OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u", Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
-	st := &conflicting{Store: mem, loses: 3}
+	st := &conflicting{EventStore: mem, loses: 3}
 	svc := mustService(t, st, 0)
 	if res, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: 7}); err != nil || res.Version != 2 {
 		t.Fatalf("deposit after 3 lost races: %+v, %v", res, err)
@@ -346,7 +346,7 @@ func TestACommandIDAppliesOnce(t *testing.T) {
 			}
 			// The second attempt loads the stream at version 1, then the first attempt's
 			// deposit lands just before its own append.
-			race := &landFirst{Store: st}
+			race := &landFirst{EventStore: st}
 			second := mustServiceWith(t, command.Config{Store: race, EmailKey: testKey})
 			race.first = func() {
 				if _, err := mustService(t, st, 0).Deposit(ctx, m, acct, domain.Deposit{Amount: 40}); err != nil {
@@ -371,7 +371,7 @@ func TestACommandIDAppliesOnce(t *testing.T) {
 
 // landFirst runs first just before its first append goes out.
 type landFirst struct {
-	command.Store
+	store.EventStore
 	once  sync.Once
 	first func()
 }
@@ -382,5 +382,5 @@ func (l *landFirst) AppendStreams(ctx context.Context, appends ...store.StreamAp
 			l.first()
 		}
 	})
-	return l.Store.AppendStreams(ctx, appends...)
+	return l.EventStore.AppendStreams(ctx, appends...)
 }

@@ -136,7 +136,7 @@ func (p *Processor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events
 		if rec.EventName != string(events.DynamoDBOperationTypeInsert) {
 			continue // events are only ever inserted
 		}
-		stream := rec.Change.Keys["pk"].String()
+		stream := rec.Change.Keys[store.AttrStream].String()
 		if failed[stream] {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: seq})
 			continue
@@ -233,7 +233,7 @@ func (p *Processor) park(ctx context.Context, rec events.DynamoDBEventRecord, st
 		return err
 	}
 	if version == 0 {
-		version, _ = strconv.ParseInt(rec.Change.Keys["v"].Number(), 10, 64)
+		version, _ = strconv.ParseInt(rec.Change.Keys[store.AttrVersion].Number(), 10, 64)
 	}
 	p.log.WarnContext(ctx, "parked", "consumer", p.name, "stream_id", stream, "version", version, "sequence", rec.Change.SequenceNumber, "error", cause.Error())
 	return p.parking.Park(ctx, Parked{

@@ -76,7 +76,7 @@ func (tb *tables) opens(t *testing.T, stream, subject string) {
 
 // hooked runs before on an inner store's first append, then appends.
 type hooked struct {
-	crypto.EventStore
+	store.EventStore
 	once   sync.Once
 	before func()
 }

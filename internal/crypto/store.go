@@ -11,26 +11,19 @@ import (
 	"github.com/eventfold/eventfold/internal/store"
 )
 
-// EventStore is the event store the encryption layer wraps.
-type EventStore interface {
-	store.Reader
-	AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error)
-	SaveSnapshot(ctx context.Context, snap store.Snapshot) error
-}
-
 // Store seals the personal fields of events on append and opens them on load, transparently to
 // the domain: each event with a data subject has the fields fields(type) names sealed under the
 // subject's key, bound to the event's ID and the field's name. A snapshot with a data subject is
 // sealed whole, bound to its stream and version; once the subject is erased it no longer loads
-// (ErrNoSnapshot), and the aggregate folds from its events. It is safe for concurrent use.
+// (ErrNoSnapshot), and the aggregate folds from its events. It is safe for concurrent use, and is itself a [store.EventStore].
 type Store struct {
-	EventStore
+	store.EventStore
 	keys   *Keyring
 	fields func(eventType string) []string
 }
 
 // NewStore wraps inner.
-func NewStore(inner EventStore, keys *Keyring, fields func(eventType string) []string) *Store {
+func NewStore(inner store.EventStore, keys *Keyring, fields func(eventType string) []string) *Store {
 	return &Store{EventStore: inner, keys: keys, fields: fields}
 }
 
@@ -172,9 +165,14 @@ func (s *Store) Open(ctx context.Context, e *store.Event) error {
 	return nil
 }
 
-// SaveSnapshot seals a snapshot that holds a subject's data, then saves it.
+// SaveSnapshot seals a snapshot that holds a subject's data, then saves it. Like the inner store,
+// it returns store.ErrInvalidEvent, wrapped, for a payload that is not JSON, having written
+// nothing: sealed, it would be valid JSON to the inner store.
 func (s *Store) SaveSnapshot(ctx context.Context, snap store.Snapshot) error {
 	if snap.Subject != "" {
+		if !json.Valid(snap.Data) {
+			return fmt.Errorf("snapshot of %s: %w: payload is not JSON", snap.StreamID, store.ErrInvalidEvent)
+		}
 		sealed, err := s.keys.Seal(ctx, snap.Subject, snapshotPlace(snap.StreamID, snap.Version), snap.Data)
 		if err != nil {
 			return fmt.Errorf("seal snapshot of %s: %w", snap.StreamID, err)

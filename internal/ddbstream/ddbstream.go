@@ -142,7 +142,7 @@ func Record(e store.Event, sequence string) (events.DynamoDBEventRecord, error) 
 	return events.DynamoDBEventRecord{
 		EventName: string(events.DynamoDBOperationTypeInsert), EventSource: "aws:dynamodb", EventVersion: "1.1",
 		Change: events.DynamoDBStreamRecord{
-			Keys: map[string]events.DynamoDBAttributeValue{"pk": img["pk"], "v": img["v"]}, NewImage: img,
+			Keys: map[string]events.DynamoDBAttributeValue{store.AttrStream: img[store.AttrStream], store.AttrVersion: img[store.AttrVersion]}, NewImage: img,
 			SequenceNumber: sequence, StreamViewType: string(events.DynamoDBStreamViewTypeNewImage),
 		},
 	}, nil

@@ -11,14 +11,16 @@
 // harmless. Money is in integer minor units (cents). Fields that hold personal data carry the
 // struct tag `personal:"true"`, and events holding any say whose data it is through DataSubject,
 // so that they can be encrypted under that person's key and shredded with it.
+//
+// Every event type is one entry of the table in types.go: its Go type (which names its type
+// constant and decodes it), its schema version, its upcasters and, from its struct tags, its
+// personal fields. [Decode], [EventTypes], [PersonalFields] and [Types] (from which the command
+// layer builds the store's registry) all read that table.
 package domain
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
-	"strings"
 )
 
 // Event is a domain event: a fact, named in the past tense.
@@ -82,79 +84,3 @@ var (
 	ErrNoReservation     = &RuleError{"no-reservation", "the order holds no reservation of this item"}
 	ErrOrderState        = &RuleError{"order-state", "the order's state does not allow this"}
 )
-
-// Decode returns the event of the given type whose JSON payload is data. Unknown fields are
-// ignored, so that a payload with more fields than this program knows still decodes.
-func Decode(eventType string, data []byte) (Event, error) {
-	switch eventType {
-	case TypeUserRegistered:
-		return decode[UserRegistered](eventType, data)
-	case TypeUserEmailChanged:
-		return decode[UserEmailChanged](eventType, data)
-	case TypeUserDeactivated:
-		return decode[UserDeactivated](eventType, data)
-	case TypeSubjectErased:
-		return decode[SubjectErased](eventType, data)
-	case TypeAccountOpened:
-		return decode[AccountOpened](eventType, data)
-	case TypeMoneyDeposited:
-		return decode[MoneyDeposited](eventType, data)
-	case TypeMoneyWithdrawn:
-		return decode[MoneyWithdrawn](eventType, data)
-	case TypeStockAdded:
-		return decode[StockAdded](eventType, data)
-	case TypeStockReserved:
-		return decode[StockReserved](eventType, data)
-	case TypeStockReleased:
-		return decode[StockReleased](eventType, data)
-	case TypeStockCommitted:
-		return decode[StockCommitted](eventType, data)
-	case TypeOrderPlaced:
-		return decode[OrderPlaced](eventType, data)
-	case TypeOrderConfirmed:
-		return decode[OrderConfirmed](eventType, data)
-	case TypeOrderCancelled:
-		return decode[OrderCancelled](eventType, data)
-	}
-	return nil, fmt.Errorf("unknown event type %q", eventType)
-}
-
-// PersonalFields returns the JSON names of an event type's top-level fields that hold personal
-// data (struct tag personal:"true"), none for a type without any or unknown.
-func PersonalFields(eventType string) []string {
-	e, err := Decode(eventType, []byte("{}"))
-	if err != nil {
-		return nil
-	}
-	t := reflect.TypeOf(e)
-	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if f.Tag.Get("personal") != "true" {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		names = append(names, name)
-	}
-	return names
-}
-
-func decode[E Event](eventType string, data []byte) (Event, error) {
-	var e E
-	if err := json.Unmarshal(data, &e); err != nil {
-		// encoding/json errors name Go types and offsets; at most a number or one character of input.
-		return nil, fmt.Errorf("decode %s: %w", eventType, err)
-	}
-	return e, nil
-}
-
-// EventTypes lists every event type of the domain, for the store's registry. Schema versions:
-// all 1 so far; a type whose payload changes gets version 2 and an upcaster.
-func EventTypes() []string {
-	return []string{
-		TypeUserRegistered, TypeUserEmailChanged, TypeUserDeactivated, TypeSubjectErased,
-		TypeAccountOpened, TypeMoneyDeposited, TypeMoneyWithdrawn,
-		TypeStockAdded, TypeStockReserved, TypeStockReleased, TypeStockCommitted,
-		TypeOrderPlaced, TypeOrderConfirmed, TypeOrderCancelled,
-	}
-}

@@ -20,6 +20,7 @@ import (
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/ddbstream"
 	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -62,11 +63,11 @@ func Audit(ctx context.Context, api API, keys *crypto.Keyring, t Tables, subject
 	}
 
 	// Events: every personal field sealed, and none opens.
-	subj := expression.Name("subj").Equal(expression.Value(subject))
+	subj := expression.Name(store.AttrSubject).Equal(expression.Value(subject))
 	err = scan(ctx, api, t.Events, &subj, func(item map[string]types.AttributeValue) error {
 		e, err := store.DecodeItem(item)
 		if err != nil {
-			add(t.Events, fmt.Sprint(item["pk"]), "undecodable event item")
+			add(t.Events, fmt.Sprint(item[store.AttrStream]), "undecodable event item")
 			return nil
 		}
 		checkEvent(ctx, keys, e, t.Events, add)
@@ -78,8 +79,8 @@ func Audit(ctx context.Context, api API, keys *crypto.Keyring, t Tables, subject
 	// Snapshots holding the subject's data must be sealed (whole); the erased key keeps them
 	// shut.
 	err = scan(ctx, api, t.Snapshots, &subj, func(item map[string]types.AttributeValue) error {
-		if !crypto.IsSealed(json.RawMessage(attr(item, "data"))) {
-			add(t.Snapshots, attr(item, "pk"), "a snapshot of the subject's data in plain text")
+		if !crypto.IsSealed(json.RawMessage(attr(item, store.AttrData))) {
+			add(t.Snapshots, attr(item, store.AttrStream), "a snapshot of the subject's data in plain text")
 		}
 		return nil
 	})
@@ -93,11 +94,11 @@ func Audit(ctx context.Context, api API, keys *crypto.Keyring, t Tables, subject
 			personal[f] = true
 		}
 	}
-	ofSubject := expression.Name("pk").Equal(expression.Value("user-" + subject)).Or(expression.Name("customerId").Equal(expression.Value(subject)))
+	ofSubject := expression.Name(projection.AttrKey).Equal(expression.Value("user-" + subject)).Or(expression.Name(projection.AttrCustomerID).Equal(expression.Value(subject)))
 	err = scan(ctx, api, t.ReadModels, &ofSubject, func(item map[string]types.AttributeValue) error {
 		for name := range item {
 			if personal[name] {
-				add(t.ReadModels, attr(item, "pk"), "personal attribute "+name)
+				add(t.ReadModels, attr(item, projection.AttrKey), "personal attribute "+name)
 			}
 		}
 		return nil

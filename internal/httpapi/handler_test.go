@@ -75,7 +75,7 @@ func wire(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env tem
 
 // wireWith is wire with the store and the idempotency records wrapped, to inject failures.
 func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env template.Env,
-	wrapStore func(command.Store) command.Store, wrapIdem func(httpapi.Idempotency) httpapi.Idempotency) *harness {
+	wrapStore func(store.EventStore) store.EventStore, wrapIdem func(httpapi.Idempotency) httpapi.Idempotency) *harness {
 	t.Helper()
 	reg, err := command.Registry()
 	if err != nil {
@@ -89,7 +89,7 @@ func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env
 	}
 	keys := crypto.NewKeyring(awstest.MustKeys(t, env), client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
 	st := crypto.NewStore(raw, keys, domain.PersonalFields)
-	var cst command.Store = st
+	var cst store.EventStore = st
 	if wrapStore != nil {
 		cst = wrapStore(st)
 	}
@@ -474,14 +474,14 @@ func TestRoutesMatchTemplate(t *testing.T) {
 // lostAfterAppend loses the response of its lose-th append (counting from 1): the write lands,
 // the caller sees a failure (a timeout, a dropped connection).
 type lostAfterAppend struct {
-	command.Store
+	store.EventStore
 	mu    sync.Mutex
 	count int
 	lose  int
 }
 
 func (l *lostAfterAppend) AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error) {
-	res, err := l.Store.AppendStreams(ctx, appends...)
+	res, err := l.EventStore.AppendStreams(ctx, appends...)
 	l.mu.Lock()
 	l.count++
 	lost := l.count == l.lose
@@ -514,7 +514,7 @@ func TestRetryAfterAnUnknownOutcomeAppendsOnce(t *testing.T) {
 	reqs := &awstest.Requests{}
 	client := reqs.Client(t)
 	env := awstest.MustTables(t, client)
-	hs := wireWith(t, client, reqs, env, func(st command.Store) command.Store { return &lostAfterAppend{Store: st, lose: 2} }, nil)
+	hs := wireWith(t, client, reqs, env, func(st store.EventStore) store.EventStore { return &lostAfterAppend{EventStore: st, lose: 2} }, nil)
 	acct := hs.openAccount(t) // append 1
 	dep := deposit(t, acct, 40, "idempotency-key", "dep-lost")
 	wantStatus(t, hs.do(t, dep), http.StatusInternalServerError, httpapi.TypeInternal) // append 2 landed, reply lost

@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/store"
 )
@@ -17,13 +16,13 @@ import (
 // afterFirstLoad runs hook once, just after the first Load of its instance has returned: for a
 // retry, the look for the command's own events; the load that the command decides on follows.
 type afterFirstLoad struct {
-	command.Store
+	store.EventStore
 	once sync.Once
 	hook func()
 }
 
 func (a *afterFirstLoad) Load(ctx context.Context, stream string, span store.Span) ([]store.Event, error) {
-	events, err := a.Store.Load(ctx, stream, span)
+	events, err := a.EventStore.Load(ctx, stream, span)
 	a.once.Do(func() {
 		if a.hook != nil {
 			a.hook()
@@ -56,9 +55,9 @@ func lateHarnesses(t *testing.T) (plain, hsA, hsB *harness, a *inFlight, b *afte
 	client := reqs.Client(t)
 	env := awstest.MustTables(t, client)
 	plain = wire(t, client, reqs, env)
-	hsA = wireWith(t, client, reqs, env, func(st command.Store) command.Store { a = newInFlight(st); return a }, nil)
+	hsA = wireWith(t, client, reqs, env, func(st store.EventStore) store.EventStore { a = newInFlight(st); return a }, nil)
 	b = &afterFirstLoad{}
-	hsB = wireWith(t, client, reqs, env, func(st command.Store) command.Store { b.Store = st; return b }, nil)
+	hsB = wireWith(t, client, reqs, env, func(st store.EventStore) store.EventStore { b.EventStore = st; return b }, nil)
 	return plain, hsA, hsB, a, b
 }
 
@@ -126,9 +125,9 @@ func TestReview2LateRegistrationRacingTheRetrysAppend(t *testing.T) {
 	env := awstest.MustTables(t, client)
 	plain := wire(t, client, reqs, env)
 	var a *inFlight
-	hsA := wireWith(t, client, reqs, env, func(st command.Store) command.Store { a = newInFlight(st); return a }, nil)
+	hsA := wireWith(t, client, reqs, env, func(st store.EventStore) store.EventStore { a = newInFlight(st); return a }, nil)
 	b := &beforeFirstAppend{}
-	hsB := wireWith(t, client, reqs, env, func(st command.Store) command.Store { b.Store = st; return b }, nil)
+	hsB := wireWith(t, client, reqs, env, func(st store.EventStore) store.EventStore { b.EventStore = st; return b }, nil)
 	req := request(t, "POST /users", `{"email":"race@example.com","name":"Race Winner"}`, nil, "idempotency-key", "reg-race")
 
 	ctxA, cancel := context.WithTimeout(context.Background(), 2*time.Second) // room to reach the append on a loaded machine

@@ -40,70 +40,56 @@ type (
 func (h *Handler) commandRoutes() map[string]route {
 	c := h.cmd
 	return map[string]route{
-		"POST /users": {http.StatusCreated, "/users/", func(ctx context.Context, r request) (command.Result, error) {
-			var b registerUserBody
-			if err := decode(r.body, &b); err != nil {
-				return command.Result{}, err
-			}
+		"POST /users": {http.StatusCreated, "/users/", withBody(func(ctx context.Context, r request, b registerUserBody) (command.Result, error) {
 			return c.RegisterUser(ctx, r.meta, domain.RegisterUser{UserID: r.newID, Email: b.Email, Name: b.Name})
-		}},
-		"PUT /users/{id}/email": {http.StatusOK, "", func(ctx context.Context, r request) (command.Result, error) {
-			var b changeEmailBody
-			if err := decode(r.body, &b); err != nil {
-				return command.Result{}, err
-			}
+		})},
+		"PUT /users/{id}/email": {http.StatusOK, "", withBody(func(ctx context.Context, r request, b changeEmailBody) (command.Result, error) {
 			return c.ChangeEmail(ctx, r.meta, r.params["id"], domain.ChangeEmail{Email: b.Email})
-		}},
-		"POST /users/{id}/deactivate": {http.StatusOK, "", func(ctx context.Context, r request) (command.Result, error) {
-			if len(r.body) > 0 {
-				if err := decode(r.body, &struct{}{}); err != nil {
-					return command.Result{}, err
-				}
-			}
+		})},
+		"POST /users/{id}/deactivate": {http.StatusOK, "", noBody(func(ctx context.Context, r request) (command.Result, error) {
 			return c.DeactivateUser(ctx, r.meta, r.params["id"])
-		}},
-		"DELETE /users/{id}": {http.StatusOK, "", func(ctx context.Context, r request) (command.Result, error) {
-			if len(r.body) > 0 {
-				if err := decode(r.body, &struct{}{}); err != nil {
-					return command.Result{}, err
-				}
-			}
+		})},
+		"DELETE /users/{id}": {http.StatusOK, "", noBody(func(ctx context.Context, r request) (command.Result, error) {
 			return c.EraseUser(ctx, r.meta, r.params["id"])
-		}},
-		"POST /accounts": {http.StatusCreated, "/accounts/", func(ctx context.Context, r request) (command.Result, error) {
-			var b openAccountBody
-			if err := decode(r.body, &b); err != nil {
-				return command.Result{}, err
-			}
+		})},
+		"POST /accounts": {http.StatusCreated, "/accounts/", withBody(func(ctx context.Context, r request, b openAccountBody) (command.Result, error) {
 			return c.OpenAccount(ctx, r.meta, domain.OpenAccount{AccountID: r.newID, OwnerID: b.OwnerID, Currency: b.Currency})
-		}},
-		"POST /accounts/{id}/deposits": {http.StatusOK, "", func(ctx context.Context, r request) (command.Result, error) {
-			var b amountBody
-			if err := decode(r.body, &b); err != nil {
-				return command.Result{}, err
-			}
+		})},
+		"POST /accounts/{id}/deposits": {http.StatusOK, "", withBody(func(ctx context.Context, r request, b amountBody) (command.Result, error) {
 			return c.Deposit(ctx, r.meta, r.params["id"], domain.Deposit{Amount: b.Amount})
-		}},
-		"POST /accounts/{id}/withdrawals": {http.StatusOK, "", func(ctx context.Context, r request) (command.Result, error) {
-			var b amountBody
-			if err := decode(r.body, &b); err != nil {
-				return command.Result{}, err
-			}
+		})},
+		"POST /accounts/{id}/withdrawals": {http.StatusOK, "", withBody(func(ctx context.Context, r request, b amountBody) (command.Result, error) {
 			return c.Withdraw(ctx, r.meta, r.params["id"], domain.Withdraw{Amount: b.Amount})
-		}},
-		"POST /inventory/{sku}/stock": {http.StatusOK, "", func(ctx context.Context, r request) (command.Result, error) {
-			var b addStockBody
-			if err := decode(r.body, &b); err != nil {
-				return command.Result{}, err
-			}
+		})},
+		"POST /inventory/{sku}/stock": {http.StatusOK, "", withBody(func(ctx context.Context, r request, b addStockBody) (command.Result, error) {
 			return c.AddStock(ctx, r.meta, domain.AddStock{SKU: r.params["sku"], Quantity: b.Quantity})
-		}},
-		"POST /orders": {http.StatusAccepted, "/orders/", func(ctx context.Context, r request) (command.Result, error) {
-			var b placeOrderBody
-			if err := decode(r.body, &b); err != nil {
+		})},
+		"POST /orders": {http.StatusAccepted, "/orders/", withBody(func(ctx context.Context, r request, b placeOrderBody) (command.Result, error) {
+			return c.PlaceOrder(ctx, r.meta, domain.PlaceOrder{OrderID: r.newID, CustomerID: b.CustomerID, Currency: b.Currency, Lines: b.Lines, ShippingAddress: b.ShippingAddress})
+		})},
+	}
+}
+
+// withBody is a command route with a JSON body: it decodes the body into a B, strictly (see
+// decode), then runs the command.
+func withBody[B any](run func(ctx context.Context, r request, b B) (command.Result, error)) func(context.Context, request) (command.Result, error) {
+	return func(ctx context.Context, r request) (command.Result, error) {
+		var b B
+		if err := decode(r.body, &b); err != nil {
+			return command.Result{}, err
+		}
+		return run(ctx, r, b)
+	}
+}
+
+// noBody is a command route that takes no body: none, or an empty JSON object.
+func noBody(run func(ctx context.Context, r request) (command.Result, error)) func(context.Context, request) (command.Result, error) {
+	return func(ctx context.Context, r request) (command.Result, error) {
+		if len(r.body) > 0 {
+			if err := decode(r.body, &struct{}{}); err != nil {
 				return command.Result{}, err
 			}
-			return c.PlaceOrder(ctx, r.meta, domain.PlaceOrder{OrderID: r.newID, CustomerID: b.CustomerID, Currency: b.Currency, Lines: b.Lines, ShippingAddress: b.ShippingAddress})
-		}},
+		}
+		return run(ctx, r)
 	}
 }

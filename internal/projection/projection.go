@@ -2,7 +2,7 @@
 // table (a user's profile, an account's balance, an item's stock levels, an order's summary),
 // listed through indexes (users by status, orders by customer).
 //
-// Each item records the version of its stream it reflects, "v", and every change is one
+// Each item records the version of its stream it reflects, "v" ([AttrVersion]), and every change is one
 // UpdateItem conditioned on v being the previous version: an event is applied once and in order,
 // whatever order, duplicates or replays the stream delivers. A duplicate finds v already there
 // and is skipped; an event ahead of v+1 first applies the missing versions, read from the event
@@ -87,11 +87,11 @@ func (p *Projector) apply(ctx context.Context, e store.Event) (bool, int64, erro
 	if err != nil {
 		return false, 0, err
 	}
-	upd := change.Set(expression.Name("v"), expression.Value(e.Version)).
-		Set(expression.Name("updatedAt"), expression.Value(e.RecordedAt.UTC().Format("2006-01-02T15:04:05.000000000Z")))
-	cond := expression.AttributeNotExists(expression.Name("pk"))
+	upd := change.Set(expression.Name(AttrVersion), expression.Value(e.Version)).
+		Set(expression.Name(AttrUpdatedAt), expression.Value(store.FormatTime(e.RecordedAt)))
+	cond := expression.AttributeNotExists(expression.Name(AttrKey))
 	if e.Version > 1 {
-		cond = expression.Name("v").Equal(expression.Value(e.Version - 1))
+		cond = expression.Name(AttrVersion).Equal(expression.Value(e.Version - 1))
 	}
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
@@ -99,7 +99,7 @@ func (p *Projector) apply(ctx context.Context, e store.Event) (bool, int64, erro
 	}
 	_, err = p.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(p.table),
-		Key:                                 map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: e.StreamID}},
+		Key:                                 map[string]types.AttributeValue{AttrKey: &types.AttributeValueMemberS{Value: e.StreamID}},
 		UpdateExpression:                    expr.Update(),
 		ConditionExpression:                 expr.Condition(),
 		ExpressionAttributeNames:            expr.Names(),
@@ -142,42 +142,42 @@ func Change(e store.Event) (expression.UpdateBuilder, error) {
 	switch ev := de.(type) {
 	case domain.UserRegistered:
 		if e.Shredded { // the subject was erased: their data is gone, the fact stays
-			return set("kind", "user", "userId", ev.UserID, "userStatus", string(domain.UserStatusActive)), nil
+			return set(AttrKind, "user", AttrUserID, ev.UserID, AttrUserStatus, string(domain.UserStatusActive)), nil
 		}
-		return set("kind", "user", "userId", ev.UserID, "email", ev.Email, "name", ev.Name, "userStatus", string(domain.UserStatusActive)), nil
+		return set(AttrKind, "user", AttrUserID, ev.UserID, AttrEmail, ev.Email, AttrName, ev.Name, AttrUserStatus, string(domain.UserStatusActive)), nil
 	case domain.UserEmailChanged:
 		if e.Shredded {
 			return expression.UpdateBuilder{}, nil
 		}
-		return set("email", ev.Email), nil
+		return set(AttrEmail, ev.Email), nil
 	case domain.UserDeactivated:
-		return set("userStatus", string(domain.UserStatusDeactivated)), nil
+		return set(AttrUserStatus, string(domain.UserStatusDeactivated)), nil
 	case domain.SubjectErased:
 		// Redact: the personal fields go, the facts stay.
 		// A subject who never registered gets a read model saying they were erased.
-		return set("kind", "user", "userId", ev.UserID, "userStatus", string(domain.UserStatusErased)).
-			Remove(expression.Name("email")).Remove(expression.Name("name")), nil
+		return set(AttrKind, "user", AttrUserID, ev.UserID, AttrUserStatus, string(domain.UserStatusErased)).
+			Remove(expression.Name(AttrEmail)).Remove(expression.Name(AttrName)), nil
 	case domain.AccountOpened:
-		return set("kind", "account", "accountId", ev.AccountID, "ownerId", ev.OwnerID, "currency", ev.Currency, "balance", add("balance", 0)), nil
+		return set(AttrKind, "account", AttrAccountID, ev.AccountID, AttrOwnerID, ev.OwnerID, AttrCurrency, ev.Currency, AttrBalance, add(AttrBalance, 0)), nil
 	case domain.MoneyDeposited:
-		return set("balance", add("balance", ev.Amount)), nil
+		return set(AttrBalance, add(AttrBalance, ev.Amount)), nil
 	case domain.MoneyWithdrawn:
-		return set("balance", add("balance", -ev.Amount)), nil
+		return set(AttrBalance, add(AttrBalance, -ev.Amount)), nil
 	case domain.StockAdded:
-		return set("kind", "inventory", "sku", ev.SKU, "onHand", add("onHand", ev.Quantity), "reserved", add("reserved", 0)), nil
+		return set(AttrKind, "inventory", AttrSKU, ev.SKU, AttrOnHand, add(AttrOnHand, ev.Quantity), AttrReserved, add(AttrReserved, 0)), nil
 	case domain.StockReserved:
-		return set("reserved", add("reserved", ev.Quantity)), nil
+		return set(AttrReserved, add(AttrReserved, ev.Quantity)), nil
 	case domain.StockReleased:
-		return set("reserved", add("reserved", -ev.Quantity)), nil
+		return set(AttrReserved, add(AttrReserved, -ev.Quantity)), nil
 	case domain.StockCommitted:
-		return set("reserved", add("reserved", -ev.Quantity), "onHand", add("onHand", -ev.Quantity)), nil
+		return set(AttrReserved, add(AttrReserved, -ev.Quantity), AttrOnHand, add(AttrOnHand, -ev.Quantity)), nil
 	case domain.OrderPlaced:
-		return set("kind", "order", "orderId", ev.OrderID, "customerId", ev.CustomerID, "orderStatus", string(domain.OrderStatusPlaced),
-			"currency", ev.Currency, "total", ev.Total, "lineCount", len(ev.Lines)), nil
+		return set(AttrKind, "order", AttrOrderID, ev.OrderID, AttrCustomerID, ev.CustomerID, AttrOrderStatus, string(domain.OrderStatusPlaced),
+			AttrCurrency, ev.Currency, AttrTotal, ev.Total, AttrLineCount, len(ev.Lines)), nil
 	case domain.OrderConfirmed:
-		return set("orderStatus", string(domain.OrderStatusConfirmed)), nil
+		return set(AttrOrderStatus, string(domain.OrderStatusConfirmed)), nil
 	case domain.OrderCancelled:
-		return set("orderStatus", string(domain.OrderStatusCancelled), "cancelReason", ev.Reason), nil
+		return set(AttrOrderStatus, string(domain.OrderStatusCancelled), AttrCancelReason, ev.Reason), nil
 	}
 	return expression.UpdateBuilder{}, fmt.Errorf("%w: %s has no projection", consumer.ErrPoison, e.Type)
 }

@@ -153,7 +153,7 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (Progress, error) {
 func versions(ctx context.Context, api ScanAPI, table string) (map[string]int64, error) {
 	out := map[string]int64{}
 	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		ProjectionExpression: aws.String("#pk, #v"), ExpressionAttributeNames: map[string]string{"#pk": "pk", "#v": "v"}}
+		ProjectionExpression: aws.String("#pk, #v"), ExpressionAttributeNames: map[string]string{"#pk": AttrKey, "#v": AttrVersion}}
 	for page := dynamodb.NewScanPaginator(api, in); page.HasMorePages(); {
 		p, err := page.NextPage(ctx)
 		if err != nil {
@@ -266,8 +266,8 @@ func scanAll(ctx context.Context, api ScanAPI, table string) (map[string]version
 			if err := attributevalue.UnmarshalMap(it, &m); err != nil {
 				return nil, err
 			}
-			pk, _ := m["pk"].(string)
-			v, _ := m["v"].(float64)
+			pk, _ := m[AttrKey].(string)
+			v, _ := m[AttrVersion].(float64)
 			out[pk] = versioned{v: int64(v), item: m}
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -41,7 +42,8 @@ var (
 )
 
 // User, Account, Item and Order are the read models, as served. Version is the version of the
-// source stream they reflect.
+// source stream they reflect. Their dynamodbav tags are the attribute names package projection
+// defines (projection.AttrUserID, ...); a test holds them to those.
 type (
 	User struct {
 		ID     string `json:"id" dynamodbav:"userId"`
@@ -180,7 +182,7 @@ func (s *Service) get(ctx context.Context, stream string, minVersion int64, v an
 func (s *Service) readModel(ctx context.Context, stream string, minVersion int64) (map[string]types.AttributeValue, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.table),
-		Key:       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: stream}},
+		Key:       map[string]types.AttributeValue{projection.AttrKey: &types.AttributeValueMemberS{Value: stream}},
 		// A caller waiting for its own write wants the latest; others take the cheaper read.
 		ConsistentRead: aws.Bool(minVersion > 0),
 	})
@@ -372,12 +374,12 @@ type Page[T any] struct {
 
 // UsersByStatus lists users with the given status, limit at a time.
 func (s *Service) UsersByStatus(ctx context.Context, status, cursor string, limit int) (Page[User], error) {
-	return list[User](ctx, s, "UsersByStatus", "userStatus", status, cursor, limit)
+	return list[User](ctx, s, projection.IndexUsersByStatus, projection.AttrUserStatus, status, cursor, limit)
 }
 
 // OrdersByCustomer lists a customer's orders, limit at a time.
 func (s *Service) OrdersByCustomer(ctx context.Context, customerID, cursor string, limit int) (Page[Order], error) {
-	return list[Order](ctx, s, "OrdersByCustomer", "customerId", customerID, cursor, limit)
+	return list[Order](ctx, s, projection.IndexOrdersByCustomer, projection.AttrCustomerID, customerID, cursor, limit)
 }
 
 func list[T any](ctx context.Context, s *Service, index, key, value, cursor string, limit int) (Page[T], error) {
@@ -436,7 +438,7 @@ func decodeCursor(c, key, value string) (map[string]types.AttributeValue, error)
 	var plain map[string]string
 	// Strictly, as request bodies are read: a name twice ({"pk":"a","pk":"b"}) is not the last.
 	if err != nil || jsonv2.Unmarshal(b, &plain, strictCursor) != nil ||
-		len(plain) != 2 || plain[key] != value || store.ValidStreamID(plain["pk"]) != nil {
+		len(plain) != 2 || plain[key] != value || store.ValidStreamID(plain[projection.AttrKey]) != nil {
 		return nil, ErrBadCursor
 	}
 	start := map[string]types.AttributeValue{}

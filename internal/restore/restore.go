@@ -358,7 +358,7 @@ func reconcileClaims(ctx context.Context, c Config, restored map[string]stream, 
 // conditional takes (put) or releases (!put) the claim key for owner, only if no other stream
 // holds it.
 func conditional(ctx context.Context, c Config, key, owner string, put bool) error {
-	free := expression.AttributeNotExists(expression.Name("pk")).Or(expression.Name("owner").Equal(expression.Value(owner)))
+	free := expression.AttributeNotExists(expression.Name(store.AttrStream)).Or(expression.Name(store.AttrOwner).Equal(expression.Value(owner)))
 	expr, err := expression.NewBuilder().WithCondition(free).Build()
 	if err != nil {
 		return err

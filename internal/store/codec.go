@@ -10,41 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// Attribute names of event items. Short, because they count towards the 1 KB write unit.
-const (
-	attrStream  = "pk"
-	attrVersion = "v"
-	attrID      = "id"
-)
-
-// timeLayout is RFC 3339 in UTC with fixed-width nanoseconds, so stored times sort as text.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
-// item is the DynamoDB item of one event.
-type item struct {
-	Stream  string `dynamodbav:"pk"`
-	Version int64  `dynamodbav:"v"`
-	ID      string `dynamodbav:"id"`
-	Type    string `dynamodbav:"type"`
-	Schema  int    `dynamodbav:"schema"`
-	At      string `dynamodbav:"at"`
-	Corr    string `dynamodbav:"corr,omitempty"`
-	Cause   string `dynamodbav:"cause,omitempty"`
-	Subject string `dynamodbav:"subj,omitempty"`
-	Data    string `dynamodbav:"data"`
-}
-
-// snapshotItem is the DynamoDB item of a stream's snapshot.
-type snapshotItem struct {
-	Stream  string `dynamodbav:"pk"`
-	Version int64  `dynamodbav:"v"`
-	EventID string `dynamodbav:"eventId"`
-	Schema  int    `dynamodbav:"schema"`
-	At      string `dynamodbav:"at"`
-	Subject string `dynamodbav:"subj,omitempty"`
-	Data    string `dynamodbav:"data"`
-}
-
 // EncodeItem returns the DynamoDB item that stores e.
 func EncodeItem(e Event) (map[string]types.AttributeValue, error) {
 	return attributevalue.MarshalMap(item{
@@ -53,7 +18,7 @@ func EncodeItem(e Event) (map[string]types.AttributeValue, error) {
 		ID:      e.ID,
 		Type:    e.Type,
 		Schema:  e.SchemaVersion,
-		At:      e.RecordedAt.UTC().Format(timeLayout),
+		At:      e.RecordedAt.UTC().Format(TimeLayout),
 		Corr:    e.CorrelationID,
 		Cause:   e.CausationID,
 		Subject: e.Subject,
@@ -144,13 +109,13 @@ func versionValue(v int64) types.AttributeValue {
 
 // EventKey is the primary key of the item of version v of stream in the events table.
 func EventKey(stream string, v int64) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{attrStream: &types.AttributeValueMemberS{Value: stream}, attrVersion: versionValue(v)}
+	return map[string]types.AttributeValue{AttrStream: &types.AttributeValueMemberS{Value: stream}, AttrVersion: versionValue(v)}
 }
 
 // ItemKey is the primary key of a stream's item in the snapshots table, or of a claim's item in
 // the claims table: pk alone.
 func ItemKey(pk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{attrStream: &types.AttributeValueMemberS{Value: pk}}
+	return map[string]types.AttributeValue{AttrStream: &types.AttributeValueMemberS{Value: pk}}
 }
 
 // SnapshotOf returns the stream, version and last event ID of a snapshots-table item. It returns
@@ -166,10 +131,7 @@ func SnapshotOf(av map[string]types.AttributeValue) (stream string, version int6
 // ClaimOf returns the unique value and the owning stream of a claims-table item. It returns
 // ErrCorrupt, wrapped, for an item that is not one.
 func ClaimOf(av map[string]types.AttributeValue) (key, owner string, err error) {
-	var it struct {
-		Key   string `dynamodbav:"pk"`
-		Owner string `dynamodbav:"owner"`
-	}
+	var it claimItem
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil || it.Key == "" || it.Owner == "" {
 		return "", "", fmt.Errorf("%w: not a claim item", ErrCorrupt)
 	}
@@ -178,5 +140,5 @@ func ClaimOf(av map[string]types.AttributeValue) (key, owner string, err error) 
 
 // ClaimItem is the claims-table item by which stream owner holds the unique value key.
 func ClaimItem(key, owner string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{attrStream: &types.AttributeValueMemberS{Value: key}, attrOwner: &types.AttributeValueMemberS{Value: owner}}
+	return map[string]types.AttributeValue{AttrStream: &types.AttributeValueMemberS{Value: key}, AttrOwner: &types.AttributeValueMemberS{Value: owner}}
 }

@@ -83,11 +83,11 @@ func New(api API, cfg Config) (*DynamoDB, error) {
 	case cfg.KnownStreams < 0:
 		cfg.KnownStreams = 0
 	}
-	putCond, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(attrStream))).Build()
+	putCond, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(AttrStream))).Build()
 	if err != nil {
 		return nil, err
 	}
-	checkCond, err := expression.NewBuilder().WithCondition(expression.AttributeExists(expression.Name(attrStream))).Build()
+	checkCond, err := expression.NewBuilder().WithCondition(expression.AttributeExists(expression.Name(AttrStream))).Build()
 	if err != nil {
 		return nil, err
 	}
@@ -181,9 +181,6 @@ type action struct {
 	insert int // index into its inserts, or -1; all three -1: the check that the expected version exists
 }
 
-// claimAttrs are the attributes of a claim item: pk = the unique key, owner = the stream.
-const attrOwner = "owner"
-
 func (s *DynamoDB) transact(ctx context.Context, batch []pending) ([]Appended, error) {
 	var (
 		items   []types.TransactWriteItem
@@ -193,7 +190,7 @@ func (s *DynamoDB) transact(ctx context.Context, batch []pending) ([]Appended, e
 		if !s.known.exists(p.stream, p.expected) {
 			items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 				TableName:                aws.String(s.events),
-				Key:                      map[string]types.AttributeValue{attrStream: &types.AttributeValueMemberS{Value: p.stream}, attrVersion: versionValue(p.expected)},
+				Key:                      map[string]types.AttributeValue{AttrStream: &types.AttributeValueMemberS{Value: p.stream}, AttrVersion: versionValue(p.expected)},
 				ConditionExpression:      s.checkCond.Condition(),
 				ExpressionAttributeNames: s.checkCond.Names(),
 			}})
@@ -355,22 +352,22 @@ func (s *DynamoDB) canceled(ctx context.Context, batch []pending, actions []acti
 // Delete under the condition that no other stream holds the key.
 func (s *DynamoDB) claimItem(stream string, c Claim) (types.TransactWriteItem, error) {
 	if s.claims == "" {
-		return types.TransactWriteItem{}, fmt.Errorf("append to %s: %w: claims need Config.ClaimsTable", stream, ErrInvalidEvent)
+		return types.TransactWriteItem{}, fmt.Errorf("append to %s: %w", stream, ErrNoClaimsTable)
 	}
-	free := expression.AttributeNotExists(expression.Name(attrStream)).
-		Or(expression.Name(attrOwner).Equal(expression.Value(stream)))
+	free := expression.AttributeNotExists(expression.Name(AttrStream)).
+		Or(expression.Name(AttrOwner).Equal(expression.Value(stream)))
 	expr, err := expression.NewBuilder().WithCondition(free).Build()
 	if err != nil {
 		return types.TransactWriteItem{}, err
 	}
-	key := map[string]types.AttributeValue{attrStream: &types.AttributeValueMemberS{Value: c.Key}}
+	key := map[string]types.AttributeValue{AttrStream: &types.AttributeValueMemberS{Value: c.Key}}
 	if c.Release {
 		return types.TransactWriteItem{Delete: &types.Delete{
 			TableName: aws.String(s.claims), Key: key,
 			ConditionExpression: expr.Condition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 		}}, nil
 	}
-	key[attrOwner] = &types.AttributeValueMemberS{Value: stream}
+	key[AttrOwner] = &types.AttributeValueMemberS{Value: stream}
 	return types.TransactWriteItem{Put: &types.Put{
 		TableName: aws.String(s.claims), Item: key,
 		ConditionExpression: expr.Condition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
@@ -384,7 +381,7 @@ func (s *DynamoDB) insertItem(in Insert) (types.TransactWriteItem, error) {
 	if err != nil {
 		return types.TransactWriteItem{}, fmt.Errorf("%w: insert into %s: %v", ErrInvalidEvent, in.Table, err)
 	}
-	item[attrStream] = &types.AttributeValueMemberS{Value: in.Key}
+	item[AttrStream] = &types.AttributeValueMemberS{Value: in.Key}
 	return types.TransactWriteItem{Put: &types.Put{
 		TableName:                aws.String(in.Table),
 		Item:                     item,
@@ -428,8 +425,8 @@ func (s *DynamoDB) conflict(ctx context.Context, p pending) error {
 // consistent Query of at most one key.
 func (s *DynamoDB) head(ctx context.Context, stream string) (int64, error) {
 	expr, err := expression.NewBuilder().
-		WithKeyCondition(expression.Key(attrStream).Equal(expression.Value(stream))).
-		WithProjection(expression.NamesList(expression.Name(attrVersion))).Build()
+		WithKeyCondition(expression.Key(AttrStream).Equal(expression.Value(stream))).
+		WithProjection(expression.NamesList(expression.Name(AttrVersion))).Build()
 	if err != nil {
 		return 0, err
 	}
@@ -474,8 +471,8 @@ func (s *DynamoDB) Load(ctx context.Context, streamID string, span Span) ([]Even
 		return nil, nil
 	}
 	expr, err := expression.NewBuilder().WithKeyCondition(
-		expression.Key(attrStream).Equal(expression.Value(streamID)).
-			And(expression.Key(attrVersion).Between(expression.Value(from), expression.Value(to)))).Build()
+		expression.Key(AttrStream).Equal(expression.Value(streamID)).
+			And(expression.Key(AttrVersion).Between(expression.Value(from), expression.Value(to)))).Build()
 	if err != nil {
 		return nil, err
 	}
@@ -572,7 +569,7 @@ func (s *DynamoDB) SaveSnapshot(ctx context.Context, snap Snapshot) error {
 		Version: snap.Version,
 		EventID: snap.EventID,
 		Schema:  snap.SchemaVersion,
-		At:      s.now().UTC().Format(timeLayout),
+		At:      s.now().UTC().Format(TimeLayout),
 		Subject: snap.Subject,
 		Data:    string(snap.Data),
 	})
@@ -582,8 +579,8 @@ func (s *DynamoDB) SaveSnapshot(ctx context.Context, snap Snapshot) error {
 	if n := itemSize(it); n > MaxItemSize {
 		return fmt.Errorf("snapshot of %s: %w: %d bytes, the item limit is %d", snap.StreamID, ErrTooLarge, n, MaxItemSize)
 	}
-	newer := expression.AttributeNotExists(expression.Name(attrStream)).
-		Or(expression.Name(attrVersion).LessThan(expression.Value(snap.Version))).
+	newer := expression.AttributeNotExists(expression.Name(AttrStream)).
+		Or(expression.Name(AttrVersion).LessThan(expression.Value(snap.Version))).
 		Or(expression.Name("schema").NotEqual(expression.Value(snap.SchemaVersion)))
 	expr, err := expression.NewBuilder().WithCondition(newer).Build()
 	if err != nil {
@@ -611,7 +608,7 @@ func (s *DynamoDB) LoadSnapshot(ctx context.Context, streamID string, schema int
 	}
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.snapshots),
-		Key:       map[string]types.AttributeValue{attrStream: &types.AttributeValueMemberS{Value: streamID}},
+		Key:       map[string]types.AttributeValue{AttrStream: &types.AttributeValueMemberS{Value: streamID}},
 	})
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("load snapshot of %s: %w", streamID, err)

@@ -381,3 +381,24 @@ func TestTransactionConflictsAreRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimsWithoutClaimsTable: an append with claims to a store configured without a claims
+// table is refused as a configuration error (ErrNoClaimsTable), not as invalid input, and writes
+// nothing.
+func TestClaimsWithoutClaimsTable(t *testing.T) {
+	ctx := context.Background()
+	client := awstest.DynamoDB(t)
+	env := awstest.MustTables(t, client)
+	s, err := store.New(client, store.Config{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"], Registry: storetest.V1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := storetest.StreamID("note")
+	_, err = s.AppendStreams(ctx, store.StreamAppend{StreamID: stream, Events: []store.Event{storetest.Note("a")}, Claims: []store.Claim{{Key: "k"}}})
+	if !errors.Is(err, store.ErrNoClaimsTable) || errors.Is(err, store.ErrInvalidEvent) {
+		t.Fatalf("append with claims and no claims table: %v, want ErrNoClaimsTable and not ErrInvalidEvent", err)
+	}
+	if got, err := s.Load(ctx, stream, store.Span{}); err != nil || len(got) != 0 {
+		t.Fatalf("after the refused append: %d events, %v; want none", len(got), err)
+	}
+}

@@ -124,10 +124,10 @@ func checkInsert(in Insert) (int, error) {
 	if in.Key == "" || len(in.Key) > 1024 || !utf8.ValidString(in.Key) {
 		return 0, fmt.Errorf("%w: insert key empty, over 1 KB or not UTF-8", ErrInvalidEvent)
 	}
-	n := len(attrStream) + len(in.Key)
+	n := len(AttrStream) + len(in.Key)
 	for name, v := range in.Attrs {
-		if name == "" || name == attrStream || len(name) > 255 || !utf8.ValidString(name) {
-			return 0, fmt.Errorf("%w: insert attribute name empty, %q, over 255 bytes or not UTF-8", ErrInvalidEvent, attrStream)
+		if name == "" || name == AttrStream || len(name) > 255 || !utf8.ValidString(name) {
+			return 0, fmt.Errorf("%w: insert attribute name empty, %q, over 255 bytes or not UTF-8", ErrInvalidEvent, AttrStream)
 		}
 		switch v := v.(type) {
 		case string:

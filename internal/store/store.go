@@ -1,40 +1,7 @@
-// Package store is eventfold's event store on DynamoDB.
-//
-// The scheme: one item per event in the events table, partition key "pk" = stream ID, sort key
-// "v" = version (1, 2, 3, ...). Appending event v+1 to a stream at version v is a PutItem of item
-// (stream, v+1) under the condition attribute_not_exists(pk): of all concurrent writers at the same
-// expected version exactly one wins, and no version can ever be written twice. A version can also
-// never be skipped: a write at expected version v > 0 is only made once the store knows that item
-// (stream, v) exists. Events are never deleted, so that fact, once seen, stays true; the store
-// keeps a bounded set of such facts from its own loads and appends, which makes the common command
-// (load, then append one event) cost one Query and exactly one conditional PutItem (1 WCU for an
-// event up to 1 KB). When the fact is not known, a strongly consistent one-item Query checks it
-// first, so that no expected version, however wrong, can leave a gap. A snapshot is no such fact.
-// Only a restore of the events table to an earlier point takes events away; a load to the end of
-// a stream that finds it shorter than known, or a table found missing (as while it is restored in
-// place), corrects what the store knows. The restore procedure in the README starts functions
-// cold as well.
-//
-// Appends of several events, or to several streams, are one TransactWriteItems: a Put per event
-// and, for each stream whose expected version is not known to exist, a ConditionCheck on it. They
-// are atomic and bounded by DynamoDB's transaction limits (100 items, 4 MB).
-//
-// Appends are idempotent by event ID: a failed condition returns the blocking item
-// (ReturnValuesOnConditionCheckFailure=ALL_OLD), and when it holds the very event being appended,
-// the earlier attempt succeeded and the retry returns its result without writing anything.
-//
-// An append can also claim unique values (uniqueness guards such as one user per email, keyed by
-// a hash, never plaintext) or release them: a Put or Delete on the claims table in the same
-// transaction, under the condition that no other stream holds the value. It can also create items
-// in other tables (Insert: a new data subject's wrapped key), a Put under the condition that the
-// item does not exist; an append with inserts or claims is always a transaction.
-//
-// Snapshots live in their own table, one per stream, tagged with the aggregate's snapshot schema
-// version and the ID of the event they end with; a snapshot of another schema version is treated
-// as absent, and so is one whose event is not in the stream at its version (LoadHistory).
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +11,36 @@ import (
 
 	"github.com/oklog/ulid/v2"
 )
+
+// Reader is the read half of an event store: what [LoadHistory] needs.
+type Reader interface {
+	// Load returns the events of the span of the stream, upcast to their types' current schema
+	// versions; none (and no error) for a stream with no events in the span.
+	Load(ctx context.Context, streamID string, span Span) ([]Event, error)
+	// LoadSnapshot returns the stream's snapshot of the given schema version, or
+	// [ErrNoSnapshot].
+	LoadSnapshot(ctx context.Context, streamID string, schema int) (Snapshot, error)
+}
+
+// EventStore is the event-store port: what the command layer and the encryption layer (package
+// crypto) use, and what [DynamoDB], [Memory] and crypto.Store implement. Its contract is the
+// suite in package storetest, which every implementation runs:
+//
+//   - AppendStreams appends to one or more streams atomically at their expected versions, or
+//     writes nothing and returns [ErrVersionConflict] (in a [*ConflictError]), [ErrClaimed] (in a
+//     [*ClaimError]), [ErrExists] (in an [*InsertError]) or one of the input errors below. A
+//     retry of an append that was written returns its result and writes nothing.
+//   - Load returns a span of a stream, upcast; LoadSnapshot the stream's snapshot of a schema
+//     version (see [Reader]).
+//   - SaveSnapshot stores a snapshot of a stream, unless one as recent of the same schema
+//     version is there.
+//
+// Implementations are safe for concurrent use.
+type EventStore interface {
+	Reader
+	AppendStreams(ctx context.Context, appends ...StreamAppend) ([]Appended, error)
+	SaveSnapshot(ctx context.Context, snap Snapshot) error
+}
 
 // Event is the envelope of every event in the store.
 type Event struct {
@@ -178,10 +175,29 @@ var (
 	ErrInvalidStreamID = errors.New("invalid stream ID")
 	// ErrNoEvents is returned by an append with no events.
 	ErrNoEvents = errors.New("no events to append")
-	// ErrInvalidEvent is returned before any write when an event lacks a valid ULID ID, has a
-	// payload that is not JSON, a schema version other than its type's current one, or an
-	// expected version below 0; or when a claim or an insert is malformed (see Claim, Insert).
+	// ErrInvalidEvent is returned, wrapped, before any write, for input that no store could
+	// accept. An append (AppendStreams, Append) returns it when
+	//   - an event's ID is not a ULID;
+	//   - an event's payload is empty or not JSON;
+	//   - an event's correlation ID, causation ID or subject is over 256 bytes or not UTF-8;
+	//   - an event's schema version is neither 0 nor its type's current one;
+	//   - one event ID is given twice;
+	//   - an expected version is below 0;
+	//   - one stream is named twice;
+	//   - a claim key is empty, over 1 KB or not UTF-8, or one key is claimed twice;
+	//   - an insert's table is not a DynamoDB table name, its key is empty, over 1 KB or not
+	//     UTF-8, an attribute name is empty, "pk", over 255 bytes or not UTF-8, an attribute is
+	//     not a string or a []byte, or one item is inserted twice.
+	// SaveSnapshot returns it when
+	//   - the snapshot's version or schema version is below 1;
+	//   - its payload is not JSON;
+	//   - its EventID is not a ULID;
+	//   - its version is ahead of the stream's.
+	// A store that is not configured for a request says so with [ErrNoClaimsTable] instead.
 	ErrInvalidEvent = errors.New("invalid event")
+	// ErrNoClaimsTable is returned, wrapped, before any write by an append with claims to a
+	// DynamoDB store whose Config has no ClaimsTable: a configuration error, not bad input.
+	ErrNoClaimsTable = errors.New("claims need Config.ClaimsTable")
 	// ErrUnknownEventType is returned when an event's type is not registered: before any write on
 	// append, and on load for a stored event of a type this program does not know.
 	ErrUnknownEventType = errors.New("unknown event type")

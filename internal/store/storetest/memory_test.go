@@ -1,4 +1,4 @@
-package store_test
+package storetest_test
 
 import (
 	"testing"
@@ -8,6 +8,7 @@ import (
 	"github.com/eventfold/eventfold/internal/store/storetest"
 )
 
+// TestMemoryContract runs the contract against the in-memory store; it needs no DynamoDB Local.
 func TestMemoryContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		base := store.NewMemory(storetest.V1, nil)
