@@ -82,6 +82,8 @@ func Keyring(cfg KeysConfig, c Clients) *crypto.Keyring {
 // opened on load (events of erased subjects come back Shredded), its keyring, and the domain's
 // event types.
 type sealed struct {
+	// Raw is the store under Store, for what reads no payload.
+	Raw      *store.DynamoDB
 	Store    *crypto.Store
 	Keys     *crypto.Keyring
 	Registry *store.Registry
@@ -100,5 +102,5 @@ func sealedStore(c Clients, tables store.Config, keys KeysConfig) (sealed, error
 		return sealed{}, err
 	}
 	kr := Keyring(keys, c)
-	return sealed{Store: crypto.NewStore(st, kr, domain.PersonalFields), Keys: kr, Registry: reg}, nil
+	return sealed{Raw: st, Store: crypto.NewStore(st, kr, domain.PersonalFields), Keys: kr, Registry: reg}, nil
 }

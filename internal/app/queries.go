@@ -18,5 +18,5 @@ func Queries(cfg QueriesConfig, c Clients, log *slog.Logger) (*httpapi.Queries, 
 	if err != nil {
 		return nil, err
 	}
-	return httpapi.NewQueries(query.New(query.Config{API: c.DynamoDB, Table: cfg.ReadModelsTable, Events: s.Store, MaxWait: cfg.MaxWait}), log), nil
+	return httpapi.NewQueries(query.New(query.Config{API: c.DynamoDB, Table: cfg.ReadModelsTable, Events: s.Store, Envelopes: s.Raw, MaxWait: cfg.MaxWait}), log), nil
 }

@@ -35,7 +35,7 @@ func sealedQueries(t *testing.T, hs *harness) (*httpapi.Queries, *crypto.Keyring
 		t.Fatal(err)
 	}
 	keys := crypto.NewKeyring(awstest.MustKeys(t, hs.env), hs.client, crypto.KeyringConfig{Table: hs.env.Refs["KeysTable"], KeyID: hs.env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
-	q := query.New(query.Config{API: hs.client, Table: hs.env.Refs["ReadModelsTable"], Events: crypto.NewStore(raw, keys, domain.PersonalFields), MaxWait: 2 * time.Second})
+	q := query.New(query.Config{API: hs.client, Table: hs.env.Refs["ReadModelsTable"], Events: crypto.NewStore(raw, keys, domain.PersonalFields), Envelopes: raw, MaxWait: 2 * time.Second}) // as app.Queries wires it
 	return httpapi.NewQueries(q, slog.New(slog.NewJSONHandler(io.Discard, nil))), keys
 }
 
@@ -141,5 +141,20 @@ func TestReview2QueryParameters(t *testing.T) {
 		if status != 400 || body["type"] != httpapi.TypeValidation {
 			t.Errorf("%s: %d %s", name, status, raw)
 		}
+	}
+}
+
+// TestReview2AuditTrailMakesNoKMSCalls: the audit trail shows envelopes only, so it has no
+// reason to unwrap anyone's key: listing a user's trail makes no KMS call.
+func TestReview2AuditTrailMakesNoKMSCalls(t *testing.T) {
+	hs := newHarness(t)
+	user := hs.do(t, request(t, "POST /users", `{"email":"kms.count@example.com","name":"Count"}`, nil))
+	wantStatus(t, user, http.StatusCreated, "")
+	q, keys := sealedQueries(t, hs)
+	if status, raw, _ := qget(t, q, "GET /streams/{streamId}/events", map[string]string{"streamId": "user-" + user.ID}, nil); status != 200 {
+		t.Fatalf("%d %s", status, raw)
+	}
+	if n := keys.KMSCalls(); n != 0 {
+		t.Fatalf("the audit trail made %d KMS calls, want 0: it shows no payload", n)
 	}
 }

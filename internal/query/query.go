@@ -104,9 +104,10 @@ type Events interface {
 
 // Service answers queries. It is safe for concurrent use.
 type Service struct {
-	api    API
-	table  string
-	events Events
+	api       API
+	table     string
+	events    Events
+	envelopes Events
 	// wait bounds read-your-writes waits; poll is how often a wait looks again.
 	wait, poll time.Duration
 }
@@ -117,8 +118,13 @@ type Config struct {
 	API API
 	// Table is the read-model table.
 	Table string
-	// Events is the event store the temporal queries and the audit trail read.
+	// Events is the event store the temporal queries read: the sealing store, which opens
+	// personal fields.
 	Events Events
+	// Envelopes is the event store read where no payload is shown: the audit trail and the
+	// check that a version exists. Give it the raw store, so those paths open no personal field
+	// (no KMS call, no person's data in the function's memory); nil means Events.
+	Envelopes Events
 	// MaxWait bounds read-your-writes waits; 0 means 2 s.
 	MaxWait time.Duration
 }
@@ -129,7 +135,11 @@ func New(cfg Config) *Service {
 	if maxWait <= 0 {
 		maxWait = 2 * time.Second
 	}
-	return &Service{api: cfg.API, table: cfg.Table, events: cfg.Events, wait: maxWait, poll: 50 * time.Millisecond}
+	envelopes := cfg.Envelopes
+	if envelopes == nil {
+		envelopes = cfg.Events
+	}
+	return &Service{api: cfg.API, table: cfg.Table, events: cfg.Events, envelopes: envelopes, wait: maxWait, poll: 50 * time.Millisecond}
 }
 
 // get reads the read model of stream into v, waiting up to the service's bound for it to reach
@@ -157,7 +167,7 @@ func (s *Service) get(ctx context.Context, stream string, minVersion int64, v an
 		}
 		if !checked {
 			// Behind, or waiting for what will never come? The event store knows.
-			events, err := s.events.Load(ctx, stream, store.Span{From: minVersion, To: minVersion})
+			events, err := s.envelopes.Load(ctx, stream, store.Span{From: minVersion, To: minVersion})
 			if err != nil {
 				return err
 			}
@@ -309,7 +319,7 @@ func (s *Service) Audit(ctx context.Context, streamID string, from int64, cursor
 		}
 	}
 	from, limit = max(from, 1), max(limit, 1)
-	events, err := s.events.Load(ctx, streamID, store.Span{From: from, To: from + int64(limit)})
+	events, err := s.envelopes.Load(ctx, streamID, store.Span{From: from, To: from + int64(limit)})
 	if err != nil {
 		return Trail{}, err
 	}
