@@ -119,7 +119,7 @@ flag). Afterwards, start every function cold and rebuild the read models; see th
 	}
 	client, t := cl.DynamoDB, d.tables
 	keys := d.keys()
-	keys.KeyCacheTTL = time.Nanosecond // no cache to speak of: read every key as it is now
+	keys.Uncached = true // read every key as it is now, as the audit does
 	cs, err := app.Commands(app.CommandsConfig{
 		EventsTable: t[eventsTable], SnapshotsTable: t[snapshotsTable], ClaimsTable: t[claimsTable], IdempotencyTable: t[idempotencyTable],
 		KeysConfig: keys, EmailHashKey: key,
