@@ -41,6 +41,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -171,7 +173,7 @@ func Apply(ctx context.Context, c Config, dryRun bool) (Report, error) {
 		deletes []store.Event                     // newest first
 	}
 	var plan []change
-	ids := sortedKeys(restored, nil)
+	ids := slices.Sorted(maps.Keys(restored))
 	for id := range live {
 		if _, ok := restored[id]; !ok {
 			ids = append(ids, id)
@@ -312,7 +314,7 @@ func reconcileClaims(ctx context.Context, c Config, restored map[string]stream, 
 		return err
 	}
 	want := map[string]string{} // user stream -> the claim key its events hold
-	for _, id := range sortedKeys(restored, nil) {
+	for _, id := range slices.Sorted(maps.Keys(restored)) {
 		if !strings.HasPrefix(id, "user-") {
 			continue
 		}
@@ -339,7 +341,7 @@ func reconcileClaims(ctx context.Context, c Config, restored map[string]stream, 
 			r.ClaimsReleased++
 		}
 	}
-	for _, owner := range sortedKeys(want, nil) {
+	for _, owner := range slices.Sorted(maps.Keys(want)) {
 		key := want[owner]
 		switch holder, ok := held[key]; {
 		case ok && holder == owner:
@@ -479,21 +481,6 @@ func scan(ctx context.Context, api API, table string, each func(map[string]types
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](a, b map[string]V) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, m := range []map[string]V{a, b} {
-		for k := range m {
-			if !seen[k] {
-				seen[k] = true
-				out = append(out, k)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Copy copies into target every event of source recorded at or before until: what a
