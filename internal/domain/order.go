@@ -34,12 +34,13 @@ type Address struct {
 
 // OrderPlaced: a customer placed an order. Total is the sum of the lines, in minor units.
 type OrderPlaced struct {
-	OrderID         string      `json:"orderId"`
-	CustomerID      string      `json:"customerId"`
-	Currency        string      `json:"currency"`
-	Lines           []OrderLine `json:"lines"`
-	Total           int64       `json:"total"`
-	ShippingAddress Address     `json:"shippingAddress" personal:"true"`
+	OrderID          string      `json:"orderId"`
+	CustomerID       string      `json:"customerId"`
+	PaymentAccountID string      `json:"paymentAccountId"`
+	Currency         string      `json:"currency"`
+	Lines            []OrderLine `json:"lines"`
+	Total            int64       `json:"total"`
+	ShippingAddress  Address     `json:"shippingAddress" personal:"true"`
 }
 
 // OrderConfirmed: the order's stock and payment are secured.
