@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventfold/eventfold/internal/domain"
 )
@@ -126,6 +127,20 @@ func samples() map[string]domain.Event {
 		},
 		domain.TypeOrderConfirmed: domain.OrderConfirmed{OrderID: "order-1"},
 		domain.TypeOrderCancelled: domain.OrderCancelled{OrderID: "order-1", Reason: "out-of-stock"},
+		domain.TypeFulfilmentStarted: domain.FulfilmentStarted{
+			OrderID: "order-1", CustomerID: "user-2", PaymentAccountID: "acc-1", Currency: "EUR", Total: 3499,
+			Lines: []domain.FulfilmentLine{{SKU: "SKU-1", Quantity: 2}}, Decisions: 1,
+			Deadline: domain.Deadline{ID: "fulfilment-order-1/deadline/1", At: time.Unix(1, 0).UTC()},
+			Step:     domain.StepReserving, Reason: "timeout", Issued: []string{"fulfilment-order-1/1/reserve/SKU-1"},
+		},
+		domain.TypeFulfilmentReplied: domain.FulfilmentReplied{
+			OrderID: "order-1", Replies: []domain.FulfilmentReply{{Kind: "reserve", SKU: "SKU-1", OK: true, Reason: "x", EventID: "e"}},
+			Step: domain.StepCharging, Reason: "r", Issued: []string{"fulfilment-order-1/2/charge"},
+		},
+		domain.TypeFulfilmentDeadlinePassed: domain.FulfilmentDeadlinePassed{
+			OrderID: "order-1", DeadlineID: "fulfilment-order-1/deadline/1", Step: domain.StepCompensating, Reason: "timeout",
+			Issued: []string{"fulfilment-order-1/3/cancel"},
+		},
 	}
 }
 

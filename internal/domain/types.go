@@ -27,6 +27,9 @@ var table = newTable(
 	TypeOf[OrderPlaced](1, nil),
 	TypeOf[OrderConfirmed](1, nil),
 	TypeOf[OrderCancelled](1, nil),
+	TypeOf[FulfilmentStarted](1, nil),
+	TypeOf[FulfilmentReplied](1, nil),
+	TypeOf[FulfilmentDeadlinePassed](1, nil),
 )
 
 // Upcaster turns an event payload of one schema version into one of the next.
