@@ -46,7 +46,9 @@ func start(o domain.OrderPlaced) step {
 	return step{domain.StartFulfilment{Order: o, Timeout: timeout}, t0}
 }
 
-func replies(r ...domain.FulfilmentReply) step { return step{domain.FulfilmentReplies(r), t0.Add(time.Second)} }
+func replies(r ...domain.FulfilmentReply) step {
+	return step{domain.FulfilmentReplies(r), t0.Add(time.Second)}
+}
 
 func ok(kind, sku, eventID string) domain.FulfilmentReply {
 	return domain.FulfilmentReply{Kind: kind, SKU: sku, OK: true, EventID: eventID}
