@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -533,4 +534,73 @@ func (f Fulfilment) sameAs(g Fulfilment) bool {
 	return slices.Equal(f.Lines, g.Lines) && f.Charged == g.Charged && f.ChargeRefused == g.ChargeRefused &&
 		f.Refunded == g.Refunded && f.Confirmed == g.Confirmed && f.Cancelled == g.Cancelled &&
 		f.ChargeReason == g.ChargeReason
+}
+
+// FulfilmentDivergence is where the current decisions part from those a run recorded: at the
+// run's event Version (0: after its last event, in what it would issue next), what the run
+// recorded and what Decide decides now, each in a line of text without personal data.
+type FulfilmentDivergence struct {
+	Version           int64
+	Recorded, Current string
+}
+
+// CheckFulfilment replays a run's events (with the times they were recorded) through the current
+// decisions: each event's trigger is decided again on the state before it, and the event decided
+// must equal the one recorded (its step, reason and the commands it issued); after the last, the
+// commands pending must be those the run last issued. It returns the run and the first
+// divergence, nil when the current code decides as the run did.
+func CheckFulfilment(events []Event, at []time.Time) (Fulfilment, *FulfilmentDivergence) {
+	var f Fulfilment
+	var issued []string
+	for i, e := range events {
+		var t FulfilmentTrigger
+		switch e := e.(type) {
+		case FulfilmentStarted:
+			o := OrderPlaced{OrderID: e.OrderID, CustomerID: e.CustomerID, PaymentAccountID: e.PaymentAccountID, Currency: e.Currency, Total: e.Total}
+			for _, l := range e.Lines {
+				o.Lines = append(o.Lines, OrderLine{SKU: l.SKU, Quantity: l.Quantity})
+			}
+			t = StartFulfilment{Order: o, Timeout: e.Deadline.At.Sub(at[i])}
+			issued = e.Issued
+		case FulfilmentReplied:
+			t, issued = FulfilmentReplies(e.Replies), e.Issued
+		case FulfilmentDeadlinePassed:
+			t, issued = FireDeadline{ID: e.DeadlineID}, e.Issued
+		default:
+			return f, &FulfilmentDivergence{Version: int64(i + 1), Recorded: e.EventType(), Current: "not a fulfilment event"}
+		}
+		d := f.Decide(t, at[i])
+		if got, want := summary(d.Events), summary([]Event{e}); got != want {
+			return f, &FulfilmentDivergence{Version: int64(i + 1), Recorded: want, Current: got}
+		}
+		f = f.Evolve(e)
+	}
+	var now []string
+	for _, c := range f.Next() {
+		now = append(now, c.ID)
+	}
+	if !slices.Equal(now, issued) {
+		return f, &FulfilmentDivergence{Recorded: "issued " + strings.Join(issued, " "), Current: "issues " + strings.Join(now, " ")}
+	}
+	return f, nil
+}
+
+// summary is what CheckFulfilment compares of a decision: the event's type, step, reason and
+// the commands issued after it.
+func summary(events []Event) string {
+	if len(events) != 1 {
+		return fmt.Sprintf("%d events", len(events))
+	}
+	var step FulfilmentStep
+	var reason string
+	var issued []string
+	switch e := events[0].(type) {
+	case FulfilmentStarted:
+		step, reason, issued = e.Step, e.Reason, e.Issued
+	case FulfilmentReplied:
+		step, reason, issued = e.Step, e.Reason, e.Issued
+	case FulfilmentDeadlinePassed:
+		step, reason, issued = e.Step, e.Reason, e.Issued
+	}
+	return fmt.Sprintf("%s step=%s reason=%s issued=[%s]", events[0].EventType(), step, reason, strings.Join(issued, " "))
 }

@@ -403,3 +403,35 @@ func TestFulfilmentAlwaysEnds(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckFulfilment(t *testing.T) {
+	o := placedFor("o1", "A", "B")
+	var f domain.Fulfilment
+	var events []domain.Event
+	var at []time.Time
+	for _, s := range []step{start(o), replies(ok("reserve", "A", "eA"))} {
+		for _, e := range f.Decide(s.trigger, s.at).Events {
+			f, events, at = f.Evolve(e), append(events, e), append(at, s.at)
+		}
+	}
+	if _, div := domain.CheckFulfilment(events, at); div != nil {
+		t.Fatalf("the decisions that recorded the run diverge from it: %+v", div)
+	}
+	// A run recorded by other decisions: say, ones that charged before reserving B.
+	changed := slices.Clone(events)
+	r := changed[1].(domain.FulfilmentReplied)
+	r.Step, r.Issued = domain.StepCharging, []string{"fulfilment-o1/2/charge"}
+	changed[1] = r
+	_, div := domain.CheckFulfilment(changed, at)
+	if div == nil || div.Version != 2 || !strings.Contains(div.Recorded, "step=charging") || !strings.Contains(div.Current, "step=reserving") {
+		t.Fatalf("divergence = %+v, want one at version 2", div)
+	}
+	// Recorded the same, but issuing something else next.
+	changed = slices.Clone(events)
+	r = changed[1].(domain.FulfilmentReplied)
+	r.Issued = nil
+	changed[1] = r
+	if _, div := domain.CheckFulfilment(changed, at); div == nil || div.Version != 2 {
+		t.Fatalf("divergence = %+v, want one at version 2 (what it issued)", div)
+	}
+}
