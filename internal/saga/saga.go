@@ -130,10 +130,13 @@ func New(cfg Config) (*Saga, error) {
 
 // DeadlineInput is what a run's deadline schedule invokes the saga function with.
 type DeadlineInput struct {
-	Deadline *struct {
-		OrderID    string `json:"orderId"`
-		DeadlineID string `json:"deadlineId"`
-	} `json:"fulfilmentDeadline"`
+	Deadline *DeadlineRef `json:"fulfilmentDeadline"`
+}
+
+// DeadlineRef names a run's deadline: the order, and the deadline's ID.
+type DeadlineRef struct {
+	OrderID    string `json:"orderId"`
+	DeadlineID string `json:"deadlineId"`
 }
 
 // placed is the part of an OrderPlaced the saga reads: never the shipping address, which it
@@ -306,12 +309,7 @@ func (s *Saga) deadlines(ctx context.Context, orderID string, d domain.Fulfilmen
 	if target == "" {
 		return nil // outside Lambda (an operator's redrive): the run's schedule was set when it started
 	}
-	var in DeadlineInput
-	in.Deadline = &struct {
-		OrderID    string `json:"orderId"`
-		DeadlineID string `json:"deadlineId"`
-	}{orderID, d.SetDeadline.ID}
-	input, err := json.Marshal(in)
+	input, err := json.Marshal(DeadlineInput{Deadline: &DeadlineRef{OrderID: orderID, DeadlineID: d.SetDeadline.ID}})
 	if err != nil {
 		return err
 	}
