@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -87,13 +88,18 @@ func (w *world) account(id, owner string, balance int64) {
 	}
 }
 
-// order places an order of one unit at 100 of each sku, paid from account.
+// order places an order of customer's of one unit at 100 of each sku, paid from account.
 func (w *world) order(id, account string, skus ...string) {
-	c := domain.PlaceOrder{OrderID: id, CustomerID: customer, PaymentAccountID: account, Currency: "EUR",
-		ShippingAddress: domain.Address{Name: "Bo Berg", Line1: "Hauptstraße 1", City: "Berlin", PostalCode: "10115", Country: "DE"}}
+	var lines []domain.OrderLine
 	for _, sku := range skus {
-		c.Lines = append(c.Lines, domain.OrderLine{SKU: sku, Quantity: 1, UnitPrice: 100})
+		lines = append(lines, domain.OrderLine{SKU: sku, Quantity: 1, UnitPrice: 100})
 	}
+	w.orderOf(id, customer, account, lines)
+}
+
+func (w *world) orderOf(id, customerID, account string, lines []domain.OrderLine) {
+	c := domain.PlaceOrder{OrderID: id, CustomerID: customerID, PaymentAccountID: account, Currency: "EUR", Lines: lines,
+		ShippingAddress: domain.Address{Name: "Bo Berg", Line1: "Hauptstraße 1", City: "Berlin", PostalCode: "10115", Country: "DE"}}
 	w.must(w.svc().PlaceOrder(context.Background(), command.Meta{CorrelationID: "corr-" + id}, c))
 }
 
@@ -222,6 +228,8 @@ type faulty struct {
 	// set, refuses the appends it returns an error for, writing nothing.
 	before func(appends []store.StreamAppend)
 	fail   func(appends []store.StreamAppend) error
+	rate   float64
+	rand   *rand.Rand
 }
 
 var errCrash = errors.New("crash: the instance vanished after the write")
@@ -248,10 +256,17 @@ func (f *faulty) AppendStreams(ctx context.Context, appends ...store.StreamAppen
 	for _, a := range res {
 		f.appended = append(f.appended, a.Events...)
 	}
-	if f.writes == f.crashAt {
+	if f.writes == f.crashAt || (f.rate > 0 && f.rand.Float64() < f.rate) {
 		return nil, errCrash
 	}
 	return res, nil
+}
+
+// crashRate makes a share of all writes crash, chosen at random from seed; 0 none.
+func (f *faulty) crashRate(seed uint64, rate float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rate, f.rand = rate, rand.New(rand.NewPCG(seed, 3))
 }
 
 func (f *faulty) log() []store.Event {
