@@ -59,7 +59,7 @@ func (w *world) saga() *saga.Saga {
 
 func (w *world) svc() *command.Service {
 	w.t.Helper()
-	svc, err := command.New(command.Config{Store: w.mem})
+	svc, err := command.New(command.Config{Store: w.st})
 	if err != nil {
 		w.t.Fatal(err)
 	}
