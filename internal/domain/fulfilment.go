@@ -387,11 +387,16 @@ func (f Fulfilment) timeout() FulfilmentDecision {
 	return f.emit(FulfilmentDeadlinePassed{OrderID: f.OrderID, DeadlineID: f.Deadline.ID, Step: StepCompensating, Reason: ReasonTimeout})
 }
 
-// resume decides no event: the commands pending, and the deadline while the run waits on it.
+// resume decides no event: the commands pending, and the deadline set while the run waits on
+// it, cancelled once it does not (the cancel may have been lost with the instance that was to
+// make it).
 func (f Fulfilment) resume() FulfilmentDecision {
 	d := FulfilmentDecision{Commands: f.Next()}
-	if f.beforePointOfNoReturn() {
+	switch {
+	case f.beforePointOfNoReturn():
 		d.SetDeadline = &f.Deadline
+	case f.Deadline.ID != "" && !f.DeadlinePassed:
+		d.CancelDeadline = &f.Deadline
 	}
 	return d
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/eventfold/eventfold/internal/domain"
 )
@@ -106,11 +107,31 @@ func randomWorkload(t *testing.T, seed uint64) {
 			t.Error("deliveries did not settle")
 		}()
 	}
+	// Time passes: at a random moment the clock jumps past every deadline set so far, and the
+	// scheduler fires them, some twice; the runs not yet charged compensate, with whatever
+	// replies are still on the wire.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		time.Sleep(time.Duration(r.IntN(30)) * time.Millisecond)
+		w.clock.advance(16 * time.Minute)
+		s := w.saga()
+		for _, name := range w.deadlines.names() {
+			for range 1 + int(seed%2) {
+				if err := w.fireIfSet(s, name); err != nil {
+					s = w.saga() // a crash: the scheduler retries the firing
+					_ = w.fireIfSet(s, name)
+				}
+			}
+		}
+	}()
 	wg.Wait()
 	w.st.crashRate(0, 0)
 	w.drain() // what a worker's last crash left undelivered
 
 	committed := map[string]int64{}
+	outcomes := map[string]int{}
+	defer func() { t.Logf("outcomes: %v", outcomes) }()
 	for _, p := range all {
 		f := w.run(p.id)
 		o := w.orderState(p.id)
@@ -118,6 +139,7 @@ func randomWorkload(t *testing.T, seed uint64) {
 			t.Fatalf("%s: run %s not finished", p.id, f.Step)
 		}
 		charged, refunded := w.money(p.id)
+		outcomes[string(o.Status)+" "+o.CancelReason]++
 		switch o.Status {
 		case domain.OrderStatusConfirmed:
 			if f.Step != domain.StepConfirmed || charged != p.total || refunded != 0 {

@@ -38,8 +38,13 @@ func scenarios() []scenario {
 		if a := w.acct("acc"); a.Balance != 800 {
 			t.Fatalf("balance %d, want 800", a.Balance)
 		}
+		// Its deadline is cancelled; but a redelivery racing the run may have set it again
+		// after the cancel, deciding on the run as it was. Then it fires, and changes nothing.
 		if _, ok := w.deadlines.get("fulfilment-" + order); ok {
-			t.Fatal("the deadline of a confirmed run is still set")
+			writes := w.st.writes
+			if err := w.fire(w.saga(), "fulfilment-"+order); err != nil || w.st.writes != writes {
+				t.Fatalf("the deadline of a confirmed run fired: %v, %d writes", err, w.st.writes-writes)
+			}
 		}
 	}
 	cancelled := func(reason string, balance int64) func(*testing.T, *world) {
@@ -52,8 +57,8 @@ func scenarios() []scenario {
 				t.Fatalf("order %s (%s)", o.Status, o.CancelReason)
 			}
 			for _, sku := range []string{"A", "B"} {
-				if i := w.item(sku); i.Reserved != 0 || len(i.Reservations) != 0 {
-					t.Fatalf("%s: reserved %d after cancel", sku, i.Reserved)
+				if q, held := w.item(sku).Reservations[order]; held {
+					t.Fatalf("%s: %d reserved after cancel", sku, q)
 				}
 			}
 			if a := w.acct("acc"); a.Open && a.Balance != balance {

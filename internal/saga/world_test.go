@@ -350,3 +350,26 @@ func (w *world) fire(s *saga.Saga, name string) error {
 	}
 	return s.Deadline(context.Background(), in)
 }
+
+func (d *memDeadlines) names() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for n := range d.set {
+		out = append(out, n)
+	}
+	return out
+}
+
+// fireIfSet fires a deadline if it is still set.
+func (w *world) fireIfSet(s *saga.Saga, name string) error {
+	d, ok := w.deadlines.get(name)
+	if !ok {
+		return nil
+	}
+	var in saga.DeadlineInput
+	if err := json.Unmarshal(d.input, &in); err != nil {
+		return err
+	}
+	return s.Deadline(context.Background(), in)
+}
