@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,30 +30,12 @@ import (
 
 func TestMain(m *testing.M) { awstest.Main(m) }
 
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type harness struct {
 	h      *httpapi.Handler
 	store  *crypto.Store
 	idem   *idempotency.Store
 	reqs   *awstest.Requests
-	logs   *syncBuffer
+	logs   *awstest.SyncBuffer
 	env    template.Env
 	client *dynamodb.Client
 }
@@ -97,7 +78,7 @@ func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &awstest.SyncBuffer{}
 	idem := idempotency.New(client, env.Refs["IdempotencyTable"], time.Hour, nil)
 	var hidem httpapi.Idempotency = idem
 	if wrapIdem != nil {
