@@ -13,7 +13,7 @@ import (
 // CommandSide is the command side, wired. Its fields are safe for concurrent use.
 type CommandSide struct {
 	// Store is the event store, sealing personal fields on append and opening them on load.
-	Store *crypto.Store
+	Store *crypto.SealingStore
 	// Keys is Store's keyring; Service erases through it.
 	Keys *crypto.Keyring
 	// Service runs the commands.

@@ -16,7 +16,7 @@ import (
 type ReadSide struct {
 	// Store is the event store; it opens personal fields on load (events of erased subjects come
 	// back Shredded).
-	Store *crypto.Store
+	Store *crypto.SealingStore
 	// Keys is Store's keyring.
 	Keys     *crypto.Keyring
 	Registry *store.Registry

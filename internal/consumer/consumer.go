@@ -69,7 +69,7 @@ type Processor struct {
 	now     func() time.Time
 }
 
-// Opener opens the personal fields of an event read from a stream record (see crypto.Store).
+// Opener opens the personal fields of an event read from a stream record (see crypto.SealingStore).
 type Opener interface {
 	Open(ctx context.Context, e *store.Event) error
 }
@@ -95,7 +95,7 @@ type Config struct {
 	// Metrics receives the batch metrics; nil means none.
 	Metrics *metrics.Emitter
 	// Opener opens each event's personal fields before Handler sees it: the event store
-	// (crypto.Store), or NoOpener when the events hold no sealed fields.
+	// (crypto.SealingStore), or NoOpener when the events hold no sealed fields.
 	Opener Opener
 }
 

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) { awstest.Main(m) }
 
 type harness struct {
 	h      *httpapi.Handler
-	store  *crypto.Store
+	store  *crypto.SealingStore
 	idem   *idempotency.Store
 	reqs   *awstest.Requests
 	logs   *awstest.SyncBuffer
@@ -69,7 +69,7 @@ func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env
 		t.Fatal(err)
 	}
 	keys := crypto.NewKeyring(awstest.MustKeys(t, env), client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
-	st := crypto.NewStore(raw, keys, domain.PersonalFields)
+	st := crypto.NewSealingStore(raw, keys, domain.PersonalFields)
 	var cst store.EventStore = st
 	if wrapStore != nil {
 		cst = wrapStore(st)

@@ -57,7 +57,7 @@ func newWorld(t *testing.T) *world {
 
 func (w *world) service(t *testing.T) *command.Service {
 	t.Helper()
-	sealed := crypto.NewStore(w.raw, w.keys, domain.PersonalFields)
+	sealed := crypto.NewSealingStore(w.raw, w.keys, domain.PersonalFields)
 	svc, err := command.New(command.Config{Store: sealed, EmailKey: emailKey, Eraser: w.keys, SnapshotEvery: 2})
 	if err != nil {
 		t.Fatal(err)
