@@ -46,7 +46,7 @@ func Projector(cfg ProjectorConfig, c Clients, log *slog.Logger, m *metrics.Emit
 	}
 	proj := projection.New(c.DynamoDB, cfg.ReadModelsTable, s.Store)
 	parking := consumer.NewParkingTable(c.DynamoDB, cfg.ParkingTable)
-	proc, err := consumer.New(consumer.Config{Name: "projector", Registry: s.Registry, Handler: proj, Parking: parking, Log: log, Metrics: m, Opener: s.Store})
+	proc, err := consumer.New(consumer.Config{Name: "projector", Registry: s.Registry, Handler: proj, Parking: parking, Log: log, Metrics: m, Unsealer: s.Store})
 	if err != nil {
 		return nil, err
 	}
