@@ -37,7 +37,10 @@ func Commands(cfg CommandsConfig, c Clients, log *slog.Logger) (*CommandSide, er
 	if err != nil {
 		return nil, err
 	}
-	idem := idempotency.New(c.DynamoDB, cfg.IdempotencyTable, cfg.IdempotencyTTL, nil)
+	idem, err := idempotency.New(idempotency.Config{API: c.DynamoDB, Table: cfg.IdempotencyTable, TTL: cfg.IdempotencyTTL})
+	if err != nil {
+		return nil, err
+	}
 	h, err := httpapi.New(httpapi.Config{Commands: svc, Idempotency: idem, Log: log, MaxBody: cfg.MaxBody, HashKey: cfg.EmailHashKey})
 	if err != nil {
 		return nil, err

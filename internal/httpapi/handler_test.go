@@ -79,7 +79,10 @@ func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env
 		t.Fatal(err)
 	}
 	logs := &awstest.SyncBuffer{}
-	idem := idempotency.New(client, env.Refs["IdempotencyTable"], time.Hour, nil)
+	idem, err := idempotency.New(idempotency.Config{API: client, Table: env.Refs["IdempotencyTable"], TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var hidem httpapi.Idempotency = idem
 	if wrapIdem != nil {
 		hidem = wrapIdem(idem)

@@ -50,7 +50,11 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	keys := crypto.NewKeyring(kmsClient, client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
-	w := &world{client: client, env: env, raw: raw, keys: keys, idem: idempotency.New(client, env.Refs["IdempotencyTable"], 0, nil), ids: store.NewIDs(nil)}
+	idem, err := idempotency.New(idempotency.Config{API: client, Table: env.Refs["IdempotencyTable"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{client: client, env: env, raw: raw, keys: keys, idem: idem, ids: store.NewIDs(nil)}
 	w.svc = w.service(t)
 	return w
 }
