@@ -124,7 +124,7 @@ func TestRebuildOfSealedUsersOrdersAndAnErasedUser(t *testing.T) {
 			t.Fatal(err)
 		}
 		order := ids.New()
-		if _, err := svc.PlaceOrder(ctx, meta(), domain.PlaceOrder{OrderID: order, CustomerID: user, Currency: "EUR",
+		if _, err := svc.PlaceOrder(ctx, meta(), domain.PlaceOrder{OrderID: order, CustomerID: user, PaymentAccountID: "acc-" + user, Currency: "EUR",
 			Lines:           []domain.OrderLine{{SKU: "SKU-1", Quantity: int64(i + 1), UnitPrice: 100}},
 			ShippingAddress: domain.Address{Name: name + " Example", Line1: "1 Main Street", City: "Berlin", PostalCode: "10115", Country: "DE"}}); err != nil {
 			t.Fatal(err)

@@ -52,6 +52,45 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 	}
 }
 
+// TestEmailKeyIsOptional: a service without an EmailKey (one that runs no user commands, the
+// saga's) is valid and runs every other command; its user commands fail with ErrNoEmailKey and
+// write nothing, rather than guard emails with a hash under an empty key. A key of 1 to 31 bytes
+// is still refused.
+func TestEmailKeyIsOptional(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range []int{1, 16, 31} {
+		if _, err := command.New(command.Config{Store: store.NewMemory(mustRegistry(t), nil), EmailKey: make([]byte, n)}); err == nil || !strings.Contains(err.Error(), "EmailKey") {
+			t.Errorf("New with an EmailKey of %d bytes: %v, want it refused", n, err)
+		}
+	}
+	st := store.NewMemory(mustRegistry(t), nil)
+	eraser := &erasures{}
+	svc := mustServiceWith(t, command.Config{Store: st, Eraser: eraser})
+	user := ids.New()
+	if _, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: user, Email: "a@example.com", Name: "A"}); !errors.Is(err, command.ErrNoEmailKey) {
+		t.Fatalf("RegisterUser without an EmailKey: %v, want ErrNoEmailKey", err)
+	}
+	if _, err := svc.ChangeEmail(ctx, meta(), user, domain.ChangeEmail{Email: "b@example.com"}); !errors.Is(err, command.ErrNoEmailKey) {
+		t.Fatalf("ChangeEmail without an EmailKey: %v, want ErrNoEmailKey", err)
+	}
+	if _, err := svc.EraseUser(ctx, meta(), user); !errors.Is(err, command.ErrNoEmailKey) {
+		t.Fatalf("EraseUser without an EmailKey: %v, want ErrNoEmailKey", err)
+	}
+	if got := eraser.take(); len(got) != 0 {
+		t.Fatalf("erased %q without an EmailKey", got)
+	}
+	if events, err := st.Load(ctx, "user-"+user, store.Span{}); err != nil || len(events) != 0 {
+		t.Fatalf("user stream holds %d events (%v), want none", len(events), err)
+	}
+	acct := ids.New()
+	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: user, Currency: "EUR"}); err != nil {
+		t.Fatalf("OpenAccount without an EmailKey: %v", err)
+	}
+	if res, err := svc.ChargeAccount(ctx, meta(), acct, domain.ChargeAccount{OrderID: "o-1", CustomerID: user, Currency: "EUR"}); err != nil || len(res.EventIDs) != 1 {
+		t.Fatalf("ChargeAccount without an EmailKey: %+v, %v", res, err)
+	}
+}
+
 func TestEnvelopeCarriesMetadata(t *testing.T) {
 	st := store.NewMemory(mustRegistry(t), nil)
 	svc := mustService(t, st, 0)
@@ -265,7 +304,7 @@ func TestSnapshotsBoundLoads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	snap, err := st.LoadSnapshot(ctx, "account-"+acct, 1)
+	snap, err := st.LoadSnapshot(ctx, "account-"+acct, 2)
 	if err != nil || snap.Version < 10 {
 		t.Fatalf("snapshot = %+v, %v; want one at version 10 or later", snap, err)
 	}
@@ -315,7 +354,7 @@ func TestUnreadableSnapshotIsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := json.RawMessage(`{"ID":"x","Open":true,"Balance":100,"Currency":7}`)
-	if err := st.SaveSnapshot(ctx, store.Snapshot{StreamID: "account-" + acct, Version: 2, EventID: dep.EventIDs[0], SchemaVersion: 1, Data: bad}); err != nil {
+	if err := st.SaveSnapshot(ctx, store.Snapshot{StreamID: "account-" + acct, Version: 2, EventID: dep.EventIDs[0], SchemaVersion: 2, Data: bad}); err != nil {
 		t.Fatal(err)
 	}
 	cold := mustServiceWith(t, command.Config{Store: st, EmailKey: testKey, SnapshotEvery: -1, CachedStates: -1})

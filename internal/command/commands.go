@@ -12,6 +12,9 @@ import (
 // RegisterUser registers a user under c.UserID (the caller generates it). The email address is
 // claimed atomically with the event; one held by another user fails with domain.ErrEmailTaken.
 func (s *Service) RegisterUser(ctx context.Context, m Meta, c domain.RegisterUser) (Result, error) {
+	if len(s.emailKey) == 0 {
+		return Result{}, ErrNoEmailKey
+	}
 	res, err := update(ctx, s, m, users, c.UserID, func(u domain.User) (decision, error) {
 		events, err := u.Register(c)
 		if err != nil {
@@ -24,6 +27,9 @@ func (s *Service) RegisterUser(ctx context.Context, m Meta, c domain.RegisterUse
 
 // ChangeEmail moves a user to a new email address, releasing the old one, atomically.
 func (s *Service) ChangeEmail(ctx context.Context, m Meta, userID string, c domain.ChangeEmail) (Result, error) {
+	if len(s.emailKey) == 0 {
+		return Result{}, ErrNoEmailKey
+	}
 	res, err := update(ctx, s, m, users, userID, func(u domain.User) (decision, error) {
 		events, err := u.ChangeEmail(c)
 		if err != nil || len(events) == 0 {
@@ -56,6 +62,9 @@ func (s *Service) DeactivateUser(ctx context.Context, m Meta, userID string) (Re
 func (s *Service) EraseUser(ctx context.Context, m Meta, userID string) (Result, error) {
 	if s.eraser == nil {
 		return Result{}, errors.New("command: no Eraser configured")
+	}
+	if len(s.emailKey) == 0 {
+		return Result{}, ErrNoEmailKey
 	}
 	if domain.ValidUserID("id", userID) != nil {
 		return Result{}, ErrNotFound
@@ -120,6 +129,83 @@ func (s *Service) AddStock(ctx context.Context, m Meta, c domain.AddStock) (Resu
 func (s *Service) PlaceOrder(ctx context.Context, m Meta, c domain.PlaceOrder) (Result, error) {
 	return update(ctx, s, m, orders, c.OrderID, func(o domain.Order) (decision, error) {
 		events, err := o.Place(c)
+		return decision{events: events}, err
+	})
+}
+
+// ReserveStock sets units of the inventory item sku aside for the order c.OrderID. An order that
+// holds a reservation of the item already, or whose reservation was released or committed,
+// changes nothing (Result.EventIDs empty); not enough available stock is
+// domain.ErrInsufficientStock.
+func (s *Service) ReserveStock(ctx context.Context, m Meta, sku string, c domain.Reserve) (Result, error) {
+	if err := domain.ValidSKU(sku); err != nil {
+		return Result{}, err
+	}
+	return update(ctx, s, m, inventory, sku, func(i domain.Item) (decision, error) {
+		events, err := i.Reserve(c)
+		return decision{events: events}, err
+	})
+}
+
+// ReleaseStock gives the order's reservation of the item sku back and settles the order on the
+// item, so that a Reserve of it landing later reserves nothing (domain.Item.Release). Releasing
+// a settled order changes nothing.
+func (s *Service) ReleaseStock(ctx context.Context, m Meta, sku, orderID string) (Result, error) {
+	if err := domain.ValidSKU(sku); err != nil {
+		return Result{}, err
+	}
+	return update(ctx, s, m, inventory, sku, func(i domain.Item) (decision, error) {
+		events, err := i.Release(orderID)
+		return decision{events: events}, err
+	})
+}
+
+// CommitStock takes the order's reserved units of the item sku out of stock for good. Without a
+// reservation (never made, released, or committed already) it changes nothing.
+func (s *Service) CommitStock(ctx context.Context, m Meta, sku, orderID string) (Result, error) {
+	if err := domain.ValidSKU(sku); err != nil {
+		return Result{}, err
+	}
+	return update(ctx, s, m, inventory, sku, func(i domain.Item) (decision, error) {
+		events, err := i.Commit(orderID)
+		return decision{events: events}, err
+	})
+}
+
+// ChargeAccount pays the order c.OrderID from the account: once, ever, whatever is asked later
+// (domain.Account.Charge). An account that is not the order's customer's is
+// domain.ErrAccountNotOwned, one in another currency domain.ErrCurrencyMismatch, a balance below
+// the amount domain.ErrInsufficientFunds.
+func (s *Service) ChargeAccount(ctx context.Context, m Meta, accountID string, c domain.ChargeAccount) (Result, error) {
+	return update(ctx, s, m, accounts, accountID, func(a domain.Account) (decision, error) {
+		events, err := a.Charge(c)
+		return decision{events: events}, err
+	})
+}
+
+// RefundAccount gives the order's charge back to the account, all of it, once. Without a charge,
+// or refunded already, it changes nothing.
+func (s *Service) RefundAccount(ctx context.Context, m Meta, accountID, orderID string) (Result, error) {
+	return update(ctx, s, m, accounts, accountID, func(a domain.Account) (decision, error) {
+		events, err := a.Refund(orderID)
+		return decision{events: events}, err
+	})
+}
+
+// ConfirmOrder confirms a placed order; a confirmed one changes nothing, a cancelled one is
+// domain.ErrOrderState.
+func (s *Service) ConfirmOrder(ctx context.Context, m Meta, orderID string) (Result, error) {
+	return update(ctx, s, m, orders, orderID, func(o domain.Order) (decision, error) {
+		events, err := o.Confirm()
+		return decision{events: events}, err
+	})
+}
+
+// CancelOrder cancels a placed order for a reason code (such as "out-of-stock"); a cancelled one
+// changes nothing, a confirmed one is domain.ErrOrderState.
+func (s *Service) CancelOrder(ctx context.Context, m Meta, orderID, reason string) (Result, error) {
+	return update(ctx, s, m, orders, orderID, func(o domain.Order) (decision, error) {
+		events, err := o.Cancel(reason)
 		return decision{events: events}, err
 	})
 }

@@ -1,15 +1,18 @@
 package domain
 
 import (
+	"maps"
 	"math"
 	"regexp"
 )
 
 // Account event types.
 const (
-	TypeAccountOpened  = "AccountOpened"
-	TypeMoneyDeposited = "MoneyDeposited"
-	TypeMoneyWithdrawn = "MoneyWithdrawn"
+	TypeAccountOpened   = "AccountOpened"
+	TypeMoneyDeposited  = "MoneyDeposited"
+	TypeMoneyWithdrawn  = "MoneyWithdrawn"
+	TypeAccountCharged  = "AccountCharged"
+	TypeAccountRefunded = "AccountRefunded"
 )
 
 // AccountOpened: an account was opened for an owner, in one currency.
@@ -31,9 +34,26 @@ type MoneyWithdrawn struct {
 	Amount    int64  `json:"amount"`
 }
 
-func (AccountOpened) EventType() string  { return TypeAccountOpened }
-func (MoneyDeposited) EventType() string { return TypeMoneyDeposited }
-func (MoneyWithdrawn) EventType() string { return TypeMoneyWithdrawn }
+// AccountCharged: an order was paid from the account: Amount (0 or more, minor units) left it.
+// An order is charged at most once per account.
+type AccountCharged struct {
+	AccountID string `json:"accountId"`
+	OrderID   string `json:"orderId"`
+	Amount    int64  `json:"amount"`
+}
+
+// AccountRefunded: an order's charge came back into the account, all of it.
+type AccountRefunded struct {
+	AccountID string `json:"accountId"`
+	OrderID   string `json:"orderId"`
+	Amount    int64  `json:"amount"`
+}
+
+func (AccountOpened) EventType() string   { return TypeAccountOpened }
+func (MoneyDeposited) EventType() string  { return TypeMoneyDeposited }
+func (MoneyWithdrawn) EventType() string  { return TypeMoneyWithdrawn }
+func (AccountCharged) EventType() string  { return TypeAccountCharged }
+func (AccountRefunded) EventType() string { return TypeAccountRefunded }
 
 // Account is the state of an account aggregate.
 type Account struct {
@@ -42,6 +62,15 @@ type Account struct {
 	Currency string
 	Open     bool
 	Balance  int64
+	// Charges maps order IDs to their charge on this account, refunded or not: an order is
+	// charged once, ever. Evolve copies it before a change, so earlier states stay as they were.
+	Charges map[string]Charge
+}
+
+// Charge is what an order was charged and how much of it was refunded (all or nothing).
+type Charge struct {
+	Amount   int64
+	Refunded int64
 }
 
 // Evolve returns the account after e.
@@ -53,6 +82,22 @@ func (a Account) Evolve(e Event) Account {
 		a.Balance += e.Amount
 	case MoneyWithdrawn:
 		a.Balance -= e.Amount
+	case AccountCharged:
+		a.Charges = maps.Clone(a.Charges)
+		if a.Charges == nil {
+			a.Charges = map[string]Charge{}
+		}
+		a.Charges[e.OrderID] = Charge{Amount: e.Amount}
+		a.Balance -= e.Amount
+	case AccountRefunded:
+		a.Charges = maps.Clone(a.Charges)
+		if a.Charges == nil {
+			a.Charges = map[string]Charge{}
+		}
+		c := a.Charges[e.OrderID]
+		c.Refunded += e.Amount
+		a.Charges[e.OrderID] = c
+		a.Balance += e.Amount
 	}
 	return a
 }
@@ -131,4 +176,59 @@ func (a Account) Withdraw(c Withdraw) ([]Event, error) {
 		return nil, ErrInsufficientFunds
 	}
 	return []Event{MoneyWithdrawn{AccountID: a.ID, Amount: c.Amount}}, nil
+}
+
+// ChargeAccount pays an order from an account: the saga charges the order's total to the
+// account the order names.
+type ChargeAccount struct {
+	OrderID    string
+	CustomerID string
+	Currency   string
+	Amount     int64
+}
+
+// Charge decides ChargeAccount. An account that is not open is ErrNotFound; an order ID that is
+// not an ID (ValidID) or a negative amount is invalid (0 is valid: a free order is charged 0, and
+// the charge recorded). An account another customer owns is ErrAccountNotOwned, one in another
+// currency ErrCurrencyMismatch. An order charged before, even if refunded since, changes nothing,
+// whatever amount it asks for now: an order is paid once. An amount above the balance is
+// ErrInsufficientFunds.
+func (a Account) Charge(c ChargeAccount) ([]Event, error) {
+	if !a.Open {
+		return nil, ErrNotFound
+	}
+	if err := ValidID("orderId", c.OrderID); err != nil {
+		return nil, err
+	}
+	if c.Amount < 0 {
+		return nil, invalid("amount", "must be 0 or more")
+	}
+	switch {
+	case c.CustomerID != a.OwnerID:
+		return nil, ErrAccountNotOwned
+	case c.Currency != a.Currency:
+		return nil, ErrCurrencyMismatch
+	}
+	if _, ok := a.Charges[c.OrderID]; ok {
+		return nil, nil
+	}
+	if c.Amount > a.Balance {
+		return nil, ErrInsufficientFunds
+	}
+	return []Event{AccountCharged{AccountID: a.ID, OrderID: c.OrderID, Amount: c.Amount}}, nil
+}
+
+// Refund decides giving an order's charge back: all of what it was charged, once. An order never
+// charged here (the account may not even be open), refunded already, or charged 0 (nothing to
+// give back) changes nothing, so a refund never exceeds the charge. An order ID that is not an
+// ID (ValidID) is invalid.
+func (a Account) Refund(orderID string) ([]Event, error) {
+	if err := ValidID("orderId", orderID); err != nil {
+		return nil, err
+	}
+	c, ok := a.Charges[orderID]
+	if !ok || c.Refunded >= c.Amount {
+		return nil, nil
+	}
+	return []Event{AccountRefunded{AccountID: a.ID, OrderID: orderID, Amount: c.Amount - c.Refunded}}, nil
 }

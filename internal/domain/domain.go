@@ -83,4 +83,10 @@ var (
 	ErrStockOverflow     = &RuleError{"stock-overflow", "the item cannot hold more stock"}
 	ErrNoReservation     = &RuleError{"no-reservation", "the order holds no reservation of this item"}
 	ErrOrderState        = &RuleError{"order-state", "the order's state does not allow this"}
+	// ErrAccountNotOwned is returned by Account.Charge when the account's owner is not the
+	// order's customer.
+	ErrAccountNotOwned = &RuleError{"account-not-owned", "the account does not belong to the order's customer"}
+	// ErrCurrencyMismatch is returned by Account.Charge when the order's currency is not the
+	// account's.
+	ErrCurrencyMismatch = &RuleError{"currency-mismatch", "the order's currency is not the account's"}
 )

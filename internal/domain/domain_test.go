@@ -107,14 +107,17 @@ func samples() map[string]domain.Event {
 		domain.TypeAccountOpened:    domain.AccountOpened{AccountID: "acc-1", OwnerID: "user-1", Currency: "EUR"},
 		domain.TypeMoneyDeposited:   domain.MoneyDeposited{AccountID: "acc-1", Amount: 12_345},
 		domain.TypeMoneyWithdrawn:   domain.MoneyWithdrawn{AccountID: "acc-1", Amount: 2_345},
+		domain.TypeAccountCharged:   domain.AccountCharged{AccountID: "acc-1", OrderID: "order-1", Amount: 3_499},
+		domain.TypeAccountRefunded:  domain.AccountRefunded{AccountID: "acc-1", OrderID: "order-1", Amount: 3_499},
 		domain.TypeStockAdded:       domain.StockAdded{SKU: "SKU-1", Quantity: 10},
 		domain.TypeStockReserved:    domain.StockReserved{SKU: "SKU-1", OrderID: "order-1", Quantity: 3},
 		domain.TypeStockReleased:    domain.StockReleased{SKU: "SKU-1", OrderID: "order-1", Quantity: 3},
 		domain.TypeStockCommitted:   domain.StockCommitted{SKU: "SKU-1", OrderID: "order-1", Quantity: 3},
 		domain.TypeOrderPlaced: domain.OrderPlaced{
-			OrderID:    "order-1",
-			CustomerID: "user-2",
-			Currency:   "EUR",
+			OrderID:          "order-1",
+			CustomerID:       "user-2",
+			PaymentAccountID: "acc-1",
+			Currency:         "EUR",
 			Lines: []domain.OrderLine{
 				{SKU: "SKU-1", Quantity: 2, UnitPrice: 1250},
 				{SKU: "SKU-2", Quantity: 1, UnitPrice: 999},
@@ -304,6 +307,7 @@ func TestErrorKinds(t *testing.T) {
 	rules := []*domain.RuleError{
 		domain.ErrEmailTaken, domain.ErrUserInactive, domain.ErrInsufficientFunds, domain.ErrBalanceOverflow,
 		domain.ErrInsufficientStock, domain.ErrStockOverflow, domain.ErrNoReservation, domain.ErrOrderState,
+		domain.ErrAccountNotOwned, domain.ErrCurrencyMismatch,
 	}
 	codes := map[string]bool{}
 	for _, r := range rules {
@@ -419,7 +423,7 @@ func TestEvolveIgnoresOtherAggregatesEvents(t *testing.T) {
 	order := given[domain.Order](all[domain.TypeOrderPlaced])
 	own := map[string][]string{
 		"User":    {domain.TypeUserRegistered, domain.TypeUserEmailChanged, domain.TypeUserDeactivated, domain.TypeSubjectErased},
-		"Account": {domain.TypeAccountOpened, domain.TypeMoneyDeposited, domain.TypeMoneyWithdrawn},
+		"Account": {domain.TypeAccountOpened, domain.TypeMoneyDeposited, domain.TypeMoneyWithdrawn, domain.TypeAccountCharged, domain.TypeAccountRefunded},
 		"Item":    {domain.TypeStockAdded, domain.TypeStockReserved, domain.TypeStockReleased, domain.TypeStockCommitted},
 		"Order":   {domain.TypeOrderPlaced, domain.TypeOrderConfirmed, domain.TypeOrderCancelled},
 	}

@@ -53,6 +53,10 @@ type Item struct {
 	// Reservations maps order IDs to the quantity reserved for them. Evolve copies it before a
 	// change, so earlier states stay as they were.
 	Reservations map[string]int64
+	// Settled holds the orders whose reservation of this item was released or committed (or
+	// released before it was made): they cannot reserve it again. Copied on change like
+	// Reservations.
+	Settled map[string]bool
 }
 
 // Available is what can still be reserved.
@@ -75,13 +79,25 @@ func (i Item) Evolve(e Event) Item {
 		i.Reservations = maps.Clone(i.Reservations)
 		delete(i.Reservations, e.OrderID)
 		i.Reserved -= e.Quantity
+		i.Settled = settle(i.Settled, e.OrderID)
 	case StockCommitted:
 		i.Reservations = maps.Clone(i.Reservations)
 		delete(i.Reservations, e.OrderID)
 		i.Reserved -= e.Quantity
 		i.OnHand -= e.Quantity
+		i.Settled = settle(i.Settled, e.OrderID)
 	}
 	return i
+}
+
+// settle returns a copy of settled with orderID in it.
+func settle(settled map[string]bool, orderID string) map[string]bool {
+	settled = maps.Clone(settled)
+	if settled == nil {
+		settled = map[string]bool{}
+	}
+	settled[orderID] = true
+	return settled
 }
 
 var skuPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -137,9 +153,9 @@ type Reserve struct {
 }
 
 // Reserve decides Reserve: never below zero available; an order that already holds a
-// reservation of this item changes nothing, whatever quantity it asks for now. (A reservation
-// released or committed is gone: the saga, not this aggregate, keeps an order from reserving
-// again.)
+// reservation of this item changes nothing, whatever quantity it asks for now, and so does an
+// order whose reservation was settled (released or committed): a stale or repeated Reserve that
+// lands after the release or commit cannot reserve again.
 func (i Item) Reserve(c Reserve) ([]Event, error) {
 	if c.OrderID == "" {
 		return nil, invalid("orderId", "is required")
@@ -147,7 +163,7 @@ func (i Item) Reserve(c Reserve) ([]Event, error) {
 	if err := validQuantity(c.Quantity); err != nil {
 		return nil, err
 	}
-	if _, ok := i.Reservations[c.OrderID]; ok {
+	if _, ok := i.Reservations[c.OrderID]; ok || i.Settled[c.OrderID] {
 		return nil, nil
 	}
 	if c.Quantity > i.Available() {
@@ -156,20 +172,32 @@ func (i Item) Reserve(c Reserve) ([]Event, error) {
 	return []Event{StockReserved{SKU: i.SKU, OrderID: c.OrderID, Quantity: c.Quantity}}, nil
 }
 
-// Release gives an order's reservation back; without one it changes nothing.
+// Release gives an order's reservation back, and settles the order on this item: it cannot
+// reserve it again. An order without a reservation that is not settled yet is settled too, by a
+// StockReleased of quantity 0, so that a Reserve still on its way (a racing or late one) cannot
+// land after the release; one already settled, or an item never stocked (nothing can be
+// reserved from it), changes nothing.
 func (i Item) Release(orderID string) ([]Event, error) {
+	if orderID == "" {
+		return nil, invalid("orderId", "is required")
+	}
 	q, ok := i.Reservations[orderID]
-	if !ok {
+	if !ok && (i.Settled[orderID] || i.SKU == "") {
 		return nil, nil
 	}
 	return []Event{StockReleased{SKU: i.SKU, OrderID: orderID, Quantity: q}}, nil
 }
 
-// Commit takes an order's reserved units out of stock for good.
+// Commit takes an order's reserved units out of stock for good, and settles the order on this
+// item. Without a reservation (never reserved, released, or committed already) it changes
+// nothing.
 func (i Item) Commit(orderID string) ([]Event, error) {
+	if orderID == "" {
+		return nil, invalid("orderId", "is required")
+	}
 	q, ok := i.Reservations[orderID]
 	if !ok {
-		return nil, ErrNoReservation
+		return nil, nil
 	}
 	return []Event{StockCommitted{SKU: i.SKU, OrderID: orderID, Quantity: q}}, nil
 }

@@ -109,6 +109,12 @@ func TestItemReserve(t *testing.T) {
 		{name: "quantity above the largest", given: []domain.Event{stockAdded(domain.MaxOnHand)}, when: reserve("o-1", domain.MaxQuantity+1), then: invalid("quantity")},
 		{name: "largest quantity", given: []domain.Event{stockAdded(domain.MaxQuantity)}, when: reserve("o-1", domain.MaxQuantity), then: emits(reserved("o-1", domain.MaxQuantity))},
 		{name: "an invalid quantity is refused even when the order holds a reservation", given: []domain.Event{stockAdded(10), reserved("o-1", 3)}, when: reserve("o-1", 0), then: invalid("quantity")},
+		{name: "a released order cannot reserve again", given: []domain.Event{stockAdded(10), reserved("o-1", 3), released("o-1", 3)}, when: reserve("o-1", 3), then: noChange()},
+		{name: "a committed order cannot reserve again", given: []domain.Event{stockAdded(10), reserved("o-1", 3), committed("o-1", 3)}, when: reserve("o-1", 3), then: noChange()},
+		{name: "an order released before it reserved cannot reserve", given: []domain.Event{stockAdded(10), released("o-1", 0)}, when: reserve("o-1", 3), then: noChange()},
+		{name: "a settled order cannot reserve even when stock is short", given: []domain.Event{stockAdded(3), reserved("o-1", 3), committed("o-1", 3)}, when: reserve("o-1", 5), then: noChange()},
+		{name: "another order's settlement does not stop a reservation", given: []domain.Event{stockAdded(10), reserved("o-2", 3), released("o-2", 3)}, when: reserve("o-1", 3), then: emits(reserved("o-1", 3))},
+		{name: "a settled order's invalid quantity is still invalid", given: []domain.Event{stockAdded(10), reserved("o-1", 3), released("o-1", 3)}, when: reserve("o-1", 0), then: invalid("quantity")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,12 +145,13 @@ func TestItemRelease(t *testing.T) {
 	}{
 		{name: "release a reservation", given: []domain.Event{stockAdded(10), reserved("o-1", 3)}, when: "o-1", then: emits(released("o-1", 3))},
 		{name: "release one of two reservations", given: []domain.Event{stockAdded(10), reserved("o-1", 3), reserved("o-2", 4)}, when: "o-2", then: emits(released("o-2", 4))},
-		{name: "release without a reservation changes nothing", given: []domain.Event{stockAdded(10)}, when: "o-1", then: noChange()},
-		{name: "release another order's reservation changes nothing", given: []domain.Event{stockAdded(10), reserved("o-2", 3)}, when: "o-1", then: noChange()},
+		{name: "release without a reservation settles the order: a later reserve cannot land", given: []domain.Event{stockAdded(10)}, when: "o-1", then: emits(released("o-1", 0))},
+		{name: "release of an order another order's reservation is beside", given: []domain.Event{stockAdded(10), reserved("o-2", 3)}, when: "o-1", then: emits(released("o-1", 0))},
 		{name: "release twice changes nothing", given: []domain.Event{stockAdded(10), reserved("o-1", 3), released("o-1", 3)}, when: "o-1", then: noChange()},
+		{name: "release twice without a reservation changes nothing", given: []domain.Event{stockAdded(10), released("o-1", 0)}, when: "o-1", then: noChange()},
 		{name: "release after commit changes nothing", given: []domain.Event{stockAdded(10), reserved("o-1", 3), committed("o-1", 3)}, when: "o-1", then: noChange()},
 		{name: "release on an item never stocked changes nothing", when: "o-1", then: noChange()},
-		{name: "release with an empty order ID changes nothing", given: []domain.Event{stockAdded(10), reserved("o-1", 3)}, when: "", then: noChange()},
+		{name: "release with an empty order ID", given: []domain.Event{stockAdded(10), reserved("o-1", 3)}, when: "", then: invalid("orderId")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,11 +170,12 @@ func TestItemCommit(t *testing.T) {
 	}{
 		{name: "commit a reservation", given: []domain.Event{stockAdded(10), reserved("o-1", 3)}, when: "o-1", then: emits(committed("o-1", 3))},
 		{name: "commit one of two reservations", given: []domain.Event{stockAdded(10), reserved("o-1", 3), reserved("o-2", 7)}, when: "o-2", then: emits(committed("o-2", 7))},
-		{name: "commit without a reservation", given: []domain.Event{stockAdded(10)}, when: "o-1", then: fails(domain.ErrNoReservation)},
-		{name: "commit another order's reservation", given: []domain.Event{stockAdded(10), reserved("o-2", 3)}, when: "o-1", then: fails(domain.ErrNoReservation)},
-		{name: "commit after release", given: []domain.Event{stockAdded(10), reserved("o-1", 3), released("o-1", 3)}, when: "o-1", then: fails(domain.ErrNoReservation)},
-		{name: "commit twice", given: []domain.Event{stockAdded(10), reserved("o-1", 3), committed("o-1", 3)}, when: "o-1", then: fails(domain.ErrNoReservation)},
-		{name: "commit on an item never stocked", when: "o-1", then: fails(domain.ErrNoReservation)},
+		{name: "commit without a reservation changes nothing", given: []domain.Event{stockAdded(10)}, when: "o-1", then: noChange()},
+		{name: "commit another order's reservation changes nothing", given: []domain.Event{stockAdded(10), reserved("o-2", 3)}, when: "o-1", then: noChange()},
+		{name: "commit after release changes nothing", given: []domain.Event{stockAdded(10), reserved("o-1", 3), released("o-1", 3)}, when: "o-1", then: noChange()},
+		{name: "commit twice changes nothing", given: []domain.Event{stockAdded(10), reserved("o-1", 3), committed("o-1", 3)}, when: "o-1", then: noChange()},
+		{name: "commit on an item never stocked changes nothing", when: "o-1", then: noChange()},
+		{name: "commit with an empty order ID", given: []domain.Event{stockAdded(10), reserved("o-1", 3)}, when: "", then: invalid("orderId")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,6 +201,7 @@ func TestItemEvolve(t *testing.T) {
 		{"released", []domain.Event{stockAdded(10), reserved("o-1", 3), reserved("o-2", 4), released("o-1", 3)}, 10, 4, 6, map[string]int64{"o-2": 4}},
 		{"committed: on hand and reserved both drop", []domain.Event{stockAdded(10), reserved("o-1", 3), reserved("o-2", 4), committed("o-2", 4)}, 6, 3, 3, map[string]int64{"o-1": 3}},
 		{"everything committed", []domain.Event{stockAdded(10), reserved("o-1", 10), committed("o-1", 10)}, 0, 0, 0, map[string]int64{}},
+		{"released before reserving: nothing moves", []domain.Event{stockAdded(10), released("o-1", 0)}, 10, 0, 10, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,6 +224,31 @@ func TestItemEvolve(t *testing.T) {
 				t.Errorf("reservations sum to %d, but Reserved is %d", sum, got.Reserved)
 			}
 		})
+	}
+}
+
+// TestItemEvolveSettles: a release or a commit settles the order on the item, a reservation
+// does not; settling copies the map, so earlier states keep theirs.
+func TestItemEvolveSettles(t *testing.T) {
+	s0 := given[domain.Item](stockAdded(10), reserved("o-1", 3), reserved("o-2", 3))
+	s1 := s0.Evolve(released("o-1", 3))
+	s2 := s1.Evolve(committed("o-2", 3))
+	s3 := s2.Evolve(released("o-3", 0))
+	branch := s1.Evolve(released("o-b", 0))
+	for _, c := range []struct {
+		name string
+		got  map[string]bool
+		want map[string]bool
+	}{
+		{"reserved only", s0.Settled, nil},
+		{"released", s1.Settled, map[string]bool{"o-1": true}},
+		{"committed", s2.Settled, map[string]bool{"o-1": true, "o-2": true}},
+		{"released without a reservation", s3.Settled, map[string]bool{"o-1": true, "o-2": true, "o-3": true}},
+		{"a branch", branch.Settled, map[string]bool{"o-1": true, "o-b": true}},
+	} {
+		if !maps.Equal(c.got, c.want) {
+			t.Errorf("%s: settled = %v, want %v", c.name, c.got, c.want)
+		}
 	}
 }
 
@@ -296,9 +330,16 @@ func TestItemLifecycle(t *testing.T) {
 	}
 	must(apply(item.Commit("o-1")))
 	must(apply(item.Release("o-2")))
-	must(apply(item.Release("o-2"))) // retried
+	must(apply(item.Release("o-2")))                                       // retried
+	must(apply(item.Commit("o-1")))                                        // retried
+	must(apply(item.Release("o-4")))                                       // before its reserve
+	must(apply(item.Reserve(domain.Reserve{OrderID: "o-4", Quantity: 1}))) // late
+	must(apply(item.Reserve(domain.Reserve{OrderID: "o-2", Quantity: 6}))) // stale
 	if item.OnHand != 6 || item.Reserved != 0 || item.Available() != 6 || len(item.Reservations) != 0 {
 		t.Fatalf("state = %+v, want 6 on hand, nothing reserved", item)
+	}
+	if want := map[string]bool{"o-1": true, "o-2": true, "o-4": true}; !maps.Equal(item.Settled, want) {
+		t.Fatalf("settled = %v, want %v", item.Settled, want)
 	}
 }
 

@@ -1,6 +1,10 @@
 package domain
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"regexp"
 	"slices"
@@ -32,14 +36,43 @@ type Address struct {
 	Country    string `json:"country" personal:"true"`
 }
 
-// OrderPlaced: a customer placed an order. Total is the sum of the lines, in minor units.
+// OrderPlaced: a customer placed an order, to be paid from the account PaymentAccountID. Total
+// is the sum of the lines, in minor units.
+//
+// Schema 2 added PaymentAccountID. An order stored at schema 1 named no account: it loads
+// upcast (orderPlacedV1toV2) with an empty PaymentAccountID, and fulfilment cancels it.
 type OrderPlaced struct {
-	OrderID         string      `json:"orderId"`
-	CustomerID      string      `json:"customerId"`
-	Currency        string      `json:"currency"`
-	Lines           []OrderLine `json:"lines"`
-	Total           int64       `json:"total"`
-	ShippingAddress Address     `json:"shippingAddress" personal:"true"`
+	OrderID          string      `json:"orderId"`
+	CustomerID       string      `json:"customerId"`
+	PaymentAccountID string      `json:"paymentAccountId"`
+	Currency         string      `json:"currency"`
+	Lines            []OrderLine `json:"lines"`
+	Total            int64       `json:"total"`
+	ShippingAddress  Address     `json:"shippingAddress" personal:"true"`
+}
+
+// orderPlacedV1toV2 upcasts an OrderPlaced payload of schema 1 to schema 2: the same JSON object
+// with "paymentAccountId": "" (a schema 1 order named no paying account; a key of that name in a
+// schema 1 payload meant nothing, and is replaced). Every other member is kept as it was stored,
+// value for value, sealed personal fields included: they are opaque JSON values here, never
+// decoded. A payload that is not a JSON object is an error.
+func orderPlacedV1toV2(data json.RawMessage) (json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		// encoding/json errors name Go types and offsets; at most a number or one character of input.
+		return nil, fmt.Errorf("OrderPlaced schema 1: %w", err)
+	}
+	if obj == nil { // the payload was null
+		return nil, errors.New("OrderPlaced schema 1: the payload is not a JSON object")
+	}
+	obj["paymentAccountId"] = json.RawMessage(`""`)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // keep stored strings as they were: no \u003c for <
+	if err := enc.Encode(obj); err != nil {
+		return nil, fmt.Errorf("OrderPlaced schema 1: %w", err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // OrderConfirmed: the order's stock and payment are secured.
@@ -72,14 +105,17 @@ const (
 
 // Order is the state of an order aggregate.
 type Order struct {
-	ID              string
-	CustomerID      string
-	Status          OrderStatus
-	Currency        string
-	Lines           []OrderLine
-	Total           int64
-	ShippingAddress Address
-	CancelReason    string
+	ID         string
+	CustomerID string
+	// PaymentAccountID is the account that pays; empty for an order placed before orders named
+	// one (OrderPlaced schema 1).
+	PaymentAccountID string
+	Status           OrderStatus
+	Currency         string
+	Lines            []OrderLine
+	Total            int64
+	ShippingAddress  Address
+	CancelReason     string
 }
 
 // Evolve returns the order after e.
@@ -87,6 +123,7 @@ func (o Order) Evolve(e Event) Order {
 	switch e := e.(type) {
 	case OrderPlaced:
 		o.ID, o.CustomerID, o.Status, o.Currency = e.OrderID, e.CustomerID, OrderStatusPlaced, e.Currency
+		o.PaymentAccountID = e.PaymentAccountID
 		o.Lines, o.Total, o.ShippingAddress = slices.Clone(e.Lines), e.Total, e.ShippingAddress
 	case OrderConfirmed:
 		o.Status = OrderStatusConfirmed
@@ -98,11 +135,14 @@ func (o Order) Evolve(e Event) Order {
 
 // PlaceOrder places an order.
 type PlaceOrder struct {
-	OrderID         string
-	CustomerID      string
-	Currency        string
-	Lines           []OrderLine
-	ShippingAddress Address
+	OrderID    string
+	CustomerID string
+	// PaymentAccountID is the account that pays: required (whether the customer owns it is
+	// checked when it is charged).
+	PaymentAccountID string
+	Currency         string
+	Lines            []OrderLine
+	ShippingAddress  Address
 }
 
 // MaxOrderLines bounds the lines of one order.
@@ -111,8 +151,8 @@ const MaxOrderLines = 50
 // MaxUnitPrice bounds a unit price (minor units), so that totals cannot overflow.
 const MaxUnitPrice = 1_000_000_000
 
-// Place decides PlaceOrder: at least one line, each SKU once, quantities and prices in range, a
-// complete shipping address; the total is computed here, never taken from the caller.
+// Place decides PlaceOrder: a paying account, at least one line, each SKU once, quantities and
+// prices in range, a complete shipping address; the total is computed here, never taken from the caller.
 func (o Order) Place(c PlaceOrder) ([]Event, error) {
 	if o.Status != "" {
 		return nil, ErrExists
@@ -122,6 +162,8 @@ func (o Order) Place(c PlaceOrder) ([]Event, error) {
 		return nil, invalid("orderId", "is required")
 	case ValidUserID("customerId", c.CustomerID) != nil:
 		return nil, ValidUserID("customerId", c.CustomerID)
+	case ValidID("paymentAccountId", c.PaymentAccountID) != nil:
+		return nil, ValidID("paymentAccountId", c.PaymentAccountID)
 	case !currencyPattern.MatchString(c.Currency):
 		return nil, invalid("currency", "is not an ISO 4217 code such as EUR")
 	case len(c.Lines) == 0:
@@ -155,7 +197,8 @@ func (o Order) Place(c PlaceOrder) ([]Event, error) {
 		return nil, err
 	}
 	lines := append([]OrderLine(nil), c.Lines...)
-	return []Event{OrderPlaced{OrderID: c.OrderID, CustomerID: c.CustomerID, Currency: c.Currency, Lines: lines, Total: total, ShippingAddress: addr}}, nil
+	return []Event{OrderPlaced{OrderID: c.OrderID, CustomerID: c.CustomerID, PaymentAccountID: c.PaymentAccountID,
+		Currency: c.Currency, Lines: lines, Total: total, ShippingAddress: addr}}, nil
 }
 
 // Confirm decides confirming a placed order; confirming a confirmed one changes nothing.

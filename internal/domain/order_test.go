@@ -19,9 +19,10 @@ const customerID = "01J9ZQ4T8K5W3X2Y1V0B6N7M8C"
 
 func placeOrder() domain.PlaceOrder {
 	return domain.PlaceOrder{
-		OrderID:    "order-1",
-		CustomerID: customerID,
-		Currency:   "EUR",
+		OrderID:          "order-1",
+		CustomerID:       customerID,
+		PaymentAccountID: "acc-1",
+		Currency:         "EUR",
 		Lines: []domain.OrderLine{
 			{SKU: "SKU-1", Quantity: 2, UnitPrice: 1250},
 			{SKU: "SKU-2", Quantity: 1, UnitPrice: 999},
@@ -35,7 +36,7 @@ func placeOrder() domain.PlaceOrder {
 func orderPlaced() domain.OrderPlaced {
 	c := placeOrder()
 	return domain.OrderPlaced{
-		OrderID: c.OrderID, CustomerID: c.CustomerID, Currency: c.Currency,
+		OrderID: c.OrderID, CustomerID: c.CustomerID, PaymentAccountID: c.PaymentAccountID, Currency: c.Currency,
 		Lines: c.Lines, Total: 2*1250 + 999, ShippingAddress: c.ShippingAddress,
 	}
 }
@@ -138,6 +139,15 @@ func TestOrderPlace(t *testing.T) {
 		{name: "missing customer ID", when: with(func(c *domain.PlaceOrder) { c.CustomerID = "" }), then: invalid("customerId")},
 		{name: "customer ID too long", when: with(func(c *domain.PlaceOrder) { c.CustomerID = strings.Repeat("c", 129) }), then: invalid("customerId")},
 		{name: "customer ID with a space", when: with(func(c *domain.PlaceOrder) { c.CustomerID = "a b" }), then: invalid("customerId")},
+		{name: "missing payment account ID", when: with(func(c *domain.PlaceOrder) { c.PaymentAccountID = "" }), then: invalid("paymentAccountId")},
+		{name: "payment account ID too long", when: with(func(c *domain.PlaceOrder) { c.PaymentAccountID = strings.Repeat("a", 129) }), then: invalid("paymentAccountId")},
+		{name: "payment account ID with a slash", when: with(func(c *domain.PlaceOrder) { c.PaymentAccountID = "a/b" }), then: invalid("paymentAccountId")},
+		{name: "payment account ID with a newline", when: with(func(c *domain.PlaceOrder) { c.PaymentAccountID = "acc-1\n" }), then: invalid("paymentAccountId")},
+		{
+			name: "payment account ID of 128 characters",
+			when: with(func(c *domain.PlaceOrder) { c.PaymentAccountID = strings.Repeat("a", 128) }),
+			then: emits(placedWith(func(e *domain.OrderPlaced) { e.PaymentAccountID = strings.Repeat("a", 128) })),
+		},
 		{name: "customer ID not a user ID", when: with(func(c *domain.PlaceOrder) { c.CustomerID = "c-1" }), then: invalid("customerId")},
 		{name: "customer ID a lower-case ULID", when: with(func(c *domain.PlaceOrder) { c.CustomerID = strings.ToLower(customerID) }), then: invalid("customerId")},
 		{name: "missing currency", when: with(func(c *domain.PlaceOrder) { c.Currency = "" }), then: invalid("currency")},
@@ -312,7 +322,7 @@ func TestOrderCancel(t *testing.T) {
 func TestOrderEvolve(t *testing.T) {
 	p := orderPlaced()
 	placedState := domain.Order{
-		ID: "order-1", CustomerID: customerID, Status: domain.OrderStatusPlaced, Currency: "EUR",
+		ID: "order-1", CustomerID: customerID, PaymentAccountID: "acc-1", Status: domain.OrderStatusPlaced, Currency: "EUR",
 		Lines: p.Lines, Total: 3499, ShippingAddress: address(),
 	}
 	confirmedState := placedState

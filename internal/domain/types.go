@@ -9,9 +9,11 @@ import (
 )
 
 // table is every event type of the domain, one entry each. To add an event type, add its entry;
-// to change a type's payload, raise its schema version and give the upcaster from the old one:
+// to change a type's payload, raise its schema version and give the upcaster from the old one,
+// as OrderPlaced did when orders came to name their paying account (schema 2); a third version
+// would add one more:
 //
-//	TypeOf[OrderPlaced](2, map[int]Upcaster{1: orderPlacedV1toV2}),
+//	TypeOf[OrderPlaced](3, map[int]Upcaster{1: orderPlacedV1toV2, 2: orderPlacedV2toV3}),
 var table = newTable(
 	TypeOf[UserRegistered](1, nil),
 	TypeOf[UserEmailChanged](1, nil),
@@ -20,11 +22,13 @@ var table = newTable(
 	TypeOf[AccountOpened](1, nil),
 	TypeOf[MoneyDeposited](1, nil),
 	TypeOf[MoneyWithdrawn](1, nil),
+	TypeOf[AccountCharged](1, nil),
+	TypeOf[AccountRefunded](1, nil),
 	TypeOf[StockAdded](1, nil),
 	TypeOf[StockReserved](1, nil),
 	TypeOf[StockReleased](1, nil),
 	TypeOf[StockCommitted](1, nil),
-	TypeOf[OrderPlaced](1, nil),
+	TypeOf[OrderPlaced](2, map[int]Upcaster{1: orderPlacedV1toV2}),
 	TypeOf[OrderConfirmed](1, nil),
 	TypeOf[OrderCancelled](1, nil),
 )

@@ -46,7 +46,7 @@ func BenchmarkCommandWithEncryption(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		order := func(id, customer string) domain.PlaceOrder {
-			return domain.PlaceOrder{OrderID: fmt.Sprintf("%s-%d", id, i), CustomerID: customer, Currency: "EUR",
+			return domain.PlaceOrder{OrderID: fmt.Sprintf("%s-%d", id, i), CustomerID: customer, PaymentAccountID: "acc-1", Currency: "EUR",
 				Lines:           []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: 100}},
 				ShippingAddress: domain.Address{Name: "Ann Example", Line1: "1 Main Street", City: "Berlin", PostalCode: "10115", Country: "DE"}}
 		}

@@ -34,7 +34,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(0, []byte(`{"amount":1,"amount":1000}`))
 	f.Add(0, []byte(`{"amount":1,"\u0061mount":1000}`))
 	f.Add(0, []byte(`{"amount":1,"ann@example.com":2}`))
-	f.Add(1, []byte(`{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":1,"unitPrice":1}],"shippingAddress":{"name":"n","line1":"l","city":"c","postalCode":"p","country":"DE"}}`))
+	f.Add(1, []byte(`{"customerId":"c","paymentAccountId":"a","currency":"EUR","lines":[{"sku":"A","quantity":1,"unitPrice":1}],"shippingAddress":{"name":"n","line1":"l","city":"c","postalCode":"p","country":"DE"}}`))
 	f.Add(1, []byte(`{"customerId":"c","lines":[{"sku":"A","quantity":1,"quantity":2}],"shippingAddress":{"city":"c","city":"d"}}`))
 	f.Add(1, []byte(`{"lines":null,"shippingAddress":null}`))
 	f.Add(2, []byte(`{"email":"a@example.com","name":"A"} `))

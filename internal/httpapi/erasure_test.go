@@ -33,7 +33,7 @@ func TestEraseUserEndToEnd(t *testing.T) {
 	user := hs.do(t, reg)
 	wantStatus(t, user, http.StatusCreated, "")
 	order := fixture(t, "place-order-base64.json")
-	body, _ := json.Marshal(map[string]any{"customerId": user.ID, "currency": "EUR",
+	body, _ := json.Marshal(map[string]any{"customerId": user.ID, "paymentAccountId": "acc-1", "currency": "EUR",
 		"lines":           []map[string]any{{"sku": "SKU-1", "quantity": 1, "unitPrice": 100}},
 		"shippingAddress": map[string]string{"name": "Ann Example", "line1": "1 Main Street", "city": "Berlin", "postalCode": "10115", "country": "DE"}})
 	order.Body, order.IsBase64Encoded = string(body), false

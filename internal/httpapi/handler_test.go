@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -344,8 +345,53 @@ func TestBase64BodyAndCookies(t *testing.T) {
 		t.Fatal(events, err)
 	}
 	var placed domain.OrderPlaced
-	if err := json.Unmarshal(events[0].Data, &placed); err != nil || placed.Total != 2*1250+499 || placed.ShippingAddress.City != "Berlin" || events[0].Subject != "01J9ZQ4T8K5W3X2Y1V0B6N7M8C" {
+	if err := json.Unmarshal(events[0].Data, &placed); err != nil || placed.Total != 2*1250+499 || placed.ShippingAddress.City != "Berlin" || events[0].Subject != "01J9ZQ4T8K5W3X2Y1V0B6N7M8C" ||
+		placed.PaymentAccountID != "01J9ZQ4T8K5W3X2Y1V0B6N7M9A" {
 		t.Fatalf("order placed = %+v, %v", placed, err)
+	}
+}
+
+// TestPlaceOrderNamesThePayingAccount: an order names the account that pays; one without it, or
+// with one that cannot be an account ID, is a 400 naming the field, and nothing is written.
+func TestPlaceOrderNamesThePayingAccount(t *testing.T) {
+	hs := newHarness(t)
+	without := strings.Replace(orderBody("", ""), `"paymentAccountId":"acc-1",`, "", 1)
+	if without == orderBody("", "") {
+		t.Fatal("orderBody names no paymentAccountId")
+	}
+	for name, body := range map[string]string{
+		"missing":        without,
+		"empty":          strings.Replace(orderBody("", ""), `"acc-1"`, `""`, 1),
+		"with a slash":   strings.Replace(orderBody("", ""), `"acc-1"`, `"acc/1"`, 1),
+		"too long":       strings.Replace(orderBody("", ""), `"acc-1"`, `"`+strings.Repeat("a", 129)+`"`, 1),
+		"not a string":   strings.Replace(orderBody("", ""), `"acc-1"`, `7`, 1),
+		"with a newline": strings.Replace(orderBody("", ""), `"acc-1"`, `"acc-1\n"`, 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			hs.reqs.Take()
+			r := hs.do(t, request(t, "POST /orders", body, nil))
+			if name == "not a string" {
+				wantStatus(t, r, http.StatusBadRequest, httpapi.TypeMalformed)
+			} else {
+				wantStatus(t, r, http.StatusBadRequest, httpapi.TypeValidation)
+				if p := r.Problem.InvalidParams; len(p) != 1 || p[0].Name != "paymentAccountId" {
+					t.Fatalf("invalid params %+v, want paymentAccountId", p)
+				}
+			}
+			if ops, _ := hs.reqs.Take(); slices.ContainsFunc(ops, func(op string) bool { return op == "PutItem" || op == "TransactWriteItems" }) {
+				t.Fatalf("a refused order wrote: %v", ops)
+			}
+		})
+	}
+	r := hs.do(t, request(t, "POST /orders", orderBody("", ""), nil))
+	wantStatus(t, r, http.StatusAccepted, "")
+	events, err := hs.store.Load(context.Background(), "order-"+r.ID, store.Span{})
+	if err != nil || len(events) != 1 {
+		t.Fatal(events, err)
+	}
+	var placed domain.OrderPlaced
+	if err := json.Unmarshal(events[0].Data, &placed); err != nil || placed.PaymentAccountID != "acc-1" || events[0].SchemaVersion != 2 {
+		t.Fatalf("order placed = %+v at schema %d, %v; want it paid from acc-1, at schema 2", placed, events[0].SchemaVersion, err)
 	}
 }
 
@@ -416,7 +462,7 @@ func TestSingleEventCommandIsOneLoadAndOneWrite(t *testing.T) {
 	// An order of a customer whose key this instance holds: one Query and one PutItem, 1 WCU. The
 	// first order of a customer who has no key yet stores it with the order: a transaction.
 	orderOf := func(customer string) events.APIGatewayV2HTTPRequest {
-		return request(t, "POST /orders", `{"customerId":"`+customer+`","currency":"EUR","lines":[{"sku":"SKU-1","quantity":1,"unitPrice":100}],`+
+		return request(t, "POST /orders", `{"customerId":"`+customer+`","paymentAccountId":"acc-1","currency":"EUR","lines":[{"sku":"SKU-1","quantity":1,"unitPrice":100}],`+
 			`"shippingAddress":{"name":"Ann Example","line1":"1 Main Street","city":"Berlin","postalCode":"10115","country":"DE"}}`, nil)
 	}
 	wantStatus(t, hs.do(t, orderOf(registered.ID)), http.StatusAccepted, "")

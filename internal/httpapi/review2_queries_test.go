@@ -58,7 +58,7 @@ func TestReview2AuditTrailOfErasedUser(t *testing.T) {
 	hs := newHarness(t)
 	user := hs.do(t, request(t, "POST /users", `{"email":"secret.person@example.com","name":"Secret Person"}`, nil, "x-correlation-id", "corr-1"))
 	wantStatus(t, user, http.StatusCreated, "")
-	order := hs.do(t, request(t, "POST /orders", `{"customerId":"`+user.ID+`","currency":"EUR","lines":[{"sku":"SKU-1","quantity":1,"unitPrice":5}],`+
+	order := hs.do(t, request(t, "POST /orders", `{"customerId":"`+user.ID+`","paymentAccountId":"acc-1","currency":"EUR","lines":[{"sku":"SKU-1","quantity":1,"unitPrice":5}],`+
 		`"shippingAddress":{"name":"Secret Person","line1":"Hidden Street 1","city":"Nowhere","postalCode":"12345","country":"DE"}}`, nil))
 	wantStatus(t, order, http.StatusAccepted, "")
 	q, _ := sealedQueries(t, hs)

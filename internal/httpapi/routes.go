@@ -28,10 +28,11 @@ type (
 		Quantity int64 `json:"quantity"`
 	}
 	placeOrderBody struct {
-		CustomerID      string             `json:"customerId"`
-		Currency        string             `json:"currency"`
-		Lines           []domain.OrderLine `json:"lines"`
-		ShippingAddress domain.Address     `json:"shippingAddress"`
+		CustomerID       string             `json:"customerId"`
+		PaymentAccountID string             `json:"paymentAccountId"`
+		Currency         string             `json:"currency"`
+		Lines            []domain.OrderLine `json:"lines"`
+		ShippingAddress  domain.Address     `json:"shippingAddress"`
 	}
 )
 
@@ -65,7 +66,8 @@ func (h *Handler) commandRoutes() map[string]route {
 			return c.AddStock(ctx, r.meta, domain.AddStock{SKU: r.params["sku"], Quantity: b.Quantity})
 		})},
 		"POST /orders": {http.StatusAccepted, "/orders/", withBody(func(ctx context.Context, r request, b placeOrderBody) (command.Result, error) {
-			return c.PlaceOrder(ctx, r.meta, domain.PlaceOrder{OrderID: r.newID, CustomerID: b.CustomerID, Currency: b.Currency, Lines: b.Lines, ShippingAddress: b.ShippingAddress})
+			return c.PlaceOrder(ctx, r.meta, domain.PlaceOrder{OrderID: r.newID, CustomerID: b.CustomerID, PaymentAccountID: b.PaymentAccountID,
+				Currency: b.Currency, Lines: b.Lines, ShippingAddress: b.ShippingAddress})
 		})},
 	}
 }

@@ -21,7 +21,7 @@ func orderBody(lines, address string) string {
 	if address == "" {
 		address = `{"name":"N","line1":"L","city":"C","postalCode":"P","country":"DE"}`
 	}
-	return `{"customerId":"` + orderCustomer + `","currency":"EUR","lines":` + lines + `,"shippingAddress":` + address + `}`
+	return `{"customerId":"` + orderCustomer + `","paymentAccountId":"acc-1","currency":"EUR","lines":` + lines + `,"shippingAddress":` + address + `}`
 }
 
 // TestStrictJSON: a body is read exactly as it is written, or not at all. Field names match

@@ -163,6 +163,10 @@ func Change(e store.Event) (expression.UpdateBuilder, error) {
 		return set(AttrBalance, add(AttrBalance, ev.Amount)), nil
 	case domain.MoneyWithdrawn:
 		return set(AttrBalance, add(AttrBalance, -ev.Amount)), nil
+	case domain.AccountCharged:
+		return set(AttrBalance, add(AttrBalance, -ev.Amount)), nil
+	case domain.AccountRefunded:
+		return set(AttrBalance, add(AttrBalance, ev.Amount)), nil
 	case domain.StockAdded:
 		return set(AttrKind, "inventory", AttrSKU, ev.SKU, AttrOnHand, add(AttrOnHand, ev.Quantity), AttrReserved, add(AttrReserved, 0)), nil
 	case domain.StockReserved:

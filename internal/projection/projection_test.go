@@ -95,11 +95,27 @@ func TestReadModelsEqualTheFoldUnderAnyDelivery(t *testing.T) {
 		var a domain.Account
 		history := []domain.Event{domain.AccountOpened{AccountID: acct, OwnerID: "o", Currency: "EUR"}}
 		a = a.Evolve(history[0])
+		var orders []string
 		for i := 0; i < 5+rng.IntN(25); i++ {
 			amount := int64(1 + rng.IntN(100))
 			var e domain.Event = domain.MoneyDeposited{AccountID: acct, Amount: amount}
-			if rng.IntN(3) == 0 && a.Balance >= amount {
-				e = domain.MoneyWithdrawn{AccountID: acct, Amount: amount}
+			switch rng.IntN(6) {
+			case 0, 1:
+				if a.Balance >= amount {
+					e = domain.MoneyWithdrawn{AccountID: acct, Amount: amount}
+				}
+			case 2:
+				// An order's charge, decided by the domain: once per order, never above the balance.
+				order := fmt.Sprintf("o-%d", rng.IntN(8))
+				if decided, err := a.Charge(domain.ChargeAccount{OrderID: order, CustomerID: "o", Currency: "EUR", Amount: amount}); err == nil && len(decided) == 1 {
+					e, orders = decided[0], append(orders, order)
+				}
+			case 3:
+				if len(orders) > 0 {
+					if decided, err := a.Refund(orders[rng.IntN(len(orders))]); err == nil && len(decided) == 1 {
+						e = decided[0]
+					}
+				}
 			}
 			a = a.Evolve(e)
 			history = append(history, e)
@@ -152,14 +168,22 @@ func TestEveryReadModel(t *testing.T) {
 	apply("inventory-SKU-1", domain.StockAdded{SKU: "SKU-1", Quantity: 10}, domain.StockReserved{SKU: "SKU-1", OrderID: "o1", Quantity: 4},
 		domain.StockReserved{SKU: "SKU-1", OrderID: "o2", Quantity: 3}, domain.StockReleased{SKU: "SKU-1", OrderID: "o2", Quantity: 3},
 		domain.StockCommitted{SKU: "SKU-1", OrderID: "o1", Quantity: 4})
-	apply("order-o1", domain.OrderPlaced{OrderID: "o1", CustomerID: "c1", Currency: "EUR", Lines: []domain.OrderLine{{SKU: "SKU-1", Quantity: 4, UnitPrice: 250}}, Total: 1000},
+	apply("inventory-SKU-2", domain.StockAdded{SKU: "SKU-2", Quantity: 5}, domain.StockReleased{SKU: "SKU-2", OrderID: "o3", Quantity: 0},
+		domain.StockReserved{SKU: "SKU-2", OrderID: "o4", Quantity: 2})
+	apply("order-o1", domain.OrderPlaced{OrderID: "o1", CustomerID: "c1", PaymentAccountID: "a1", Currency: "EUR", Lines: []domain.OrderLine{{SKU: "SKU-1", Quantity: 4, UnitPrice: 250}}, Total: 1000},
 		domain.OrderCancelled{OrderID: "o1", Reason: "out-of-stock"})
+	apply("account-a1", domain.AccountOpened{AccountID: "a1", OwnerID: "c1", Currency: "EUR"}, domain.MoneyDeposited{AccountID: "a1", Amount: 5000},
+		domain.AccountCharged{AccountID: "a1", OrderID: "o1", Amount: 1000}, domain.AccountCharged{AccountID: "a1", OrderID: "o2", Amount: 1500},
+		domain.AccountRefunded{AccountID: "a1", OrderID: "o1", Amount: 1000}, domain.AccountCharged{AccountID: "a1", OrderID: "o5", Amount: 0})
 	golden(t, "testdata/every-read-model.golden.json", map[string]map[string]any{
 		"user-u1": f.item(t, "user-u1"), "user-u2": f.item(t, "user-u2"), "inventory-SKU-1": f.item(t, "inventory-SKU-1"), "order-o1": f.item(t, "order-o1"),
+		"inventory-SKU-2": f.item(t, "inventory-SKU-2"), "account-a1": f.item(t, "account-a1"),
 	})
 	for stream, want := range map[string]map[string]any{
 		"user-u1":         {"email": "b@example.com", "userStatus": "deactivated", "v": float64(3), "kind": "user"},
 		"inventory-SKU-1": {"onHand": float64(6), "reserved": float64(0), "v": float64(5), "kind": "inventory"},
+		"inventory-SKU-2": {"onHand": float64(5), "reserved": float64(2), "v": float64(3), "kind": "inventory"},
+		"account-a1":      {"balance": float64(3500), "v": float64(6), "kind": "account"},
 		"order-o1":        {"orderStatus": "cancelled", "customerId": "c1", "total": float64(1000), "cancelReason": "out-of-stock", "lineCount": float64(1), "v": float64(2)},
 	} {
 		got := f.item(t, stream)

@@ -31,6 +31,10 @@ func TestRebuildThenVerify(t *testing.T) {
 		for i := 0; i < a+1; i++ {
 			history = append(history, domain.MoneyDeposited{AccountID: acct, Amount: int64(10 * (i + 1))})
 		}
+		if a%3 == 1 { // some accounts pay orders, and get one refunded
+			history = append(history, domain.AccountCharged{AccountID: acct, OrderID: "o-1", Amount: 5},
+				domain.AccountCharged{AccountID: acct, OrderID: "o-2", Amount: 3}, domain.AccountRefunded{AccountID: acct, OrderID: "o-1", Amount: 5})
+		}
 		for i, e := range history {
 			res, err := f.store.Append(ctx, stream, int64(i), event(t, e))
 			if err != nil {
@@ -178,5 +182,59 @@ func TestCatchUpRacesTheProjectorOnItsTable(t *testing.T) {
 		if got["balance"] != float64(want[a]) || got["v"] != float64(heads[a]) {
 			t.Errorf("%s in the new table: %v; want balance %d at version %d", stream, got, want[a], heads[a])
 		}
+	}
+}
+
+// TestRebuildAgreesWithTheProjectorOnEveryEventType: histories holding every event type of the
+// domain, projected live, and rebuilt from the event store into a fresh table, give equal items.
+func TestRebuildAgreesWithTheProjectorOnEveryEventType(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	reg, _ := command.Registry()
+	histories := map[string][]domain.Event{
+		"user-u1": {domain.UserRegistered{UserID: "u1", Email: "a@example.com", Name: "A"}, domain.UserEmailChanged{UserID: "u1", Email: "b@example.com"},
+			domain.UserDeactivated{UserID: "u1"}, domain.SubjectErased{UserID: "u1"}},
+		"account-a1": {domain.AccountOpened{AccountID: "a1", OwnerID: "u1", Currency: "EUR"}, domain.MoneyDeposited{AccountID: "a1", Amount: 900},
+			domain.MoneyWithdrawn{AccountID: "a1", Amount: 100}, domain.AccountCharged{AccountID: "a1", OrderID: "o1", Amount: 300},
+			domain.AccountCharged{AccountID: "a1", OrderID: "o2", Amount: 0}, domain.AccountRefunded{AccountID: "a1", OrderID: "o1", Amount: 300}},
+		"inventory-S1": {domain.StockAdded{SKU: "S1", Quantity: 10}, domain.StockReserved{SKU: "S1", OrderID: "o1", Quantity: 3},
+			domain.StockReserved{SKU: "S1", OrderID: "o2", Quantity: 2}, domain.StockReleased{SKU: "S1", OrderID: "o1", Quantity: 3},
+			domain.StockCommitted{SKU: "S1", OrderID: "o2", Quantity: 2}, domain.StockReleased{SKU: "S1", OrderID: "o3", Quantity: 0}},
+		"order-o1": {domain.OrderPlaced{OrderID: "o1", CustomerID: "u1", PaymentAccountID: "a1", Currency: "EUR", Lines: []domain.OrderLine{{SKU: "S1", Quantity: 3, UnitPrice: 100}}, Total: 300},
+			domain.OrderCancelled{OrderID: "o1", Reason: "timeout"}},
+		"order-o2": {domain.OrderPlaced{OrderID: "o2", CustomerID: "u1", PaymentAccountID: "a1", Currency: "EUR", Lines: []domain.OrderLine{{SKU: "S1", Quantity: 2, UnitPrice: 0}}},
+			domain.OrderConfirmed{OrderID: "o2"}},
+	}
+	seen := map[string]bool{}
+	for stream, history := range histories {
+		for i, e := range history {
+			seen[e.EventType()] = true
+			res, err := f.store.Append(ctx, stream, int64(i), event(t, e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.proj.Apply(ctx, res.Events[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, typ := range domain.EventTypes() {
+		if !seen[typ] {
+			t.Errorf("no history holds a %s", typ)
+		}
+	}
+	target := awstest.MustTables(t, f.client).Refs["ReadModelsTable"]
+	if _, err := projection.Rebuild(ctx, projection.RebuildConfig{API: f.client, EventsTable: f.store.EventsTable(), Target: target, Registry: reg, Source: unsealed{f.store}, Segments: 2}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := projection.Verify(ctx, f.client, f.table, target)
+	if err != nil || c.Equal != len(histories) || len(c.Different) != 0 || c.Missing != 0 || c.Behind != 0 || c.Ahead != 0 {
+		t.Fatalf("live and rebuilt: %+v, %v; want all %d equal", c, err, len(histories))
+	}
+	if got := f.item(t, "account-a1"); got["balance"] != float64(800) {
+		t.Errorf("account balance %v, want 800", got["balance"])
+	}
+	if got := f.item(t, "inventory-S1"); got["onHand"] != float64(8) || got["reserved"] != float64(0) {
+		t.Errorf("inventory %v, want 8 on hand, none reserved", got)
 	}
 }

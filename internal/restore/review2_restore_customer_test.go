@@ -19,7 +19,7 @@ func TestReview2RestoreWithKeysAtTErasesEveryoneErasedAfterT(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	customer, order := w.ids.New(), w.ids.New()
-	if _, err := w.svc.PlaceOrder(ctx, w.meta(), domain.PlaceOrder{OrderID: order, CustomerID: customer, Currency: "EUR",
+	if _, err := w.svc.PlaceOrder(ctx, w.meta(), domain.PlaceOrder{OrderID: order, CustomerID: customer, PaymentAccountID: "acc-1", Currency: "EUR",
 		Lines:           []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: 100}},
 		ShippingAddress: domain.Address{Name: "Some One", Line1: "1 Main St", City: "C", PostalCode: "P", Country: "DE"}}); err != nil {
 		t.Fatal(err)
