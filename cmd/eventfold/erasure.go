@@ -31,19 +31,13 @@ finding and exits non-zero when there is any.`)
 	if c.subject == "" {
 		return errors.New("erasure audit needs -subject")
 	}
-	d, err := c.resolve()
-	if err != nil {
-		return err
-	}
-	cl, err := d.clients(ctx)
+	d, cl, err := c.connect(ctx)
 	if err != nil {
 		return err
 	}
 	client, t := cl.DynamoDB, d.tables
 	// No cache: the audit proves what any process reading the tables now would get.
-	cfg := d.keys()
-	cfg.Uncached = true
-	keys := app.Keyring(cfg, cl)
+	keys := app.Keyring(d.uncachedKeys(), cl)
 	findings, err := erasure.Audit(ctx, client, keys, erasure.Tables{Events: t[eventsTable], Snapshots: t[snapshotsTable],
 		ReadModels: t[readModelsTable], Idempotency: t[idempotencyTable], Parking: t[parkingTable], Keys: t[keysTable]}, c.subject)
 	if err != nil {

@@ -273,6 +273,17 @@ func (c *common) resolve() (*deployment, error) {
 	return d, nil
 }
 
+// connect resolves the deployment (see resolve) and builds its DynamoDB and KMS clients (see
+// clients).
+func (c *common) connect(ctx context.Context) (*deployment, app.Clients, error) {
+	d, err := c.resolve()
+	if err != nil {
+		return nil, app.Clients{}, err
+	}
+	cl, err := d.clients(ctx)
+	return d, cl, err
+}
+
 // dynamoDB returns the client of -endpoint; without one, of the environment's AWS configuration.
 func (d *deployment) dynamoDB(ctx context.Context) (*dynamodb.Client, error) {
 	if d.endpoint != "" {
@@ -310,6 +321,14 @@ func (d *deployment) clients(ctx context.Context) (app.Clients, error) {
 // keys is the keyring the flags name, with the cache of the Lambda functions.
 func (d *deployment) keys() app.KeysConfig {
 	return app.KeysConfig{KeysTable: d.tables[keysTable], DataKey: d.dataKey}
+}
+
+// uncachedKeys is the keyring the flags name without a cache: every key is read as it is now,
+// so the command sees what any process reading the keys table now would.
+func (d *deployment) uncachedKeys() app.KeysConfig {
+	k := d.keys()
+	k.Uncached = true
+	return k
 }
 
 // readSide builds the read side with the projector Lambda's constructor (app.Projector): events

@@ -108,7 +108,7 @@ func TestRebuildOfSealedUsersOrdersAndAnErasedUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := crypto.NewKeyring(kmsClient, s.client, crypto.KeyringConfig{Table: s.env.Refs["KeysTable"], KeyID: s.env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
-	svc, err := command.New(command.Config{Store: crypto.NewStore(s.raw, keys, domain.PersonalFields),
+	svc, err := command.New(command.Config{Store: crypto.NewSealingStore(s.raw, keys, domain.PersonalFields),
 		EmailKey: []byte("0123456789abcdef0123456789abcdef"), Eraser: keys})
 	if err != nil {
 		t.Fatal(err)

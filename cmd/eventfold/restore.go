@@ -109,20 +109,14 @@ flag). Afterwards, start every function cold and rebuild the read models; see th
 	if err != nil || len(key) < 32 {
 		return fmt.Errorf("restore apply needs %s: the stack's EmailHashKey, base64, at least 32 bytes", envEmailHashKey)
 	}
-	d, err := c.resolve()
-	if err != nil {
-		return err
-	}
-	cl, err := d.clients(ctx)
+	d, cl, err := c.connect(ctx)
 	if err != nil {
 		return err
 	}
 	client, t := cl.DynamoDB, d.tables
-	keys := d.keys()
-	keys.Uncached = true // read every key as it is now, as the audit does
 	cs, err := app.Commands(app.CommandsConfig{
 		EventsTable: t[eventsTable], SnapshotsTable: t[snapshotsTable], ClaimsTable: t[claimsTable], IdempotencyTable: t[idempotencyTable],
-		KeysConfig: keys, EmailHashKey: key,
+		KeysConfig: d.uncachedKeys(), EmailHashKey: key, // every key as it is now, as the audit reads them
 	}, cl, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return err

@@ -54,7 +54,7 @@ func TestReviewRebuildAndReplayIgnoreSealing(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := crypto.NewKeyring(kmsClient, client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
-	sealed := crypto.NewStore(raw, keys, domain.PersonalFields)
+	sealed := crypto.NewSealingStore(raw, keys, domain.PersonalFields)
 	svc, err := command.New(command.Config{Store: sealed, EmailKey: []byte("0123456789abcdef0123456789abcdef"), Eraser: keys})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/url"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,24 +18,6 @@ import (
 )
 
 func TestMain(m *testing.M) { awstest.Main(m) }
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a process's stdout and stderr.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func port(t *testing.T, endpoint string) string {
 	t.Helper()
@@ -52,7 +32,7 @@ func port(t *testing.T, endpoint string) string {
 // `-o up` keeps make from starting one) under a stack name of its own.
 type makeRun struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *awstest.SyncBuffer
 	exited chan error
 	ctx    context.Context
 }
@@ -83,7 +63,7 @@ func startMakeRun(t *testing.T, terminal bool) *makeRun {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 30 * time.Second
-	m := &makeRun{cmd: cmd, out: &syncBuffer{}, exited: make(chan error, 1), ctx: ctx}
+	m := &makeRun{cmd: cmd, out: &awstest.SyncBuffer{}, exited: make(chan error, 1), ctx: ctx}
 	cmd.Stdout, cmd.Stderr = m.out, m.out
 	return m
 }

@@ -32,7 +32,7 @@ func runReturns(t *testing.T, args ...string) (err error, stdout, stderr string)
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut awstest.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, &out, &errOut) }()
 	select {
@@ -111,7 +111,7 @@ func TestRunHelp(t *testing.T) {
 func TestRunServesUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr awstest.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-template", "../../template.yaml", "-addr", "127.0.0.1:0", "-stack", uniqueStack("inproc"),

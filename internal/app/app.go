@@ -84,7 +84,7 @@ func Keyring(cfg KeysConfig, c Clients) *crypto.Keyring {
 type sealed struct {
 	// Raw is the store under Store, for what reads no payload.
 	Raw      *store.DynamoDB
-	Store    *crypto.Store
+	Store    *crypto.SealingStore
 	Keys     *crypto.Keyring
 	Registry *store.Registry
 }
@@ -102,5 +102,5 @@ func sealedStore(c Clients, tables store.Config, keys KeysConfig) (sealed, error
 		return sealed{}, err
 	}
 	kr := Keyring(keys, c)
-	return sealed{Raw: st, Store: crypto.NewStore(st, kr, domain.PersonalFields), Keys: kr, Registry: reg}, nil
+	return sealed{Raw: st, Store: crypto.NewSealingStore(st, kr, domain.PersonalFields), Keys: kr, Registry: reg}, nil
 }

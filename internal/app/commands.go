@@ -13,7 +13,7 @@ import (
 // CommandSide is the command side, wired. Its fields are safe for concurrent use.
 type CommandSide struct {
 	// Store is the event store, sealing personal fields on append and opening them on load.
-	Store *crypto.Store
+	Store *crypto.SealingStore
 	// Keys is Store's keyring; Service erases through it.
 	Keys *crypto.Keyring
 	// Service runs the commands.
@@ -37,7 +37,10 @@ func Commands(cfg CommandsConfig, c Clients, log *slog.Logger) (*CommandSide, er
 	if err != nil {
 		return nil, err
 	}
-	idem := idempotency.New(c.DynamoDB, cfg.IdempotencyTable, cfg.IdempotencyTTL, nil)
+	idem, err := idempotency.New(idempotency.Config{API: c.DynamoDB, Table: cfg.IdempotencyTable, TTL: cfg.IdempotencyTTL})
+	if err != nil {
+		return nil, err
+	}
 	h, err := httpapi.New(httpapi.Config{Commands: svc, Idempotency: idem, Log: log, MaxBody: cfg.MaxBody, HashKey: cfg.EmailHashKey})
 	if err != nil {
 		return nil, err

@@ -16,7 +16,7 @@ import (
 type ReadSide struct {
 	// Store is the event store; it opens personal fields on load (events of erased subjects come
 	// back Shredded).
-	Store *crypto.Store
+	Store *crypto.SealingStore
 	// Keys is Store's keyring.
 	Keys     *crypto.Keyring
 	Registry *store.Registry
@@ -46,7 +46,7 @@ func Projector(cfg ProjectorConfig, c Clients, log *slog.Logger, m *metrics.Emit
 	}
 	proj := projection.New(c.DynamoDB, cfg.ReadModelsTable, s.Store)
 	parking := consumer.NewParkingTable(c.DynamoDB, cfg.ParkingTable)
-	proc, err := consumer.New(consumer.Config{Name: "projector", Registry: s.Registry, Handler: proj, Parking: parking, Log: log, Metrics: m, Opener: s.Store})
+	proc, err := consumer.New(consumer.Config{Name: "projector", Registry: s.Registry, Handler: proj, Parking: parking, Log: log, Metrics: m, Unsealer: s.Store})
 	if err != nil {
 		return nil, err
 	}

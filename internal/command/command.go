@@ -161,7 +161,7 @@ var ErrPreconditionFailed = errors.New("the aggregate does not exist")
 
 // aggregate is an aggregate state the generic update can fold.
 type aggregate[S any] interface {
-	Evolve(domain.Event) S
+	store.Evolver[S, domain.Event]
 }
 
 // decision is what a command decides: events, and the unique values they take or give up.
@@ -315,7 +315,7 @@ func load[S aggregate[S]](ctx context.Context, s *Service, k kind, stream string
 			return state, 0, "", 0, err
 		}
 		if len(events) > 0 && events[0].Version == c.version && events[0].ID == c.eventID {
-			return fold(stream, c.state.(S), c.version, c.eventID, c.sinceSnapshot, events[1:])
+			return fold(c.state.(S), c.version, c.eventID, c.sinceSnapshot, events[1:])
 		}
 		s.states.drop(stream) // no longer a prefix of the stream: the table was restored
 	}
@@ -338,18 +338,17 @@ func load[S aggregate[S]](ctx context.Context, s *Service, k kind, stream string
 	if err != nil {
 		return state, 0, "", 0, err
 	}
-	return fold(stream, state, version, lastID, 0, h.Events)
+	return fold(state, version, lastID, 0, h.Events)
 }
 
-// fold applies events to state, which is at version, the event lastID.
-func fold[S aggregate[S]](stream string, state S, version int64, lastID string, tail int, events []store.Event) (S, int64, string, int, error) {
-	for _, e := range events {
-		de, err := domain.Decode(e.Type, e.Data)
-		if err != nil {
-			return state, 0, "", 0, fmt.Errorf("load %s at %d: %w", stream, e.Version, err)
-		}
-		state = state.Evolve(de)
-		version, lastID = e.Version, e.ID
+// fold applies events to state, which is at version, the event lastID ([store.Fold]).
+func fold[S aggregate[S]](state S, version int64, lastID string, tail int, events []store.Event) (S, int64, string, int, error) {
+	state, err := store.Fold(state, events, domain.Decode)
+	if err != nil {
+		return state, 0, "", 0, fmt.Errorf("load %w", err)
+	}
+	if n := len(events); n > 0 {
+		version, lastID = events[n-1].Version, events[n-1].ID
 	}
 	return state, version, lastID, tail + len(events), nil
 }

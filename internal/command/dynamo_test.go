@@ -32,7 +32,7 @@ type dynamo struct {
 	env    template.Env
 	raw    *store.DynamoDB
 	keys   *crypto.Keyring
-	store  *crypto.Store
+	store  *crypto.SealingStore
 }
 
 func mustDynamo(t *testing.T) dynamo {
@@ -51,7 +51,7 @@ func dynamoOn(t *testing.T, client *dynamodb.Client, env template.Env, reg *stor
 		t.Fatal(err)
 	}
 	keys := crypto.NewKeyring(awstest.MustKeys(t, env), client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
-	return dynamo{client: client, env: env, raw: raw, keys: keys, store: crypto.NewStore(raw, keys, domain.PersonalFields)}
+	return dynamo{client: client, env: env, raw: raw, keys: keys, store: crypto.NewSealingStore(raw, keys, domain.PersonalFields)}
 }
 
 // service is a new Service on d's store, as a new Lambda instance would make: nothing cached.

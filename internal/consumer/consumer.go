@@ -59,27 +59,30 @@ type Parking interface {
 
 // Processor runs batches of stream records through a Handler. It is safe for concurrent use.
 type Processor struct {
-	name    string
-	reg     *store.Registry
-	handler Handler
-	parking Parking
-	log     *slog.Logger
-	metrics *metrics.Emitter
-	opener  Opener
-	now     func() time.Time
+	name     string
+	reg      *store.Registry
+	handler  Handler
+	parking  Parking
+	log      *slog.Logger
+	metrics  *metrics.Emitter
+	unsealer Unsealer
+	now      func() time.Time
 }
 
-// Opener opens the personal fields of an event read from a stream record (see crypto.Store).
-type Opener interface {
+// Unsealer opens, in place, the sealed personal fields of an event read from a stream record:
+// the stream carries them as stored, sealed. crypto.SealingStore is one.
+type Unsealer interface {
+	// Open opens e's sealed fields in place; the fields of an erased subject come back shredded
+	// (e.Shredded), not as an error.
 	Open(ctx context.Context, e *store.Event) error
 }
 
-// NoOpener opens nothing: the Opener of a consumer whose events hold no sealed fields.
-var NoOpener Opener = noOpener{}
+// NoUnsealer opens nothing: the Unsealer of a consumer whose events hold no sealed fields.
+var NoUnsealer Unsealer = noUnsealer{}
 
-type noOpener struct{}
+type noUnsealer struct{}
 
-func (noOpener) Open(context.Context, *store.Event) error { return nil }
+func (noUnsealer) Open(context.Context, *store.Event) error { return nil }
 
 // Config is what a Processor is built from. Every field but Metrics is required.
 type Config struct {
@@ -94,9 +97,9 @@ type Config struct {
 	Log     *slog.Logger
 	// Metrics receives the batch metrics; nil means none.
 	Metrics *metrics.Emitter
-	// Opener opens each event's personal fields before Handler sees it: the event store
-	// (crypto.Store), or NoOpener when the events hold no sealed fields.
-	Opener Opener
+	// Unsealer opens each event's personal fields before Handler sees it: the sealing event
+	// store (crypto.SealingStore), or NoUnsealer when the events hold no sealed fields.
+	Unsealer Unsealer
 }
 
 // New returns the Processor cfg describes. It reports every missing field at once.
@@ -107,7 +110,7 @@ func New(cfg Config) (*Processor, error) {
 		missing bool
 	}{
 		{"Name", cfg.Name == ""}, {"Registry", cfg.Registry == nil}, {"Handler", cfg.Handler == nil},
-		{"Parking", cfg.Parking == nil}, {"Log", cfg.Log == nil}, {"Opener", cfg.Opener == nil},
+		{"Parking", cfg.Parking == nil}, {"Log", cfg.Log == nil}, {"Unsealer", cfg.Unsealer == nil},
 	} {
 		if f.missing {
 			errs = append(errs, errors.New("consumer: "+f.name+" is required"))
@@ -117,7 +120,7 @@ func New(cfg Config) (*Processor, error) {
 		return nil, err
 	}
 	return &Processor{name: cfg.Name, reg: cfg.Registry, handler: cfg.Handler, parking: cfg.Parking, log: cfg.Log,
-		metrics: cfg.Metrics, opener: cfg.Opener, now: time.Now}, nil
+		metrics: cfg.Metrics, unsealer: cfg.Unsealer, now: time.Now}, nil
 }
 
 // Handle processes a batch and reports the records to retry. It returns an error only when it
@@ -221,7 +224,7 @@ func (p *Processor) decode(ctx context.Context, rec events.DynamoDBEventRecord) 
 		return e, err
 	}
 	// Not poison: a key service that fails now may answer on the retry.
-	if err := p.opener.Open(ctx, &e); err != nil {
+	if err := p.unsealer.Open(ctx, &e); err != nil {
 		return e, fmt.Errorf("open %s at %d: %w", e.StreamID, e.Version, err)
 	}
 	return e, nil

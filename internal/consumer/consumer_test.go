@@ -83,7 +83,7 @@ func TestFailFastPerStreamAndParking(t *testing.T) {
 	}}
 	var logs, emf bytes.Buffer
 	p, err := consumer.New(consumer.Config{Name: "test", Registry: reg, Handler: h, Parking: park,
-		Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics.New(&emf), Opener: consumer.NoOpener})
+		Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics.New(&emf), Unsealer: consumer.NoUnsealer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,11 +164,11 @@ func TestNewReportsEveryMissingField(t *testing.T) {
 		cfg  consumer.Config
 		want []string
 	}{
-		{"nothing", consumer.Config{}, []string{"Name", "Registry", "Handler", "Parking", "Log", "Opener"}},
-		{"no opener", consumer.Config{Name: "n", Registry: reg, Handler: &scripted{}, Parking: noPark{}, Log: slog.New(slog.DiscardHandler)},
-			[]string{"Opener"}},
+		{"nothing", consumer.Config{}, []string{"Name", "Registry", "Handler", "Parking", "Log", "Unsealer"}},
+		{"no unsealer", consumer.Config{Name: "n", Registry: reg, Handler: &scripted{}, Parking: noPark{}, Log: slog.New(slog.DiscardHandler)},
+			[]string{"Unsealer"}},
 		{"complete, no metrics", consumer.Config{Name: "n", Registry: reg, Handler: &scripted{}, Parking: noPark{}, Log: slog.New(slog.DiscardHandler),
-			Opener: consumer.NoOpener}, nil},
+			Unsealer: consumer.NoUnsealer}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := consumer.New(tc.cfg)

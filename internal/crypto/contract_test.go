@@ -11,7 +11,7 @@ import (
 )
 
 // TestSealedStoreContract runs the event-store contract against what production stores events
-// through: crypto.Store over store.DynamoDB on DynamoDB Local, with its keyring on the KMS
+// through: crypto.SealingStore over store.DynamoDB on DynamoDB Local, with its keyring on the KMS
 // emulator. The contract's Noted events have a personal field, "text", so those with a subject
 // are sealed on append and opened on load. It seals a snapshot under its subject's key, which the
 // subject's first event creates, so it runs with Features.SubjectNeedsEvent: it refuses a snapshot
@@ -33,7 +33,7 @@ func TestSealedStoreContract(t *testing.T) {
 				t.Fatal(err)
 			}
 			keys := crypto.NewKeyring(kmsAPI, client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 1000, TTL: time.Minute, Clock: clock})
-			return sealedUnderContract{crypto.NewStore(inner, keys, contractFields), env.Refs["KeysTable"]}
+			return sealedUnderContract{crypto.NewSealingStore(inner, keys, contractFields), env.Refs["KeysTable"]}
 		}
 	}, storetest.Features{SubjectNeedsEvent: true})
 }
@@ -49,7 +49,7 @@ func contractFields(eventType string) []string {
 // sealedUnderContract is the sealing store with the keys table for the contract's inserts: it
 // is a table with a string partition key "pk", and the contract's insert keys are no subjects.
 type sealedUnderContract struct {
-	*crypto.Store
+	*crypto.SealingStore
 	insertTable string
 }
 

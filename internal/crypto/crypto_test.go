@@ -38,7 +38,7 @@ func keyring(t testing.TB, ttl time.Duration, c *storetest.Clock) (k *crypto.Key
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := crypto.NewStore(raw, k, domain.PersonalFields)
+	st := crypto.NewSealingStore(raw, k, domain.PersonalFields)
 	give = func(subject string) {
 		t.Helper()
 		if _, err := st.AppendStreams(context.Background(), registered(subject, 0)); err != nil {
@@ -154,7 +154,7 @@ func TestKeyringCachesAndErases(t *testing.T) {
 	if _, err := k.Seal(ctx, "user-42", "event-z", []byte("x")); !errors.Is(err, crypto.ErrShredded) {
 		t.Fatalf("seal for an erased subject: %v, want ErrShredded", err)
 	}
-	if _, err := crypto.NewStore(nil, open(), domain.PersonalFields).AppendStreams(ctx, registered("user-42", 1)); !errors.Is(err, crypto.ErrShredded) {
+	if _, err := crypto.NewSealingStore(nil, open(), domain.PersonalFields).AppendStreams(ctx, registered("user-42", 1)); !errors.Is(err, crypto.ErrShredded) {
 		t.Fatalf("append for an erased subject: %v, want ErrShredded", err)
 	}
 	give("user-43")
@@ -227,7 +227,7 @@ func TestSealingStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := crypto.NewStore(raw, keys, domain.PersonalFields)
+	st := crypto.NewSealingStore(raw, keys, domain.PersonalFields)
 	ids := store.NewIDs(nil)
 	data, _ := json.Marshal(domain.UserRegistered{UserID: "u9", Email: "nine@example.com", Name: "Nine"})
 	if _, err := st.AppendStreams(ctx, store.StreamAppend{StreamID: "user-u9", Events: []store.Event{{ID: ids.New(), Type: domain.TypeUserRegistered, Subject: "u9", Data: data}}}); err != nil {

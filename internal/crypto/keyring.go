@@ -31,7 +31,7 @@ type Table interface {
 
 // Keyring gives out data subjects' keys: from its cache, else unwrapped by KMS from the keys
 // table. New keys are made by KMS and stored in the keys table by the append of the first events
-// sealed under them (see Store). It is safe for concurrent use.
+// sealed under them (see SealingStore). It is safe for concurrent use.
 type Keyring struct {
 	kms   KMS
 	table Table
@@ -82,7 +82,8 @@ func (k *Keyring) key(subject string) map[string]ddbtypes.AttributeValue {
 
 // Seal encrypts plaintext for subject at place under the subject's stored key. It returns
 // ErrShredded for an erased subject, and for one who has no key yet: keys are made only with the
-// first events sealed under them (Store.AppendStreams), so that no key outlives a refused append.
+// first events sealed under them (SealingStore.AppendStreams), so that no key outlives a
+// refused append.
 func (k *Keyring) Seal(ctx context.Context, subject, place string, plaintext []byte) ([]byte, error) {
 	var key [KeySize]byte
 	defer clear(key[:])

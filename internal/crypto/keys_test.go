@@ -63,7 +63,7 @@ func (tb *tables) keyItem(t *testing.T, subject string) string {
 // opens checks that a process that never saw the subject opens their events on stream.
 func (tb *tables) opens(t *testing.T, stream, subject string) {
 	t.Helper()
-	events, err := crypto.NewStore(tb.raw, tb.keyring(t), domain.PersonalFields).Load(context.Background(), stream, store.Span{})
+	events, err := crypto.NewSealingStore(tb.raw, tb.keyring(t), domain.PersonalFields).Load(context.Background(), stream, store.Span{})
 	if err != nil || len(events) == 0 {
 		t.Fatalf("load %s: %d events, %v", stream, len(events), err)
 	}
@@ -93,7 +93,7 @@ func TestRefusedAppendLeavesNoKey(t *testing.T) {
 	ctx := context.Background()
 	tb := newTables(t)
 	keys := tb.keyring(t)
-	st := crypto.NewStore(tb.raw, keys, domain.PersonalFields)
+	st := crypto.NewSealingStore(tb.raw, keys, domain.PersonalFields)
 
 	conflicted := "subject-conflict"
 	if _, err := st.AppendStreams(ctx, registered(conflicted, 3)); !errors.Is(err, store.ErrVersionConflict) {
@@ -145,7 +145,7 @@ func TestFirstAppendsOfOneSubjectRace(t *testing.T) {
 	)
 	for i := range 2 {
 		keys := tb.keyring(t)
-		st := crypto.NewStore(&hooked{EventStore: tb.raw, before: barrier}, keys, domain.PersonalFields)
+		st := crypto.NewSealingStore(&hooked{EventStore: tb.raw, before: barrier}, keys, domain.PersonalFields)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -186,7 +186,7 @@ func TestErasureDuringFirstAppend(t *testing.T) {
 			t.Error(err)
 		}
 	}}
-	st := crypto.NewStore(inner, tb.keyring(t), domain.PersonalFields)
+	st := crypto.NewSealingStore(inner, tb.keyring(t), domain.PersonalFields)
 	if _, err := st.AppendStreams(ctx, registered(subject, 0)); !errors.Is(err, crypto.ErrShredded) {
 		t.Fatalf("first append of a subject erased meanwhile: %v, want ErrShredded", err)
 	}

@@ -78,7 +78,7 @@ func TestReview2CrashBeforeTransaction(t *testing.T) {
 	const subject = "subject-crash"
 	raw, _ := faultyStore(t, tb, func(n int) (bool, bool) { return n == 1, false })
 	keys := tb.keyring(t)
-	st := crypto.NewStore(raw, keys, domain.PersonalFields)
+	st := crypto.NewSealingStore(raw, keys, domain.PersonalFields)
 	if _, err := st.AppendStreams(ctx, registered(subject, 0)); !errors.As(err, new(crashed)) {
 		t.Fatalf("append that crashed: %v", err)
 	}
@@ -117,7 +117,7 @@ func TestReview2LostTransactionResponse(t *testing.T) {
 			const subject = "subject-lost"
 			raw, attempts := faultyStore(t, tb, func(n int) (bool, bool) { return false, n == 1 || tc.loseAll })
 			keys := tb.keyring(t)
-			st := crypto.NewStore(raw, keys, domain.PersonalFields)
+			st := crypto.NewSealingStore(raw, keys, domain.PersonalFields)
 			first := registered(subject, 0)
 			res, err := st.AppendStreams(ctx, first)
 			if tc.loseAll {
@@ -125,7 +125,7 @@ func TestReview2LostTransactionResponse(t *testing.T) {
 					t.Fatalf("append whose every response was lost succeeded: %+v", res)
 				}
 				// The command layer's retry of the same events, through a healthy store.
-				st = crypto.NewStore(tb.raw, keys, domain.PersonalFields)
+				st = crypto.NewSealingStore(tb.raw, keys, domain.PersonalFields)
 				if res, err = st.AppendStreams(ctx, first); err != nil {
 					t.Fatalf("retry after lost responses: %v", err)
 				}
@@ -156,14 +156,14 @@ func TestReview2SameAppendByAnotherProcessFirst(t *testing.T) {
 	tb := newTables(t)
 	const subject = "subject-overtaken"
 	first := registered(subject, 0)
-	other := crypto.NewStore(tb.raw, tb.keyring(t), domain.PersonalFields)
+	other := crypto.NewSealingStore(tb.raw, tb.keyring(t), domain.PersonalFields)
 	inner := &hooked{EventStore: tb.raw, before: func() {
 		if _, err := other.AppendStreams(ctx, first); err != nil {
 			t.Error(err)
 		}
 	}}
 	keys := tb.keyring(t)
-	st := crypto.NewStore(inner, keys, domain.PersonalFields)
+	st := crypto.NewSealingStore(inner, keys, domain.PersonalFields)
 	res, err := st.AppendStreams(ctx, first)
 	if err != nil || len(res) != 1 || res[0].Version != 1 {
 		t.Fatalf("append overtaken by its own retry: %+v, %v", res, err)
@@ -189,7 +189,7 @@ func TestReview2MultiStreamTwoSubjects(t *testing.T) {
 	t.Run("one subject on two streams", func(t *testing.T) {
 		a, b := registered("subject-twice", 0), registered("subject-twice", 0)
 		b.StreamID = "order-twice"
-		st := crypto.NewStore(tb.raw, tb.keyring(t), domain.PersonalFields)
+		st := crypto.NewSealingStore(tb.raw, tb.keyring(t), domain.PersonalFields)
 		if _, err := st.AppendStreams(ctx, a, b); err != nil {
 			t.Fatalf("append of one new subject to two streams: %v", err)
 		}
@@ -198,7 +198,7 @@ func TestReview2MultiStreamTwoSubjects(t *testing.T) {
 	})
 	t.Run("two subjects, one raced", func(t *testing.T) {
 		a, b := registered("subject-a", 0), registered("subject-b", 0)
-		rival := crypto.NewStore(tb.raw, tb.keyring(t), domain.PersonalFields)
+		rival := crypto.NewSealingStore(tb.raw, tb.keyring(t), domain.PersonalFields)
 		var once sync.Once
 		inner := &hooked{EventStore: tb.raw, before: func() {
 			once.Do(func() {
@@ -210,7 +210,7 @@ func TestReview2MultiStreamTwoSubjects(t *testing.T) {
 			})
 		}}
 		keys := tb.keyring(t)
-		st := crypto.NewStore(inner, keys, domain.PersonalFields)
+		st := crypto.NewSealingStore(inner, keys, domain.PersonalFields)
 		if _, err := st.AppendStreams(ctx, a, b); err != nil {
 			t.Fatalf("append of two subjects, one raced: %v", err)
 		}
@@ -242,7 +242,7 @@ func TestReview2SnapshotOfSubjectWithoutKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := tb.keyring(t)
-	st := crypto.NewStore(tb.raw, keys, domain.PersonalFields)
+	st := crypto.NewSealingStore(tb.raw, keys, domain.PersonalFields)
 	err := st.SaveSnapshot(ctx, store.Snapshot{StreamID: "user-" + subject, Version: 1, EventID: "e", SchemaVersion: 1, Subject: subject, Data: []byte(`{"email":"x@example.com"}`)})
 	if !errors.Is(err, crypto.ErrShredded) {
 		t.Fatalf("snapshot of a subject without a key: %v, want ErrShredded", err)
@@ -265,7 +265,7 @@ func TestReview2WarmCacheMakesNoKMSCalls(t *testing.T) {
 	tb := newTables(t)
 	const subject = "subject-warm"
 	keys := tb.keyring(t)
-	st := crypto.NewStore(tb.raw, keys, domain.PersonalFields)
+	st := crypto.NewSealingStore(tb.raw, keys, domain.PersonalFields)
 	if _, err := st.AppendStreams(ctx, registered(subject, 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestReview2WarmCacheMakesNoKMSCalls(t *testing.T) {
 		t.Fatalf("warm cache: %d KMS calls, want 0", n)
 	}
 	other := tb.keyring(t)
-	ost := crypto.NewStore(tb.raw, other, domain.PersonalFields)
+	ost := crypto.NewSealingStore(tb.raw, other, domain.PersonalFields)
 	for v := int64(6); v <= 8; v++ {
 		if _, err := ost.AppendStreams(ctx, again(subject, v)); err != nil {
 			t.Fatal(err)

@@ -11,20 +11,21 @@ import (
 	"github.com/eventfold/eventfold/internal/store"
 )
 
-// Store seals the personal fields of events on append and opens them on load, transparently to
-// the domain: each event with a data subject has the fields fields(type) names sealed under the
-// subject's key, bound to the event's ID and the field's name. A snapshot with a data subject is
-// sealed whole, bound to its stream and version; once the subject is erased it no longer loads
-// (ErrNoSnapshot), and the aggregate folds from its events. It is safe for concurrent use, and is itself a [store.EventStore].
-type Store struct {
+// SealingStore is the sealing event store: it seals the personal fields of events on append and
+// opens them on load, transparently to the domain. Each event with a data subject has the fields
+// fields(type) names sealed under the subject's key, bound to the event's ID and the field's
+// name. A snapshot with a data subject is sealed whole, bound to its stream and version; once the
+// subject is erased it no longer loads (ErrNoSnapshot), and the aggregate folds from its events.
+// It is safe for concurrent use, and is itself a [store.EventStore].
+type SealingStore struct {
 	store.EventStore
 	keys   *Keyring
 	fields func(eventType string) []string
 }
 
-// NewStore wraps inner.
-func NewStore(inner store.EventStore, keys *Keyring, fields func(eventType string) []string) *Store {
-	return &Store{EventStore: inner, keys: keys, fields: fields}
+// NewSealingStore returns the sealing store over inner.
+func NewSealingStore(inner store.EventStore, keys *Keyring, fields func(eventType string) []string) *SealingStore {
+	return &SealingStore{EventStore: inner, keys: keys, fields: fields}
 }
 
 // maxKeyRaces bounds how often one append is sealed again after another process stored the key
@@ -41,7 +42,7 @@ const maxKeyRaces = 3
 //
 // The inner store must write inserts to the keyring's table: the DynamoDB store on the same
 // DynamoDB.
-func (s *Store) AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error) {
+func (s *SealingStore) AppendStreams(ctx context.Context, appends ...store.StreamAppend) ([]store.Appended, error) {
 	for race := 1; ; race++ {
 		res, lost, err := s.appendOnce(ctx, appends)
 		if lost && race < maxKeyRaces {
@@ -53,7 +54,7 @@ func (s *Store) AppendStreams(ctx context.Context, appends ...store.StreamAppend
 
 // appendOnce seals and appends once; lost reports that a new key's insert failed because the
 // subject's key (or tombstone) was stored meanwhile.
-func (s *Store) appendOnce(ctx context.Context, appends []store.StreamAppend) (res []store.Appended, lost bool, err error) {
+func (s *SealingStore) appendOnce(ctx context.Context, appends []store.StreamAppend) (res []store.Appended, lost bool, err error) {
 	keys := map[string]*[KeySize]byte{} // subject -> key, stored or new
 	fresh := map[string]*newKey{}       // subject -> new key, stored by this append
 	defer func() {
@@ -139,7 +140,7 @@ func storedAsSent(res []store.Appended, sent []store.StreamAppend, subject strin
 }
 
 // Load loads and opens. Events of erased subjects come back Shredded.
-func (s *Store) Load(ctx context.Context, streamID string, span store.Span) ([]store.Event, error) {
+func (s *SealingStore) Load(ctx context.Context, streamID string, span store.Span) ([]store.Event, error) {
 	events, err := s.EventStore.Load(ctx, streamID, span)
 	if err != nil {
 		return nil, err
@@ -153,7 +154,7 @@ func (s *Store) Load(ctx context.Context, streamID string, span store.Span) ([]s
 }
 
 // Open opens a stored event's personal fields in place.
-func (s *Store) Open(ctx context.Context, e *store.Event) error {
+func (s *SealingStore) Open(ctx context.Context, e *store.Event) error {
 	if e.Subject == "" {
 		return nil
 	}
@@ -168,7 +169,7 @@ func (s *Store) Open(ctx context.Context, e *store.Event) error {
 // SaveSnapshot seals a snapshot that holds a subject's data, then saves it. Like the inner store,
 // it returns store.ErrInvalidEvent, wrapped, for a payload that is not JSON, having written
 // nothing: sealed, it would be valid JSON to the inner store.
-func (s *Store) SaveSnapshot(ctx context.Context, snap store.Snapshot) error {
+func (s *SealingStore) SaveSnapshot(ctx context.Context, snap store.Snapshot) error {
 	if snap.Subject != "" {
 		if !json.Valid(snap.Data) {
 			return fmt.Errorf("snapshot of %s: %w: payload is not JSON", snap.StreamID, store.ErrInvalidEvent)
@@ -183,7 +184,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap store.Snapshot) error {
 }
 
 // LoadSnapshot loads a snapshot and opens it; one of an erased subject is ErrNoSnapshot.
-func (s *Store) LoadSnapshot(ctx context.Context, streamID string, schema int) (store.Snapshot, error) {
+func (s *SealingStore) LoadSnapshot(ctx context.Context, streamID string, schema int) (store.Snapshot, error) {
 	snap, err := s.EventStore.LoadSnapshot(ctx, streamID, schema)
 	if err != nil || snap.Subject == "" {
 		return snap, err

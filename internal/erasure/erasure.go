@@ -197,28 +197,11 @@ func attr(item map[string]types.AttributeValue, name string) string {
 	return ""
 }
 
+// scan scans table (see store.ScanTable) when the audit was given one: a table not named is
+// not audited.
 func scan(ctx context.Context, api API, table string, filter *expression.ConditionBuilder, each func(map[string]types.AttributeValue) error) error {
 	if table == "" {
 		return nil
 	}
-	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)}
-	if filter != nil {
-		expr, err := expression.NewBuilder().WithFilter(*filter).Build()
-		if err != nil {
-			return err
-		}
-		in.FilterExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues = expr.Filter(), expr.Names(), expr.Values()
-	}
-	for p := dynamodb.NewScanPaginator(api, in); p.HasMorePages(); {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("scan %s: %w", table, err)
-		}
-		for _, it := range page.Items {
-			if err := each(it); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return store.ScanTable(ctx, api, table, filter, each)
 }

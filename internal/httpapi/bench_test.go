@@ -28,7 +28,7 @@ func BenchmarkCommandWithEncryption(b *testing.B) {
 	keys := crypto.NewKeyring(awstest.MustKeys(b, env), client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Hour})
 	key := []byte("0123456789abcdef0123456789abcdef")
 	plain, _ := command.New(command.Config{Store: raw, EmailKey: key})
-	sealed, _ := command.New(command.Config{Store: crypto.NewStore(raw, keys, domain.PersonalFields), EmailKey: key, Eraser: keys})
+	sealed, _ := command.New(command.Config{Store: crypto.NewSealingStore(raw, keys, domain.PersonalFields), EmailKey: key, Eraser: keys})
 	ctx := context.Background()
 	m := command.Meta{CommandID: "bench", CorrelationID: "bench"}
 	ids := store.NewIDs(nil)

@@ -20,10 +20,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -106,13 +107,19 @@ func New(cfg Config) (*Handler, error) {
 }
 
 // Routes returns the route keys the handler serves, sorted.
-func (h *Handler) Routes() []string {
-	keys := make([]string, 0, len(h.routes))
-	for k := range h.routes {
-		keys = append(keys, k)
+func (h *Handler) Routes() []string { return routeKeys(h.routes) }
+
+// routeKeys returns the keys of a route table, sorted: what Handler.Routes and Queries.Routes
+// report.
+func routeKeys[R any](routes map[string]R) []string { return slices.Sorted(maps.Keys(routes)) }
+
+// requestCorrelationID returns the request's X-Correlation-Id when it is well-formed, else a new ID
+// from ids: the ID both handlers log, put in problems and echo.
+func requestCorrelationID(req events.APIGatewayV2HTTPRequest, ids *store.IDs) string {
+	if id := req.Headers["x-correlation-id"]; correlationPattern.MatchString(id) {
+		return id
 	}
-	sort.Strings(keys)
-	return keys
+	return ids.New()
 }
 
 // request is what a route's function gets.
@@ -139,10 +146,7 @@ var (
 // API Gateway should report as its own (none today): every outcome is an HTTP response.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	start := h.now()
-	correlationID := req.Headers["x-correlation-id"]
-	if !correlationPattern.MatchString(correlationID) {
-		correlationID = h.ids.New()
-	}
+	correlationID := requestCorrelationID(req, h.ids)
 	meta := command.Meta{CommandID: h.ids.New(), CorrelationID: correlationID}
 	resp, res, err := h.serve(ctx, req, &meta)
 	commandID := meta.CommandID

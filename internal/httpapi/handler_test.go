@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,30 +31,12 @@ import (
 
 func TestMain(m *testing.M) { awstest.Main(m) }
 
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type harness struct {
 	h      *httpapi.Handler
-	store  *crypto.Store
+	store  *crypto.SealingStore
 	idem   *idempotency.Store
 	reqs   *awstest.Requests
-	logs   *syncBuffer
+	logs   *awstest.SyncBuffer
 	env    template.Env
 	client *dynamodb.Client
 }
@@ -89,7 +70,7 @@ func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env
 		t.Fatal(err)
 	}
 	keys := crypto.NewKeyring(awstest.MustKeys(t, env), client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
-	st := crypto.NewStore(raw, keys, domain.PersonalFields)
+	st := crypto.NewSealingStore(raw, keys, domain.PersonalFields)
 	var cst store.EventStore = st
 	if wrapStore != nil {
 		cst = wrapStore(st)
@@ -98,8 +79,11 @@ func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	idem := idempotency.New(client, env.Refs["IdempotencyTable"], time.Hour, nil)
+	logs := &awstest.SyncBuffer{}
+	idem, err := idempotency.New(idempotency.Config{API: client, Table: env.Refs["IdempotencyTable"], TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var hidem httpapi.Idempotency = idem
 	if wrapIdem != nil {
 		hidem = wrapIdem(idem)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strconv"
 	"time"
 
@@ -48,21 +47,11 @@ func NewQueries(q *query.Service, log *slog.Logger) *Queries {
 }
 
 // Routes returns the route keys the handler serves, sorted.
-func (h *Queries) Routes() []string {
-	keys := make([]string, 0, len(h.routes))
-	for k := range h.routes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func (h *Queries) Routes() []string { return routeKeys(h.routes) }
 
 // Handle serves one API Gateway HTTP API request; every outcome is an HTTP response.
 func (h *Queries) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	correlationID := req.Headers["x-correlation-id"]
-	if !correlationPattern.MatchString(correlationID) {
-		correlationID = h.ids.New()
-	}
+	correlationID := requestCorrelationID(req, h.ids)
 	resp := h.serve(ctx, req, correlationID)
 	resp.Headers["X-Correlation-Id"] = correlationID
 	h.log.InfoContext(ctx, "query", "route", req.RouteKey, "status", resp.StatusCode, "correlation_id", correlationID)

@@ -35,7 +35,7 @@ func sealedQueries(t *testing.T, hs *harness) (*httpapi.Queries, *crypto.Keyring
 		t.Fatal(err)
 	}
 	keys := crypto.NewKeyring(awstest.MustKeys(t, hs.env), hs.client, crypto.KeyringConfig{Table: hs.env.Refs["KeysTable"], KeyID: hs.env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
-	q := query.New(query.Config{API: hs.client, Table: hs.env.Refs["ReadModelsTable"], Events: crypto.NewStore(raw, keys, domain.PersonalFields), Envelopes: raw, MaxWait: 2 * time.Second}) // as app.Queries wires it
+	q := query.New(query.Config{API: hs.client, Table: hs.env.Refs["ReadModelsTable"], Events: crypto.NewSealingStore(raw, keys, domain.PersonalFields), Envelopes: raw, MaxWait: 2 * time.Second}) // as app.Queries wires it
 	return httpapi.NewQueries(q, slog.New(slog.NewJSONHandler(io.Discard, nil))), keys
 }
 

@@ -111,15 +111,46 @@ type Store struct {
 	now   func() time.Time
 }
 
-// New returns a store on table. Records live for ttl (24h when 0); clock may be nil.
-func New(api API, table string, ttl time.Duration, clock func() time.Time) *Store {
-	if ttl <= 0 {
-		ttl = 24 * time.Hour
+// Config configures a Store.
+type Config struct {
+	// API reaches the idempotency table.
+	API API
+	// Table is the idempotency table: partition key "pk", TTL attribute "expiresAt".
+	Table string
+	// TTL is how long records live; 0 means 24h.
+	TTL time.Duration
+	// Clock is what locks and expiry are measured by; time.Now when nil.
+	Clock func() time.Time
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.API == nil {
+		errs = append(errs, errors.New("idempotency: API is required"))
 	}
-	if clock == nil {
-		clock = time.Now
+	if c.Table == "" {
+		errs = append(errs, errors.New("idempotency: Table is required"))
 	}
-	return &Store{api: api, table: table, ttl: ttl, now: clock}
+	if c.TTL < 0 {
+		errs = append(errs, fmt.Errorf("idempotency: TTL is %v, want 0 (24h) or more", c.TTL))
+	}
+	return errors.Join(errs...)
+}
+
+// New returns a store on cfg's table, or every problem of cfg (see Validate). It does no
+// network I/O.
+func New(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 24 * time.Hour
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	return &Store{api: cfg.API, table: cfg.Table, ttl: cfg.TTL, now: cfg.Clock}, nil
 }
 
 const (

@@ -3,6 +3,7 @@ package idempotency_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,7 +25,58 @@ func mustStore(t *testing.T) (*idempotency.Store, *storetest.Clock) {
 	client := awstest.DynamoDB(t)
 	env := awstest.MustTables(t, client)
 	c := storetest.NewClock(time.Now())
-	return idempotency.New(client, env.Refs["IdempotencyTable"], time.Hour, c.Now), c
+	return mustNew(t, idempotency.Config{API: client, Table: env.Refs["IdempotencyTable"], TTL: time.Hour, Clock: c.Now}), c
+}
+
+func mustNew(t *testing.T, cfg idempotency.Config) *idempotency.Store {
+	t.Helper()
+	s, err := idempotency.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestConfig: New refuses a configuration with every one of its problems named at once, and
+// builds a store from one without any.
+func TestConfig(t *testing.T) {
+	client := awstest.DynamoDB(t)
+	tests := []struct {
+		name string
+		cfg  idempotency.Config
+		want []string // the fields the error names; none for a valid configuration
+	}{
+		{"complete", idempotency.Config{API: client, Table: "t", TTL: time.Minute, Clock: time.Now}, nil},
+		{"defaults", idempotency.Config{API: client, Table: "t"}, nil},
+		{"empty", idempotency.Config{}, []string{"API", "Table"}},
+		{"negative TTL", idempotency.Config{API: client, Table: "t", TTL: -time.Second}, []string{"TTL"}},
+		{"all wrong", idempotency.Config{TTL: -time.Hour}, []string{"API", "Table", "TTL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := idempotency.New(tt.cfg)
+			if len(tt.want) == 0 {
+				if err != nil || s == nil {
+					t.Fatalf("New = %v, %v; want a store", s, err)
+				}
+				return
+			}
+			if err == nil || s != nil {
+				t.Fatalf("New = %v, %v; want an error naming %v", s, err, tt.want)
+			}
+			if validate := tt.cfg.Validate(); validate == nil || validate.Error() != err.Error() {
+				t.Fatalf("Validate = %v, want New's error %v", validate, err)
+			}
+			for _, f := range tt.want {
+				if !strings.Contains(err.Error(), "idempotency: "+f+" ") {
+					t.Errorf("error %q does not name %s", err, f)
+				}
+			}
+			if n := len(strings.Split(err.Error(), "\n")); n != len(tt.want) {
+				t.Errorf("error %q has %d problems, want %d", err, n, len(tt.want))
+			}
+		})
+	}
 }
 
 func TestRecordLifecycle(t *testing.T) {
@@ -194,7 +246,7 @@ func loseFirst(t *testing.T, op string) (*idempotency.Store, *storetest.Clock, *
 	})
 	env := awstest.MustTables(t, client)
 	c := storetest.NewClock(time.Now())
-	return idempotency.New(client, env.Refs["IdempotencyTable"], time.Hour, c.Now), c, lost
+	return mustNew(t, idempotency.Config{API: client, Table: env.Refs["IdempotencyTable"], TTL: time.Hour, Clock: c.Now}), c, lost
 }
 
 // TestLostResponses: a Begin, a take-over or a Complete whose write landed but whose answer was

@@ -24,7 +24,7 @@ type ScanAPI interface {
 // Source is the event store as a rebuild reads it. Load fills gaps, as for the projector; Open
 // opens the personal fields of an event the scan found, in place, as Load does for the events it
 // returns, so a rebuilt read model holds what the live projector writes and never ciphertext.
-// crypto.Store is a Source; a store whose events hold no sealed fields opens nothing.
+// crypto.SealingStore is a Source; a store whose events hold no sealed fields opens nothing.
 type Source interface {
 	Events
 	Open(ctx context.Context, e *store.Event) error
@@ -47,7 +47,7 @@ type RebuildConfig struct {
 	EventsTable, Target string
 	// Registry upcasts the events scanned.
 	Registry *store.Registry
-	// Source opens the personal fields of the events scanned and fills gaps (crypto.Store).
+	// Source opens the personal fields of the events scanned and fills gaps (crypto.SealingStore).
 	Source Source
 	// Segments is how many parallel scan segments and workers run: at least 1.
 	Segments int

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -244,7 +245,7 @@ func (s *Service) Order(ctx context.Context, id string, minVersion int64) (Order
 
 // fold folds a stream's events recorded up to t, and returns the state, its version, and
 // whether personal data in it was erased (shredded events).
-func fold[S interface{ Evolve(domain.Event) S }](ctx context.Context, s *Service, stream string, t time.Time) (S, int64, bool, error) {
+func fold[S store.Evolver[S, domain.Event]](ctx context.Context, s *Service, stream string, t time.Time) (S, int64, bool, error) {
 	var state S
 	if store.ValidStreamID(stream) != nil {
 		return state, 0, false, ErrNotFound
@@ -253,18 +254,13 @@ func fold[S interface{ Evolve(domain.Event) S }](ctx context.Context, s *Service
 	if err != nil {
 		return state, 0, false, err
 	}
-	shredded := false
-	for _, e := range events {
-		de, err := domain.Decode(e.Type, e.Data)
-		if err != nil {
-			return state, 0, false, fmt.Errorf("%s at %d: %w", stream, e.Version, err)
-		}
-		state = state.Evolve(de)
-		shredded = shredded || e.Shredded
+	if state, err = store.Fold(state, events, domain.Decode); err != nil {
+		return state, 0, false, err
 	}
 	if len(events) == 0 {
 		return state, 0, false, ErrNotFound
 	}
+	shredded := slices.ContainsFunc(events, func(e store.Event) bool { return e.Shredded })
 	return state, int64(len(events)), shredded, nil
 }
 

@@ -254,7 +254,7 @@ func Apply(ctx context.Context, c Config, dryRun bool) (Report, error) {
 	}
 
 	// 3. Snapshots not of a restored history.
-	err = scan(ctx, c.API, c.Snapshots, func(it map[string]types.AttributeValue) error {
+	err = store.ScanTable(ctx, c.API, c.Snapshots, nil, func(it map[string]types.AttributeValue) error {
 		id, v, eventID, err := store.SnapshotOf(it)
 		if err != nil {
 			return err
@@ -301,7 +301,7 @@ func Apply(ctx context.Context, c Config, dryRun bool) (Report, error) {
 func reconcileClaims(ctx context.Context, c Config, restored map[string]stream, r *Report) error {
 	held := map[string]string{}    // claim key -> owner stream
 	owned := map[string][]string{} // user stream -> claim keys it holds
-	err := scan(ctx, c.API, c.Claims, func(it map[string]types.AttributeValue) error {
+	err := store.ScanTable(ctx, c.API, c.Claims, nil, func(it map[string]types.AttributeValue) error {
 		key, owner, err := store.ClaimOf(it)
 		if err != nil {
 			return err
@@ -383,7 +383,7 @@ func conditional(ctx context.Context, c Config, key, owner string, put bool) err
 // an event of the copy overwrites one at its place.
 func scanLive(ctx context.Context, api API, table string) (map[string]map[int64]store.Event, error) {
 	out := map[string]map[int64]store.Event{}
-	err := scan(ctx, api, table, func(it map[string]types.AttributeValue) error {
+	err := store.ScanTable(ctx, api, table, nil, func(it map[string]types.AttributeValue) error {
 		if e, err := store.DecodeItem(it); err == nil {
 			if out[e.StreamID] == nil {
 				out[e.StreamID] = map[int64]store.Event{}
@@ -440,7 +440,7 @@ func scanStreams(ctx context.Context, api API, table string) (map[string]stream,
 		e    store.Event
 	}
 	all := map[string][]entry{}
-	err := scan(ctx, api, table, func(it map[string]types.AttributeValue) error {
+	err := store.ScanTable(ctx, api, table, nil, func(it map[string]types.AttributeValue) error {
 		e, err := store.DecodeItem(it)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotRestorable, err)
@@ -467,29 +467,13 @@ func scanStreams(ctx context.Context, api API, table string) (map[string]stream,
 	return out, nil
 }
 
-func scan(ctx context.Context, api API, table string, each func(map[string]types.AttributeValue) error) error {
-	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)}
-	for p := dynamodb.NewScanPaginator(api, in); p.HasMorePages(); {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("scan %s: %w", table, err)
-		}
-		for _, it := range page.Items {
-			if err := each(it); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // Copy copies into target every event of source recorded at or before until: what a
 // point-in-time restore of an append-only events table to until holds. It is the local stand-in
 // for DynamoDB's RestoreTableToPointInTime, which DynamoDB Local lacks, for tests and rehearsals
 // of the procedure; in AWS, restore with point-in-time recovery instead. target must exist.
 func Copy(ctx context.Context, api API, source, target string, until time.Time) (int, error) {
 	n := 0
-	err := scan(ctx, api, source, func(it map[string]types.AttributeValue) error {
+	err := store.ScanTable(ctx, api, source, nil, func(it map[string]types.AttributeValue) error {
 		e, err := store.DecodeItem(it)
 		if err == nil && e.RecordedAt.After(until) {
 			return nil

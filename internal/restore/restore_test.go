@@ -50,14 +50,18 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	keys := crypto.NewKeyring(kmsClient, client, crypto.KeyringConfig{Table: env.Refs["KeysTable"], KeyID: env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
-	w := &world{client: client, env: env, raw: raw, keys: keys, idem: idempotency.New(client, env.Refs["IdempotencyTable"], 0, nil), ids: store.NewIDs(nil)}
+	idem, err := idempotency.New(idempotency.Config{API: client, Table: env.Refs["IdempotencyTable"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{client: client, env: env, raw: raw, keys: keys, idem: idem, ids: store.NewIDs(nil)}
 	w.svc = w.service(t)
 	return w
 }
 
 func (w *world) service(t *testing.T) *command.Service {
 	t.Helper()
-	sealed := crypto.NewStore(w.raw, w.keys, domain.PersonalFields)
+	sealed := crypto.NewSealingStore(w.raw, w.keys, domain.PersonalFields)
 	svc, err := command.New(command.Config{Store: sealed, EmailKey: emailKey, Eraser: w.keys, SnapshotEvery: 2})
 	if err != nil {
 		t.Fatal(err)

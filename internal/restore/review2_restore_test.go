@@ -69,7 +69,7 @@ func (w *world) restoreKey(t *testing.T, item map[string]types.AttributeValue) {
 func (w *world) readable(t *testing.T, stream string) bool {
 	t.Helper()
 	cold := crypto.NewKeyring(awstest.MustKeys(t, w.env), w.client, crypto.KeyringConfig{Table: w.env.Refs["KeysTable"], KeyID: w.env.Refs["DataKeyAlias"], MaxKeys: 100, TTL: time.Minute})
-	events, err := crypto.NewStore(w.raw, cold, domain.PersonalFields).Load(context.Background(), stream, store.Span{})
+	events, err := crypto.NewSealingStore(w.raw, cold, domain.PersonalFields).Load(context.Background(), stream, store.Span{})
 	if err != nil {
 		t.Fatalf("load %s: %v", stream, err)
 	}

@@ -153,7 +153,11 @@ func inProcess(b *testing.B, refs map[string]string) *httpapi.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := httpapi.New(httpapi.Config{Commands: cmds, Idempotency: idempotency.New(client, refs["IdempotencyTable"], 0, nil),
+	idem, err := idempotency.New(idempotency.Config{API: client, Table: refs["IdempotencyTable"]})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := httpapi.New(httpapi.Config{Commands: cmds, Idempotency: idem,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), HashKey: key})
 	if err != nil {
 		b.Fatal(err)

@@ -1,7 +1,7 @@
 // Package store is eventfold's event store on DynamoDB: one item per event in the events table,
 // partition key "pk" = stream ID, sort key "v" = version (1, 2, 3, ...). The stored layouts of
 // the three tables are at the end of this file, attribute by attribute. [EventStore] is the port
-// every implementation satisfies ([DynamoDB], [Memory], and the sealing crypto.Store); the suite
+// every implementation satisfies ([DynamoDB], [Memory], and crypto.SealingStore); the suite
 // in package storetest is its contract.
 //
 // # Appends

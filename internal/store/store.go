@@ -23,7 +23,7 @@ type Reader interface {
 }
 
 // EventStore is the event-store port: what the command layer and the encryption layer (package
-// crypto) use, and what [DynamoDB], [Memory] and crypto.Store implement. Its contract is the
+// crypto) use, and what [DynamoDB], [Memory] and crypto.SealingStore implement. Its contract is the
 // suite in package storetest, which every implementation runs:
 //
 //   - AppendStreams appends to one or more streams atomically at their expected versions, or

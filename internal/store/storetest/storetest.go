@@ -1,6 +1,6 @@
 // Package storetest is the contract every [store.EventStore] must pass: the in-memory store used
 // by unit tests (memory_test.go here), the DynamoDB store against DynamoDB Local (in package
-// store), and the sealing crypto.Store over it (in package crypto). Run it from an
+// store), and crypto.SealingStore over it (in package crypto). Run it from an
 // implementation's tests with [Run], or [RunWith] and the [Features] it has.
 //
 // This file holds the suite's entry points and fixtures; assert.go its helpers; the cases are in
@@ -100,9 +100,9 @@ func Append(ctx context.Context, s store.EventStore, streamID string, expected i
 // pubsub tests do; the zero Features is a plain store such as [store.DynamoDB] or [store.Memory].
 type Features struct {
 	// SubjectNeedsEvent is set for a store that refuses a snapshot of a data subject none of whose
-	// events it has stored: the sealing store (crypto.Store) seals a snapshot under the subject's
-	// key, which only their first event creates. The Snapshots case then appends its events with
-	// the snapshot's subject.
+	// events it has stored: the sealing store (crypto.SealingStore) seals a snapshot under the
+	// subject's key, which only their first event creates. The Snapshots case then appends its
+	// events with the snapshot's subject.
 	SubjectNeedsEvent bool
 }
 
