@@ -67,7 +67,7 @@ func SagaFromEnv(getenv func(string) string) (SagaConfig, error) {
 // SagaSide is the saga, wired. Its fields are safe for concurrent use.
 type SagaSide struct {
 	// Store is the event store the runs live in and the commands append through.
-	Store *crypto.Store
+	Store *crypto.SealingStore
 	// Saga carries out runs, issuing commands through Commands.
 	Saga     *saga.Saga
 	Commands *command.Service
@@ -105,7 +105,7 @@ func Saga(cfg SagaConfig, c Clients, log *slog.Logger, m *metrics.Emitter) (*Sag
 		return nil, err
 	}
 	parking := consumer.NewParkingTable(c.DynamoDB, cfg.ParkingTable)
-	proc, err := consumer.New(consumer.Config{Name: "saga", Registry: s.Registry, Handler: sg, Parking: parking, Log: log, Metrics: m, Opener: consumer.NoOpener})
+	proc, err := consumer.New(consumer.Config{Name: "saga", Registry: s.Registry, Handler: sg, Parking: parking, Log: log, Metrics: m, Unsealer: consumer.NoUnsealer})
 	if err != nil {
 		return nil, err
 	}
