@@ -18,9 +18,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/crypto"
+	"github.com/eventfold/eventfold/internal/schedule"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/store"
 )
@@ -44,10 +46,12 @@ func Start[H, In, Out any](wire func(context.Context, *slog.Logger) (H, error), 
 type Clients struct {
 	DynamoDB *dynamodb.Client
 	KMS      crypto.KMS
+	// Scheduler sets and cancels the saga's deadlines; only the saga needs it.
+	Scheduler schedule.API
 }
 
-// LoadClients returns the DynamoDB and KMS clients, from the function's AWS configuration, read
-// once (AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_KMS point them at the local stack).
+// LoadClients returns the DynamoDB, KMS and Scheduler clients, from the function's AWS configuration, read
+// once (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_KMS and AWS_ENDPOINT_URL_SCHEDULER point them at the local stack).
 // Against a local DynamoDB endpoint response checksums are not validated: DynamoDB Local's do
 // not always match.
 func LoadClients(ctx context.Context) (Clients, error) {
@@ -57,7 +61,7 @@ func LoadClients(ctx context.Context) (Clients, error) {
 	}
 	local := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = local })
-	return Clients{DynamoDB: ddb, KMS: kms.NewFromConfig(cfg)}, nil
+	return Clients{DynamoDB: ddb, KMS: kms.NewFromConfig(cfg), Scheduler: scheduler.NewFromConfig(cfg)}, nil
 }
 
 // maxCachedKeys is how many unwrapped data keys a cached keyring holds.

@@ -1,6 +1,6 @@
-// Package localaws connects eventfold to the local AWS stack (AWS's DynamoDB Local and the moto
-// KMS emulator, started by localstack/stack.sh) and creates on it the resources template.yaml
-// declares. Nothing here is used in AWS.
+// Package localaws connects eventfold to the local AWS stack (AWS's DynamoDB Local and moto's
+// server, started by localstack/stack.sh; moto emulates KMS, EventBridge Scheduler and SQS on one
+// port) and creates on it the resources template.yaml declares. Nothing here is used in AWS.
 package localaws
 
 import (

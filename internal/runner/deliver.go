@@ -88,7 +88,7 @@ func (r *Runner) deliver(ctx context.Context, m mapping, batch []types.Record) (
 			}
 		}
 	}
-	r.observe(Invocation{Function: m.function, Event: m.event, Sequences: seqs, Outcome: string(o), Payload: payload, At: started})
+	r.observe(Invocation{Function: m.function, Trigger: "dynamodb-stream", Event: m.event, Sequences: seqs, Outcome: string(o), Payload: payload, At: started})
 	r.cfg.Log.Info("invoke", "function", m.function, "trigger", "dynamodb-stream", "event", m.event,
 		"records", len(batch), "ms", time.Since(started).Milliseconds(), "outcome", string(o))
 	return retryFrom, o, fnErr
@@ -134,7 +134,7 @@ func batchItemFailures(out []byte, seqs []string) (int, bool) {
 func (r *Runner) discard(m mapping, shardID string, batch []types.Record, attempts int, o outcome, fnErr error) {
 	var f FailureRecord
 	f.RequestContext.RequestID = newRequestID()
-	f.RequestContext.FunctionARN = functionARN(m.function)
+	f.RequestContext.FunctionARN = r.functions[m.function].arn
 	f.RequestContext.Condition = "RetryAttemptsExhausted"
 	if m.maxAge > 0 && time.Since(aws.ToTime(batch[0].Dynamodb.ApproximateCreationDateTime)) > m.maxAge {
 		f.RequestContext.Condition = "RecordAgeExceeded"

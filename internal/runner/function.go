@@ -40,7 +40,8 @@ func (e *FunctionError) Error() string { return "function error " + e.Type + ": 
 // instance is a process that pulls invocations from its own Runtime API endpoint, one at a time.
 // Instances start on demand up to max, and idle ones are reused (warm starts).
 type function struct {
-	name    string
+	name    string // the logical ID
+	arn     string // what the Runtime API gives as the invoked function's ARN
 	binary  string
 	env     []string
 	timeout time.Duration
@@ -85,8 +86,8 @@ type instance struct {
 	initErr *FunctionError
 }
 
-func newFunction(name, binary string, env []string, timeout time.Duration, max int, log *slog.Logger, out io.Writer) *function {
-	return &function{name: name, binary: binary, env: env, timeout: timeout, max: max, log: log, out: out,
+func newFunction(name, arn, binary string, env []string, timeout time.Duration, max int, log *slog.Logger, out io.Writer) *function {
+	return &function{name: name, arn: arn, binary: binary, env: env, timeout: timeout, max: max, log: log, out: out,
 		freed: make(chan struct{}, 1), all: map[*instance]bool{}}
 }
 
@@ -336,7 +337,7 @@ func (inst *instance) runtimeAPI() http.Handler {
 			h := w.Header()
 			h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
 			h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
-			h.Set("Lambda-Runtime-Invoked-Function-Arn", functionARN(inst.fn.name))
+			h.Set("Lambda-Runtime-Invoked-Function-Arn", inst.fn.arn)
 			h.Set("Lambda-Runtime-Trace-Id", "Root=1-"+strconv.FormatInt(time.Now().Unix(), 16)+"-"+inv.id)
 			h.Set("Content-Type", "application/json")
 			w.Write(inv.payload)

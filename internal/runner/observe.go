@@ -77,11 +77,14 @@ func (r *Runner) Failures(destination string) []FailureRecord {
 	return append([]FailureRecord(nil), r.failures[destination]...)
 }
 
-// Invocation is one invocation made by an event source mapping, for observers.
+// Invocation is one invocation made by an event source mapping or a schedule, for observers.
 type Invocation struct {
-	Function  string
+	Function string
+	// Trigger is "dynamodb-stream" or "schedule"; Event, the function's event of the stream
+	// trigger, or the schedule's "group/name".
+	Trigger   string
 	Event     string
-	Sequences []string // the batch's sequence numbers, in order
+	Sequences []string // a stream batch's sequence numbers, in order
 	Outcome   string   // ok, partial, error, timeout, crashed, malformed
 	Payload   json.RawMessage
 	At        time.Time // when the invocation started
@@ -90,7 +93,7 @@ type Invocation struct {
 // maxHistory bounds the invocations the runner remembers.
 const maxHistory = 1000
 
-// observe remembers a stream invocation, and forgets the oldest past maxHistory.
+// observe remembers an invocation, and forgets the oldest past maxHistory.
 func (r *Runner) observe(inv Invocation) {
 	r.failMu.Lock()
 	defer r.failMu.Unlock()
@@ -100,7 +103,7 @@ func (r *Runner) observe(inv Invocation) {
 	}
 }
 
-// Invocations returns the stream invocations made so far, in order.
+// Invocations returns the invocations made by stream triggers and schedules so far, in order.
 func (r *Runner) Invocations() []Invocation {
 	r.failMu.Lock()
 	defer r.failMu.Unlock()

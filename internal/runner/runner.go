@@ -2,8 +2,9 @@
 // it creates the template's tables on DynamoDB Local, builds every AWS::Serverless::Function
 // for the host the way `sam build` does, runs each bootstrap binary behind its own Lambda
 // Runtime API, serves the template's HttpApi routes as API Gateway HTTP API payload v2.0, and
-// delivers the streams of its DynamoDB events as Lambda's event source mappings do. No Docker, no
-// AWS account.
+// delivers the streams of its DynamoDB events as Lambda's event source mappings do, and fires the
+// one-time schedules of its schedule groups as EventBridge Scheduler does. No Docker, no AWS
+// account.
 package runner
 
 import (
@@ -41,7 +42,9 @@ type Config struct {
 	Stack string
 	// Params are the template's parameter values; parameters without a value take their Default.
 	Params map[string]string
-	// DynamoDBEndpoint and KMSEndpoint are the local stack's endpoints.
+	// DynamoDBEndpoint and KMSEndpoint are the local stack's endpoints. KMSEndpoint is moto's
+	// server, which also serves the template's schedule groups (EventBridge Scheduler) and queues
+	// (SQS); a template that declares schedule groups needs it.
 	DynamoDBEndpoint string
 	KMSEndpoint      string
 	// Addr is where the HTTP API listens; default 127.0.0.1:3000 (port 0 picks a free one).
@@ -50,8 +53,8 @@ type Config struct {
 	BuildDir string
 	// MaxInstances bounds the instances of one function; default 4.
 	MaxInstances int
-	// RetryDelay is the first wait before a stream batch is retried; it doubles per attempt, up
-	// to 30 s. Default 1 s.
+	// RetryDelay is the first wait before a stream batch or a schedule's target is retried; it
+	// doubles per attempt, up to 30 s for a batch and 5 s for a schedule. Default 1 s.
 	RetryDelay time.Duration
 	// Log receives the runner's own log; Output, the functions' stdout and stderr.
 	Log    *slog.Logger
@@ -69,12 +72,15 @@ type Runner struct {
 	ln        net.Listener
 	srv       *http.Server
 	tmpDir    string
-	stop      context.CancelFunc // stops the stream pollers
+	stop      context.CancelFunc // stops the stream pollers and the schedule loop
 	pollers   sync.WaitGroup
+	groups    []string          // the template's schedule groups, on moto's server
+	queues    map[string]string // the template's queues on moto's server: URL by ARN
 
 	failMu      sync.Mutex
 	failures    map[string][]FailureRecord
 	invocations []Invocation
+	deadLetters []DeadLetter
 }
 
 // Start brings the system up: tables, builds, one warm instance per function, the HTTP API. When
@@ -146,6 +152,14 @@ func (r *Runner) startPollers() {
 		r.cfg.Log.Info("stream trigger", "function", m.function, "event", m.event, "batch_size", m.batchSize,
 			"window", m.window.String(), "starting_position", string(m.startingPosition))
 	}
+	if len(r.groups) > 0 {
+		r.pollers.Add(1)
+		go func() {
+			defer r.pollers.Done()
+			r.fireSchedules(ctx, localaws.Scheduler(r.cfg.KMSEndpoint), localaws.SQS(r.cfg.KMSEndpoint))
+		}()
+		r.cfg.Log.Info("schedules", "groups", strings.Join(r.groups, ","), "poll_ms", scheduleInterval.Milliseconds())
+	}
 }
 
 // URL is the HTTP API's base URL.
@@ -173,7 +187,9 @@ func (r *Runner) Invoke(ctx context.Context, logicalID string, payload []byte) (
 	return f.invoke(ctx, newRequestID(), payload)
 }
 
-// Close stops the stream pollers, the HTTP API and every function instance, waits for them, and
+// Close stops the stream pollers, the schedule loop (a target's invocation under way is cut
+// short and its schedule left to fire again at the next start), the HTTP API and every function
+// instance, waits for them, and
 // removes the functions' temporary build directory. It does all of that even when a step fails,
 // and returns every failure, joined: requests still running when the HTTP API's 5 s for a
 // graceful shutdown ran out, an instance's process group that could not be signalled, a build
@@ -238,14 +254,49 @@ func (r *Runner) resources(ctx context.Context) error {
 			r.cfg.Log.Info("kms key", "resource", id, "key_id", env.Refs[id])
 		}
 	}
-	// Resources the runner does not create (queues, topics) still get a name and an ARN, so
-	// references to them resolve.
+	if ids := r.tmpl.OfType(localaws.ScheduleGroupType); len(ids) > 0 {
+		if r.cfg.KMSEndpoint == "" {
+			return errors.New("runner: the template declares schedule groups and no moto endpoint (KMSEndpoint) is set")
+		}
+		groups, err := localaws.CreateScheduleGroups(ctx, localaws.Scheduler(r.cfg.KMSEndpoint), r.tmpl, env)
+		if err != nil {
+			return err
+		}
+		r.groups = groups
+		for i, id := range ids {
+			r.cfg.Log.Info("schedule group", "resource", id, "name", groups[i])
+		}
+	}
+	// Queues are created on moto's server when there is one, so that a schedule's dead-letter
+	// queue receives what it would in AWS.
+	if ids := r.tmpl.OfType(localaws.QueueType); len(ids) > 0 && r.cfg.KMSEndpoint != "" {
+		queues, err := localaws.CreateQueues(ctx, localaws.SQS(r.cfg.KMSEndpoint), r.tmpl, env)
+		if err != nil {
+			return err
+		}
+		r.queues = queues
+		for _, id := range ids {
+			r.cfg.Log.Info("queue", "resource", id, "url", env.Refs[id])
+		}
+	}
+	// A function's name is its FunctionName, else its logical ID (the name its process gets in
+	// AWS_LAMBDA_FUNCTION_NAME); Ref gives the name and Arn its ARN, as Lambda has them.
+	for _, id := range r.tmpl.OfType("AWS::Serverless::Function") {
+		name, err := r.functionName(id, env)
+		if err != nil {
+			return err
+		}
+		env.Refs[id] = name
+		env.Attrs[id+".Arn"] = functionARN(name)
+	}
+	// Resources the runner does not create (roles, topics) still get a name and an ARN of their
+	// service's shape, so references to them resolve.
 	for id, res := range r.tmpl.Resources {
 		if _, ok := env.Refs[id]; !ok {
 			env.Refs[id] = r.cfg.Stack + "-" + id
 		}
 		if _, ok := env.Attrs[id+".Arn"]; !ok {
-			env.Attrs[id+".Arn"] = arn(service(res.Type), r.cfg.Stack+"-"+id)
+			env.Attrs[id+".Arn"] = resourceARN(res.Type, r.cfg.Stack+"-"+id)
 		}
 	}
 	tables, err := r.tmpl.Tables(env)
@@ -276,6 +327,32 @@ func arn(service, resource string) string {
 
 // functionARN is the ARN of a function of the local stack.
 func functionARN(name string) string { return arn("lambda", "function:"+name) }
+
+// resourceARN is the ARN a resource of the given type and physical name has in the local stack:
+// IAM's are global ("arn:aws:iam::<account>:role/<name>"), the others regional.
+func resourceARN(resourceType, name string) string {
+	switch resourceType {
+	case "AWS::IAM::Role":
+		return "arn:aws:iam::" + localaws.Account + ":role/" + name
+	case "AWS::IAM::ManagedPolicy":
+		return "arn:aws:iam::" + localaws.Account + ":policy/" + name
+	}
+	return arn(service(resourceType), name)
+}
+
+// functionName is the name of the function with the given logical ID: its FunctionName, resolved,
+// or else the logical ID.
+func (r *Runner) functionName(id string, env template.Env) (string, error) {
+	fn, ok := r.tmpl.Resources[id].Properties["FunctionName"]
+	if !ok {
+		return id, nil
+	}
+	name, err := env.String(fn)
+	if err != nil {
+		return "", fmt.Errorf("%s FunctionName: %w", id, err)
+	}
+	return name, nil
+}
 
 // service is the ARN service of a resource type: "sqs" for AWS::SQS::Queue.
 func service(resourceType string) string {
@@ -369,7 +446,7 @@ func (r *Runner) startFunctions(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		f := newFunction(id, binary, env, s.timeout, r.cfg.MaxInstances, r.cfg.Log, r.cfg.Output)
+		f := newFunction(id, r.env.Attrs[id+".Arn"], binary, env, s.timeout, r.cfg.MaxInstances, r.cfg.Log, r.cfg.Output)
 		r.functions[id] = f
 		if err := f.warm(ctx); err != nil {
 			return err
@@ -425,14 +502,14 @@ func (r *Runner) processEnv(s functionSpec) ([]string, error) {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TZ=:UTC",
 		"AWS_REGION=" + localaws.Region, "AWS_DEFAULT_REGION=" + localaws.Region,
 		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
-		"AWS_LAMBDA_FUNCTION_NAME=" + s.id, "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+		"AWS_LAMBDA_FUNCTION_NAME=" + r.env.Refs[s.id], "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(s.memory),
 		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + s.id, "_HANDLER=bootstrap",
 		"AWS_ENDPOINT_URL_DYNAMODB=" + r.cfg.DynamoDBEndpoint,
 		"AWS_ENDPOINT_URL_DYNAMODB_STREAMS=" + r.cfg.DynamoDBEndpoint,
 	}
 	if r.cfg.KMSEndpoint != "" {
-		env = append(env, "AWS_ENDPOINT_URL_KMS="+r.cfg.KMSEndpoint)
+		env = append(env, "AWS_ENDPOINT_URL_KMS="+r.cfg.KMSEndpoint, "AWS_ENDPOINT_URL_SCHEDULER="+r.cfg.KMSEndpoint)
 	}
 	envProp, _ := s.props["Environment"].(map[string]any)
 	vars, _ := envProp["Variables"].(map[string]any)

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/ddbstream"
@@ -227,6 +228,22 @@ func TestInstancesScaleToTheBound(t *testing.T) {
 func TestEndToEnd(t *testing.T) {
 	root, _ := awstest.RepoRoot()
 	r := mustStart(t, filepath.Join(root, "template.yaml"), map[string]string{"EmailHashKey": "bG9jYWwtb25seTogZXZlbnRmb2xkIGRldiBlbWFpbCBoYXNoIGtleQ=="}, 2)
+	// The saga's deadline wiring resolves to the local stack: its function's ARN (what the saga
+	// sees as its invoked ARN, and targets its schedules at), the role's IAM ARN, the schedule
+	// group and dead-letter queue on moto's server.
+	env, stack := r.Env(), r.Env().Refs["AWS::StackName"]
+	if got, want := env.Attrs["SagaFunction.Arn"], "arn:aws:lambda:"+localaws.Region+":"+localaws.Account+":function:"+stack+"-saga"; got != want {
+		t.Errorf("SagaFunction.Arn = %q, want %q", got, want)
+	}
+	if got, want := env.Attrs["SchedulerRole.Arn"], "arn:aws:iam::"+localaws.Account+":role/"+stack+"-SchedulerRole"; got != want {
+		t.Errorf("SchedulerRole.Arn = %q, want %q", got, want)
+	}
+	if _, err := localaws.Scheduler(awstest.KMSEndpoint(t)).GetScheduleGroup(context.Background(), &scheduler.GetScheduleGroupInput{Name: aws.String(env.Refs["FulfilmentSchedules"])}); err != nil {
+		t.Errorf("schedule group %q: %v", env.Refs["FulfilmentSchedules"], err)
+	}
+	if dlq := env.Attrs["DeadlineDeadLetterQueue.Arn"]; !strings.HasPrefix(dlq, "arn:aws:sqs:") || !strings.HasSuffix(dlq, ":"+stack+"-DeadlineDeadLetterQueue") {
+		t.Errorf("DeadlineDeadLetterQueue.Arn = %q", dlq)
+	}
 	resp, body := call(t, "POST", r.URL()+"/users", "application/json", []byte(`{"email":"e2e@example.com","name":"E2E"}`), "X-Correlation-Id", "e2e-1")
 	if resp.StatusCode != 201 || resp.Header.Get("X-Correlation-Id") != "e2e-1" {
 		t.Fatalf("POST /users = %d %s", resp.StatusCode, body)

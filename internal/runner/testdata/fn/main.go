@@ -13,6 +13,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // seen counts, per record, how often this instance was handed it.
@@ -49,8 +53,51 @@ func stream(ev events.DynamoDBEvent) (any, error) {
 	return events.DynamoDBEventResponse{BatchItemFailures: failures}, nil
 }
 
+// timer handles a schedule's input, as EventBridge Scheduler invokes a function: "fire" counts
+// the firing in FIRED_TABLE under the input's id, with the input, after 600 ms; "fail" always fails; "whoami"
+// says which function this is and where its scheduler is.
+func timer(ctx context.Context, raw json.RawMessage, in timerInput) (any, error) {
+	switch in.Mode {
+	case "fire":
+		// Slower than the runner's schedule polls, so that a loop that fired again what it is
+		// still firing would count twice.
+		time.Sleep(600 * time.Millisecond)
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		_, err = dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true }).UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:        aws.String(os.Getenv("FIRED_TABLE")),
+			Key:              map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: in.ID}},
+			UpdateExpression: aws.String("ADD n :one SET got = :got"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":one": &types.AttributeValueMemberN{Value: "1"}, ":got": &types.AttributeValueMemberS{Value: string(raw)}},
+		})
+		return nil, err
+	case "fail":
+		return nil, errors.New("failing as asked")
+	case "whoami":
+		lc, _ := lambdacontext.FromContext(ctx)
+		return map[string]string{"arn": lc.InvokedFunctionArn, "name": os.Getenv("AWS_LAMBDA_FUNCTION_NAME"),
+			"scheduler": os.Getenv("AWS_ENDPOINT_URL_SCHEDULER"), "group": os.Getenv("SCHEDULE_GROUP"),
+			"role": os.Getenv("SCHEDULER_ROLE_ARN"), "dlq": os.Getenv("DEADLINE_DLQ_ARN")}, nil
+	}
+	return nil, errors.New("unknown timer mode")
+}
+
+type timerInput struct {
+	Mode string `json:"mode"`
+	ID   string `json:"id"`
+}
+
 func handle(ctx context.Context, raw json.RawMessage) (any, error) {
-	var probe struct{ Records []json.RawMessage }
+	var probe struct {
+		Records []json.RawMessage
+		Timer   *timerInput `json:"timer"`
+	}
+	if json.Unmarshal(raw, &probe) == nil && probe.Timer != nil {
+		return timer(ctx, raw, *probe.Timer)
+	}
 	if json.Unmarshal(raw, &probe) == nil && probe.Records != nil {
 		var ev events.DynamoDBEvent
 		if err := json.Unmarshal(raw, &ev); err != nil {
