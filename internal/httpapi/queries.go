@@ -136,10 +136,11 @@ func byID[T any](get func(context.Context, string, int64) (T, error), asOf func(
 func (h *Queries) queryRoutes() map[string]queryRoute {
 	q := h.q
 	return map[string]queryRoute{
-		"GET /users/{id}":      byID(q.User, q.UserAsOf, "id", func(u query.User) int64 { return u.Version }),
-		"GET /accounts/{id}":   byID(q.Account, q.AccountAsOf, "id", func(a query.Account) int64 { return a.Version }),
-		"GET /inventory/{sku}": byID(q.Item, q.ItemAsOf, "sku", func(i query.Item) int64 { return i.Version }),
-		"GET /orders/{id}":     byID(q.Order, q.OrderAsOf, "id", func(o query.Order) int64 { return o.Version }),
+		"GET /users/{id}":             byID(q.User, q.UserAsOf, "id", func(u query.User) int64 { return u.Version }),
+		"GET /accounts/{id}":          byID(q.Account, q.AccountAsOf, "id", func(a query.Account) int64 { return a.Version }),
+		"GET /inventory/{sku}":        byID(q.Item, q.ItemAsOf, "sku", func(i query.Item) int64 { return i.Version }),
+		"GET /orders/{id}":            byID(q.Order, q.OrderAsOf, "id", func(o query.Order) int64 { return o.Version }),
+		"GET /orders/{id}/fulfilment": byID(q.Fulfilment, q.FulfilmentAsOf, "id", func(f query.Fulfilment) int64 { return f.Version }),
 		"GET /users": func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
 			status := req.QueryStringParameters["status"]
 			if status != "active" && status != "deactivated" {

@@ -10,7 +10,7 @@ const (
 	AttrVersion = "v"
 	// AttrUpdatedAt is when the event of AttrVersion was recorded, in store.TimeLayout.
 	AttrUpdatedAt = "updatedAt"
-	// AttrKind is the item's kind: "user", "account", "inventory" or "order".
+	// AttrKind is the item's kind: "user", "account", "inventory", "order" or "fulfilment".
 	AttrKind = "kind"
 
 	// A user's item (personal: email and name).
@@ -31,13 +31,55 @@ const (
 	AttrReserved = "reserved"
 
 	// An order's item.
-	AttrOrderID      = "orderId"
+	AttrOrderID      = "orderId"    // of orders and runs
 	AttrCustomerID   = "customerId" // the partition key of IndexOrdersByCustomer
 	AttrOrderStatus  = "orderStatus"
 	AttrTotal        = "total"
 	AttrLineCount    = "lineCount"
-	AttrCancelReason = "cancelReason"
+	AttrCancelReason = "cancelReason" // of orders and runs
+
+	// A fulfilment run's item (no personal data: runs hold none; never customerId, which would
+	// list the run among the customer's orders in IndexOrdersByCustomer).
+	AttrRunStep = "step"
+	// AttrDeadline is a map: AttrDeadlineAt (store.TimeLayout) and AttrDeadlinePending (the run
+	// still waits on it: reserving or charging, and it has not passed).
+	AttrDeadline        = "deadline"
+	AttrDeadlineAt      = "at"
+	AttrDeadlinePending = "pending"
+	// AttrLastError is the last refusal a reply recorded ("reserve SKU-2: insufficient-stock");
+	// absent when there was none.
+	AttrLastError = "lastError"
+	AttrFinished  = "finished"  // domain.Fulfilment.Finished
+	AttrDecisions = "decisions" // the decisions version the run started under
+	// AttrSteps is a list of maps, one per event of the run (the newest MaxRunSteps): AttrStepName
+	// (the step the event led to), AttrStepAt (when it was recorded, store.TimeLayout),
+	// AttrStepEventType and AttrStepVersion.
+	AttrSteps         = "steps"
+	AttrStepName      = "step"
+	AttrStepAt        = "at"
+	AttrStepEventType = "eventType"
+	AttrStepVersion   = "version"
+	// AttrWaitingPartition and AttrWaitingUntil key IndexRunsByDeadline. Both are present only
+	// while the run waits on its deadline (AttrDeadlinePending), so the index is sparse: it
+	// holds the runs that wait, and no others. AttrWaitingPartition is always WaitingPartition;
+	// AttrWaitingUntil is the deadline in store.TimeLayout, which sorts as text.
+	AttrWaitingPartition = "waitingPartition"
+	AttrWaitingUntil     = "waitingUntil"
 )
+
+// WaitingPartition is the one value of AttrWaitingPartition. One partition of
+// IndexRunsByDeadline takes every waiting run: a partition takes up to 1,000 write units a
+// second, and a run writes the index about three times (when it starts waiting, when its step
+// goes from reserving to charging, when it stops waiting; other changes of the item touch
+// neither the index's keys nor its projected attributes), so it carries some 300 orders a
+// second. Past that, shard it (WaitingPartition plus a hash of the order ID modulo N) and query
+// the N partitions.
+const WaitingPartition = "runs"
+
+// MaxRunSteps bounds the steps a run's item lists: the newest ones are kept. A run has a few
+// events (a start, a handful of replies, perhaps its deadline); the bound keeps the item small
+// whatever happens. The run's whole history stays in the event store (its audit trail).
+const MaxRunSteps = 100
 
 // Indexes of the read-model table (template.yaml declares them).
 const (
@@ -45,4 +87,7 @@ const (
 	IndexUsersByStatus = "UsersByStatus"
 	// IndexOrdersByCustomer lists orders by AttrCustomerID.
 	IndexOrdersByCustomer = "OrdersByCustomer"
+	// IndexRunsByDeadline lists the runs that wait on their deadline, by AttrWaitingUntil
+	// (sparse: see AttrWaitingPartition). It projects AttrOrderID and AttrRunStep.
+	IndexRunsByDeadline = "RunsByDeadline"
 )

@@ -1,6 +1,7 @@
 // Package projection keeps eventfold's read models: one item per source stream in the read-model
-// table (a user's profile, an account's balance, an item's stock levels, an order's summary),
-// listed through indexes (users by status, orders by customer).
+// table (a user's profile, an account's balance, an item's stock levels, an order's summary, an
+// order's fulfilment run), listed through indexes (users by status, orders by customer, runs
+// waiting on their deadline).
 //
 // Each item records the version of its stream it reflects, "v" ([AttrVersion]), and every change is one
 // UpdateItem conditioned on v being the previous version: an event is applied once and in order,
@@ -83,7 +84,15 @@ func (p *Projector) Apply(ctx context.Context, e store.Event) error {
 // apply makes one conditional update. It reports whether it applied e, and otherwise the
 // version the read model is at.
 func (p *Projector) apply(ctx context.Context, e store.Event) (bool, int64, error) {
-	change, err := Change(e)
+	var (
+		change expression.UpdateBuilder
+		err    error
+	)
+	if IsRunEvent(e.Type) {
+		change, err = p.runChange(ctx, e)
+	} else {
+		change, err = Change(e)
+	}
 	if err != nil {
 		return false, 0, err
 	}
@@ -123,8 +132,13 @@ func (p *Projector) apply(ctx context.Context, e store.Event) (bool, int64, erro
 }
 
 // Change is the update an event makes to its stream's read-model item. Events it cannot decode
-// are poison (consumer.ErrPoison): retrying will not help.
+// are poison (consumer.ErrPoison): retrying will not help. The events of a fulfilment run
+// (IsRunEvent) change their item by the fold of the whole run (FoldRun), not one event: Change
+// refuses them, and Projector.Apply folds them.
 func Change(e store.Event) (expression.UpdateBuilder, error) {
+	if IsRunEvent(e.Type) {
+		return expression.UpdateBuilder{}, fmt.Errorf("%s at %d: a run's event changes its item by the fold of the run (projection.FoldRun)", e.StreamID, e.Version)
+	}
 	de, err := domain.Decode(e.Type, e.Data)
 	if err != nil {
 		return expression.UpdateBuilder{}, fmt.Errorf("%w: %s at %d: %v", consumer.ErrPoison, e.StreamID, e.Version, err)

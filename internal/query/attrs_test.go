@@ -25,6 +25,13 @@ func TestReadModelTagsAreProjectionNames(t *testing.T) {
 		{query.Order{}, map[string]string{"ID": projection.AttrOrderID, "CustomerID": projection.AttrCustomerID,
 			"Status": projection.AttrOrderStatus, "Currency": projection.AttrCurrency, "Total": projection.AttrTotal,
 			"Lines": projection.AttrLineCount, "CancelReason": projection.AttrCancelReason, "Version": projection.AttrVersion}},
+		{query.Fulfilment{}, map[string]string{"OrderID": projection.AttrOrderID, "Step": projection.AttrRunStep,
+			"CancelReason": projection.AttrCancelReason, "Deadline": projection.AttrDeadline, "LastError": projection.AttrLastError,
+			"Finished": projection.AttrFinished, "Decisions": projection.AttrDecisions, "Steps": projection.AttrSteps, "Version": projection.AttrVersion}},
+		{query.RunDeadline{}, map[string]string{"At": projection.AttrDeadlineAt, "Pending": projection.AttrDeadlinePending}},
+		{query.RunStep{}, map[string]string{"Step": projection.AttrStepName, "At": projection.AttrStepAt,
+			"EventType": projection.AttrStepEventType, "Version": projection.AttrStepVersion}},
+		{query.StuckRun{}, map[string]string{"OrderID": projection.AttrOrderID, "Step": projection.AttrRunStep, "Deadline": projection.AttrWaitingUntil}},
 	} {
 		typ := reflect.TypeOf(tt.model)
 		for i := range typ.NumField() {

@@ -127,3 +127,46 @@ func FuzzDecodeCursor(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRunsCursor: decodeRunsCursor never panics, refuses with ErrBadCursor, accepts only a run's
+// key in the one partition before the listing's now, re-encodes to the same key, and takes no
+// cursor a list or the audit trail takes.
+func FuzzRunsCursor(f *testing.F) {
+	const before = "2026-05-01T09:20:00.000000000Z"
+	f.Add(cursorOf(`{"pk":"fulfilment-o1","waitingPartition":"runs","waitingUntil":"2026-05-01T09:15:00.000000000Z"}`))
+	f.Add(cursorOf(`{"pk":"fulfilment-o1","waitingPartition":"runs","waitingUntil":"2026-05-01T09:25:00.000000000Z"}`))
+	f.Add(cursorOf(`{"pk":"user-u1","userStatus":"active"}`))
+	f.Add(encodeAuditCursor("fulfilment-o1", 2))
+	f.Fuzz(func(t *testing.T, c string) {
+		start, err := decodeRunsCursor(c, before)
+		if err != nil {
+			if !errors.Is(err, ErrBadCursor) {
+				t.Fatalf("runs cursor %q: %v, want ErrBadCursor", c, err)
+			}
+			return
+		}
+		if start == nil {
+			return
+		}
+		plain := map[string]string{}
+		for k, v := range start {
+			plain[k] = v.(*types.AttributeValueMemberS).Value
+		}
+		if len(plain) != 3 || plain["waitingPartition"] != "runs" || plain["waitingUntil"] >= before || plain["pk"][:len("fulfilment-")] != "fulfilment-" {
+			t.Fatalf("runs cursor %q accepted as %v", c, plain)
+		}
+		again, err := encodeCursor(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back, err := decodeRunsCursor(again, before); err != nil || !reflect.DeepEqual(back, start) {
+			t.Fatalf("runs cursor %q re-encoded to %q: %v, %v", c, again, back, err)
+		}
+		if _, err := decodeCursor(c, "userStatus", "active"); err == nil {
+			t.Fatalf("runs cursor %q taken by a list", c)
+		}
+		if _, err := decodeAuditCursor(c, plain["pk"]); err == nil {
+			t.Fatalf("runs cursor %q taken by the audit trail", c)
+		}
+	})
+}
