@@ -286,7 +286,7 @@ func TestRunEventsAreProjectedNotParked(t *testing.T) {
 	ctx := context.Background()
 	reg, _ := command.Registry()
 	p, err := consumer.New(consumer.Config{Name: "projector", Registry: reg, Handler: f.proj, Parking: noParking{t},
-		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Opener: consumer.NoOpener})
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Unsealer: consumer.NoUnsealer})
 	if err != nil {
 		t.Fatal(err)
 	}
