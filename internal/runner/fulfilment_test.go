@@ -136,12 +136,12 @@ func TestFulfilmentEndToEnd(t *testing.T) {
 	awaitField(t, s, "/inventory/"+sku, "reserved", 0.0)
 	fired := 0
 	for _, inv := range r.Invocations() {
-		if inv.Function == r.Env().Refs["SagaFunction"] && inv.Trigger == "schedule" {
+		if inv.Function == "SagaFunction" && inv.Trigger == "schedule" {
 			fired++
 		}
 	}
 	if fired == 0 {
-		t.Errorf("the saga was never invoked by a schedule: %+v", r.Invocations())
+		t.Errorf("the saga was never invoked by a schedule (%d invocations)", len(r.Invocations()))
 	}
 }
 
