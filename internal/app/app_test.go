@@ -11,10 +11,12 @@ import (
 
 	"github.com/eventfold/eventfold/internal/app"
 	"github.com/eventfold/eventfold/internal/localaws"
+	"github.com/eventfold/eventfold/internal/schedule"
 )
 
 // unreachable are clients on a port nothing listens on: the constructors do no network I/O.
-var unreachable = app.Clients{DynamoDB: localaws.DynamoDB("http://127.0.0.1:1"), KMS: localaws.KMS("http://127.0.0.1:1")}
+var unreachable = app.Clients{DynamoDB: localaws.DynamoDB("http://127.0.0.1:1"), KMS: localaws.KMS("http://127.0.0.1:1"),
+	Scheduler: localaws.Scheduler("http://127.0.0.1:1")}
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -167,4 +169,51 @@ func TestQueriesFromEnv(t *testing.T) {
 	}
 	_, err = app.QueriesFromEnv(func(string) string { return "" })
 	checkProblems(t, "QueriesFromEnv", err, []string{"EVENTS_TABLE", "SNAPSHOTS_TABLE", "READ_MODELS_TABLE", "KEYS_TABLE", "DATA_KEY"})
+}
+
+func TestSagaConfigValidateReportsEveryProblem(t *testing.T) {
+	full := app.SagaConfig{EventsTable: "e", SnapshotsTable: "s", ParkingTable: "p", KeysConfig: keys,
+		Schedules: schedule.Config{Group: "g", RoleARN: "arn:aws:iam::1:role/r", DeadLetterARN: "arn:aws:sqs:eu-west-1:1:q"}}
+	for _, tc := range []struct {
+		name string
+		cfg  func(c *app.SagaConfig)
+		want []string
+	}{
+		{"complete", func(*app.SagaConfig) {}, nil},
+		{"a minute to be charged", func(c *app.SagaConfig) { c.Timeout = time.Minute }, nil},
+		{"nothing", func(c *app.SagaConfig) { *c = app.SagaConfig{} },
+			[]string{"EventsTable", "SnapshotsTable", "ParkingTable", "KeysTable", "DataKey", "schedule group", "scheduler role", "dead-letter queue"}},
+		{"half a second", func(c *app.SagaConfig) { c.Timeout = 500 * time.Millisecond }, []string{"Timeout"}},
+		{"two days", func(c *app.SagaConfig) { c.Timeout = 48 * time.Hour }, []string{"Timeout"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := full
+			tc.cfg(&c)
+			checkProblems(t, "Validate()", c.Validate(), tc.want)
+			s, err := app.Saga(c, unreachable, discard, nil)
+			checkProblems(t, "Saga", err, tc.want)
+			if err == nil && (s.Processor == nil || s.Saga == nil || s.Function == nil || s.Commands == nil || s.Parking == nil) {
+				t.Fatalf("Saga = %+v, want every part built", s)
+			}
+		})
+	}
+}
+
+func TestSagaFromEnv(t *testing.T) {
+	vars := map[string]string{"EVENTS_TABLE": "e", "SNAPSHOTS_TABLE": "s", "PARKING_TABLE": "p", "KEYS_TABLE": "k", "DATA_KEY": "alias/d",
+		"SCHEDULE_GROUP": "g", "SCHEDULER_ROLE_ARN": "arn:aws:iam::1:role/r", "DEADLINE_DLQ_ARN": "arn:aws:sqs:eu-west-1:1:q", "FULFILMENT_TIMEOUT": "2m"}
+	got, err := app.SagaFromEnv(func(k string) string { return vars[k] })
+	want := app.SagaConfig{EventsTable: "e", SnapshotsTable: "s", ParkingTable: "p",
+		KeysConfig: app.KeysConfig{KeysTable: "k", DataKey: "alias/d", KeyCacheTTL: 5 * time.Minute}, Timeout: 2 * time.Minute,
+		Schedules: schedule.Config{Group: "g", RoleARN: "arn:aws:iam::1:role/r", DeadLetterARN: "arn:aws:sqs:eu-west-1:1:q"}}
+	if err != nil || got != want {
+		t.Fatalf("SagaFromEnv = %+v, %v; want %+v", got, err, want)
+	}
+	delete(vars, "FULFILMENT_TIMEOUT")
+	if got, err := app.SagaFromEnv(func(k string) string { return vars[k] }); err != nil || got.Timeout != 15*time.Minute {
+		t.Fatalf("SagaFromEnv without a timeout = %+v, %v; want 15m", got, err)
+	}
+	_, err = app.SagaFromEnv(func(k string) string { return map[string]string{"FULFILMENT_TIMEOUT": "soon"}[k] })
+	checkProblems(t, "SagaFromEnv", err, []string{"EVENTS_TABLE", "SNAPSHOTS_TABLE", "PARKING_TABLE", "KEYS_TABLE", "DATA_KEY",
+		"SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN", "DEADLINE_DLQ_ARN", "FULFILMENT_TIMEOUT"})
 }
