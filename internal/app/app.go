@@ -22,8 +22,8 @@ import (
 
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/crypto"
-	"github.com/eventfold/eventfold/internal/schedule"
 	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/schedule"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
