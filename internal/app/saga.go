@@ -100,7 +100,7 @@ func Saga(cfg SagaConfig, c Clients, log *slog.Logger, m *metrics.Emitter) (*Sag
 		return nil, err
 	}
 	sg, err := saga.New(saga.Config{Store: s.Store, Commands: svc, Deadlines: deadlines{sched}, Name: deadlineName,
-		Timeout: cfg.Timeout, Log: log})
+		Timeout: cfg.Timeout, Log: log, Metrics: m})
 	if err != nil {
 		return nil, err
 	}

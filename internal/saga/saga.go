@@ -35,6 +35,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/metrics"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -75,6 +76,9 @@ type Config struct {
 	Clock func() time.Time
 	IDs   *store.IDs
 	Log   *slog.Logger
+	// Metrics receives a FulfilmentsFinished count per run that ends, with its Outcome
+	// (confirmed, or the cancel reason); nil means none.
+	Metrics *metrics.Emitter
 	// Parallel bounds the commands issued at once; 0 means 8.
 	Parallel int
 }
@@ -269,10 +273,12 @@ func (s *Saga) advance(ctx context.Context, orderID string, t domain.FulfilmentT
 			if err != nil {
 				return fmt.Errorf("append to %s at %d: %w", stream, version, err)
 			}
+			before := f.Step
 			for _, e := range d.Events {
 				f = f.Evolve(e)
 			}
 			version, cause = res[0].Version, res[0].Events[len(res[0].Events)-1].ID
+			s.finished(before, f)
 			s.cfg.Log.InfoContext(ctx, "fulfilment", "stream_id", stream, "version", version, "event_type", d.Events[0].EventType(), "step", string(f.Step), "correlation_id", correlation)
 		}
 		if err := s.deadlines(ctx, orderID, d); err != nil {
@@ -288,6 +294,19 @@ func (s *Saga) advance(ctx context.Context, orderID string, t domain.FulfilmentT
 		t = domain.FulfilmentReplies(replies)
 	}
 	return fmt.Errorf("saga: %s did not settle in %d rounds", stream, maxRounds)
+}
+
+// finished counts a run that has just ended: confirmed, or cancelled for a reason.
+func (s *Saga) finished(before domain.FulfilmentStep, f domain.Fulfilment) {
+	if s.cfg.Metrics == nil || before == f.Step || (f.Step != domain.StepConfirmed && f.Step != domain.StepCancelled) {
+		return
+	}
+	outcome := string(f.Step)
+	if f.Step == domain.StepCancelled {
+		outcome = f.Reason
+	}
+	s.cfg.Metrics.Emit(map[string]string{"Consumer": "saga", "Outcome": outcome},
+		map[string]metrics.Value{"FulfilmentsFinished": {Value: 1, Unit: metrics.Count}})
 }
 
 func (s *Saga) deadlines(ctx context.Context, orderID string, d domain.FulfilmentDecision) error {

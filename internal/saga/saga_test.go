@@ -108,6 +108,13 @@ func TestSagaRunsEndAsTheyMust(t *testing.T) {
 			w.drain()
 			sc.check(t, w)
 			w.exactlyOnce("o1")
+			outcome := string(w.run("o1").Step)
+			if outcome == "cancelled" {
+				outcome = w.run("o1").Reason
+			}
+			if m := w.metrics.String(); strings.Count(m, "FulfilmentsFinished") != 2 || !strings.Contains(m, `"Outcome":"`+outcome+`"`) {
+				t.Errorf("metrics = %s, want one FulfilmentsFinished of outcome %s", m, outcome)
+			}
 		})
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/localaws/awstest"
+	"github.com/eventfold/eventfold/internal/metrics"
 	"github.com/eventfold/eventfold/internal/saga"
 	"github.com/eventfold/eventfold/internal/store"
 )
@@ -23,6 +25,7 @@ import (
 // same contract suite as the DynamoDB store; the command layer and the saga are the real ones.
 type world struct {
 	t         *testing.T
+	metrics   *awstest.SyncBuffer
 	mem       *store.Memory
 	st        *faulty
 	clock     *clock
@@ -37,7 +40,7 @@ func newWorld(t *testing.T) *world {
 	}
 	c := &clock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
 	mem := store.NewMemory(reg, c.Now)
-	return &world{t: t, mem: mem, st: &faulty{EventStore: mem}, clock: c, deadlines: &memDeadlines{set: map[string]deadline{}}}
+	return &world{t: t, metrics: &awstest.SyncBuffer{}, mem: mem, st: &faulty{EventStore: mem}, clock: c, deadlines: &memDeadlines{set: map[string]deadline{}}}
 }
 
 // saga returns a new saga instance, as a new Lambda instance would be: its own command service,
@@ -50,7 +53,7 @@ func (w *world) saga() *saga.Saga {
 	}
 	s, err := saga.New(saga.Config{Store: w.st, Commands: svc, Deadlines: w.deadlines, Name: func(o string) string { return "fulfilment-" + o },
 		Timeout: 15 * time.Minute, Target: "arn:aws:lambda:eu-west-1:000000000000:function:saga", Clock: w.clock.Now,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(w.metrics)})
 	if err != nil {
 		w.t.Fatal(err)
 	}
