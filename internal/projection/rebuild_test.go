@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -204,6 +205,7 @@ func TestRebuildAgreesWithTheProjectorOnEveryEventType(t *testing.T) {
 			domain.OrderCancelled{OrderID: "o1", Reason: "timeout"}},
 		"order-o2": {domain.OrderPlaced{OrderID: "o2", CustomerID: "u1", PaymentAccountID: "a1", Currency: "EUR", Lines: []domain.OrderLine{{SKU: "S1", Quantity: 2, UnitPrice: 0}}},
 			domain.OrderConfirmed{OrderID: "o2"}},
+		"fulfilment-o1": fulfilmentHistory(),
 	}
 	seen := map[string]bool{}
 	for stream, history := range histories {
@@ -237,4 +239,27 @@ func TestRebuildAgreesWithTheProjectorOnEveryEventType(t *testing.T) {
 	if got := f.item(t, "inventory-S1"); got["onHand"] != float64(8) || got["reserved"] != float64(0) {
 		t.Errorf("inventory %v, want 8 on hand, none reserved", got)
 	}
+}
+
+// fulfilmentHistory is a run's events as the decisions record them: started, a line reserved,
+// the deadline passed, compensated.
+func fulfilmentHistory() []domain.Event {
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	var f domain.Fulfilment
+	var out []domain.Event
+	for _, t := range []domain.FulfilmentTrigger{
+		domain.StartFulfilment{Order: domain.OrderPlaced{OrderID: "o1", CustomerID: "u1", PaymentAccountID: "a1", Currency: "EUR",
+			Lines: []domain.OrderLine{{SKU: "S1", Quantity: 3, UnitPrice: 100}}, Total: 300}, Timeout: time.Minute},
+		domain.FulfilmentReplies{{Kind: domain.CommandReserve, SKU: "S1", OK: true, EventID: "e1"}},
+		nil, // the deadline, by ID
+		domain.FulfilmentReplies{{Kind: domain.CommandRelease, SKU: "S1", OK: true}, {Kind: domain.CommandCancel, OK: true}},
+	} {
+		if t == nil {
+			t = domain.FireDeadline{ID: f.Deadline.ID}
+		}
+		for _, e := range f.Decide(t, at).Events {
+			f, out = f.Evolve(e), append(out, e)
+		}
+	}
+	return out
 }
