@@ -227,7 +227,7 @@ func (f Fulfilment) record(r FulfilmentReply) Fulfilment {
 			// command still on the wire then. It is released anew.
 			l.Late++
 			l.Held, l.Released, l.ReserveEvent = true, false, r.EventID
-		case !l.Released && !l.Held:
+		case !l.Released && !l.Held && !l.Committed:
 			l.Held = true
 			if l.ReserveEvent == "" {
 				l.ReserveEvent = r.EventID
@@ -316,14 +316,20 @@ type FulfilmentDecision struct {
 }
 
 // Decide decides what the run does on trigger t at now. It never fails: a trigger that does not
-// apply (a reply to a run that does not exist, a deadline of another run, a duplicate) decides
-// nothing. Deciding again on the same state and trigger decides the same, which is what makes
-// a redelivered trigger harmless.
+// apply (a reply to a run that does not exist, a deadline of another run) decides nothing.
+// Deciding again on the same state and trigger decides the same, which is what makes a
+// redelivered trigger harmless.
+//
+// Every trigger on a run that has not finished carries it on: one that brings no news (a
+// duplicate reply, a redelivered start, a repeated firing) issues the run's pending commands
+// again, under the same IDs, so that a run whose instance vanished before issuing them does not
+// wait for a trigger that will never come. And every trigger that finds the run before its point
+// of no return at or past its deadline times it out, whether the scheduler has fired yet or not.
 func (f Fulfilment) Decide(t FulfilmentTrigger, now time.Time) FulfilmentDecision {
 	switch t := t.(type) {
 	case StartFulfilment:
 		if f.Step != "" {
-			return f.resume() // a redelivery: carry on where the run is
+			return f.carryOn(now, true) // a redelivery
 		}
 		return f.start(t, now)
 	case FulfilmentReplies:
@@ -341,25 +347,43 @@ func (f Fulfilment) Decide(t FulfilmentTrigger, now time.Time) FulfilmentDecisio
 			}
 		}
 		if len(changed) == 0 {
-			return FulfilmentDecision{}
+			return f.carryOn(now, false)
 		}
 		step, reason := g.advance()
+		if (step == StepReserving || step == StepCharging) && !now.Before(f.Deadline.At) {
+			step, reason = StepCompensating, ReasonTimeout // too late to charge now
+		}
 		return f.emit(FulfilmentReplied{OrderID: f.OrderID, Replies: changed, Step: step, Reason: reason})
 	case FireDeadline:
-		if t.ID != f.Deadline.ID || !f.beforePointOfNoReturn() {
+		switch {
+		case f.Step == "" || t.ID != f.Deadline.ID:
 			return FulfilmentDecision{}
+		case f.beforePointOfNoReturn():
+			return f.timeout()
 		}
-		return f.timeout()
+		return f.carryOn(now, false) // past it already: a retried firing finishes what it began
 	case RedriveFulfilment:
 		if f.Step == "" {
 			return FulfilmentDecision{}
 		}
-		if f.beforePointOfNoReturn() && !now.Before(f.Deadline.At) {
-			return f.timeout()
-		}
-		return f.resume()
+		return f.carryOn(now, true)
 	}
 	return FulfilmentDecision{}
+}
+
+// carryOn decides no news: a timeout if the deadline has come before the point of no return,
+// else the pending commands (none for a finished run), and, with schedule, the deadline set or
+// cancelled as the run needs it.
+func (f Fulfilment) carryOn(now time.Time, schedule bool) FulfilmentDecision {
+	switch {
+	case f.beforePointOfNoReturn() && !now.Before(f.Deadline.At):
+		return f.timeout()
+	case schedule:
+		return f.resume()
+	case f.Finished():
+		return FulfilmentDecision{}
+	}
+	return FulfilmentDecision{Commands: f.Next()}
 }
 
 func (f Fulfilment) start(t StartFulfilment, now time.Time) FulfilmentDecision {

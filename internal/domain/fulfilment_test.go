@@ -105,6 +105,33 @@ func wantNothing(t *testing.T, d domain.FulfilmentDecision) {
 	}
 }
 
+func wantCarryOn(t *testing.T, d domain.FulfilmentDecision, commands ...string) {
+	t.Helper()
+	if len(d.Events) != 0 || d.SetDeadline != nil || d.CancelDeadline != nil {
+		t.Fatalf("decided %+v, want no event and no deadline", d)
+	}
+	wantKinds(t, d.Commands, commands...)
+}
+
+// TestFulfilmentAnyTriggerPastTheDeadlineTimesOut: the scheduler fires within a minute, or its
+// firing may be lost; a run before its point of no return never charges after its deadline.
+func TestFulfilmentAnyTriggerPastTheDeadlineTimesOut(t *testing.T) {
+	o := placedFor("o1", "A", "B")
+	reserving := runOf(t, start(o), replies(ok("reserve", "A", "eA")))
+	late := t0.Add(timeout)
+	wantStep(t, reserving.Decide(domain.StartFulfilment{Order: o, Timeout: timeout}, late), domain.StepCompensating, domain.ReasonTimeout)
+	wantStep(t, reserving.Decide(domain.FulfilmentReplies{ok("reserve", "A", "eA")}, late), domain.StepCompensating, domain.ReasonTimeout)
+	// The last reservation arrives too late: recorded, and the run compensates instead of charging.
+	d := reserving.Decide(domain.FulfilmentReplies{ok("reserve", "B", "eB")}, late)
+	wantStep(t, d, domain.StepCompensating, domain.ReasonTimeout)
+	wantKinds(t, d.Commands, "release A", "release B", "cancel")
+	// A charge made before the deadline stands: the run is past its point of no return.
+	charging := runOf(t, start(o), replies(ok("reserve", "A", "eA"), ok("reserve", "B", "eB")))
+	wantStep(t, charging.Decide(domain.FulfilmentReplies{ok("charge", "", "c")}, late), domain.StepCommitting, "")
+	// One second before it, nothing times out.
+	wantCarryOn(t, reserving.Decide(domain.FulfilmentReplies{ok("reserve", "A", "eA")}, late.Add(-time.Second)), "reserve B")
+}
+
 func TestFulfilmentStartReservesEveryLineAndSetsTheDeadline(t *testing.T) {
 	o := placedFor("o1", "A", "B")
 	d := domain.Fulfilment{}.Decide(domain.StartFulfilment{Order: o, Timeout: timeout}, t0.Add(300*time.Millisecond))
@@ -238,11 +265,13 @@ func TestFulfilmentDeadline(t *testing.T) {
 	})
 	t.Run("fires twice: the second changes nothing", func(t *testing.T) {
 		f := reserving.Evolve(reserving.Decide(domain.FireDeadline{ID: id}, late).Events[0])
-		wantNothing(t, f.Decide(domain.FireDeadline{ID: id}, late.Add(time.Minute)))
+		// No event: the compensation it began is issued again, as a retried firing after a
+		// crash needs it.
+		wantCarryOn(t, f.Decide(domain.FireDeadline{ID: id}, late.Add(time.Minute)), "release A", "release B", "cancel")
 	})
 	t.Run("after the charge changes nothing", func(t *testing.T) {
 		f := runOf(t, start(o), replies(ok("reserve", "A", "eA"), ok("reserve", "B", "eB")), replies(ok("charge", "", "c")))
-		wantNothing(t, f.Decide(domain.FireDeadline{ID: id}, late))
+		wantCarryOn(t, f.Decide(domain.FireDeadline{ID: id}, late), "commit A", "commit B", "confirm")
 	})
 	t.Run("after the run finished changes nothing", func(t *testing.T) {
 		f := runOf(t, start(o), replies(ok("reserve", "A", "eA"), ok("reserve", "B", "eB")), replies(ok("charge", "", "c")),
@@ -287,7 +316,7 @@ func TestFulfilmentLateReplies(t *testing.T) {
 			t.Fatal("finished while holding a reservation")
 		}
 		// The same reservation seen again (a redelivery of its event) changes nothing.
-		wantNothing(t, f.Decide(domain.FulfilmentReplies{ok("reserve", "B", "eB")}, t0))
+		wantCarryOn(t, f.Decide(domain.FulfilmentReplies{ok("reserve", "B", "eB")}, t0), "release B")
 		f = f.Evolve(f.Decide(domain.FulfilmentReplies{ok("release", "B", "rB")}, t0).Events[0])
 		if !f.Finished() {
 			t.Fatal("not finished after the late release")
@@ -308,9 +337,15 @@ func TestFulfilmentLateReplies(t *testing.T) {
 func TestFulfilmentDuplicatesChangeNothing(t *testing.T) {
 	o := placedFor("o1", "A", "B")
 	f := runOf(t, start(o), replies(ok("reserve", "A", "eA")))
-	wantNothing(t, f.Decide(domain.FulfilmentReplies{ok("reserve", "A", "eA")}, t0))
+	// No news: no event, and what the run has pending is issued again (the instance that was to
+	// issue it may have vanished).
+	wantCarryOn(t, f.Decide(domain.FulfilmentReplies{ok("reserve", "A", "eA")}, t0), "reserve B")
 	// The same reservation answered by a command that changed nothing (a retry) is no news either.
-	wantNothing(t, f.Decide(domain.FulfilmentReplies{ok("reserve", "A", "")}, t0))
+	wantCarryOn(t, f.Decide(domain.FulfilmentReplies{ok("reserve", "A", "")}, t0), "reserve B")
+	// On a finished run, no news decides nothing at all.
+	done := runOf(t, start(placedFor("o2", "A")), replies(ok("reserve", "A", "eA")), replies(ok("charge", "", "c")),
+		replies(ok("commit", "A", ""), ok("confirm", "", "")))
+	wantNothing(t, done.Decide(domain.FulfilmentReplies{ok("reserve", "A", "eA")}, t0))
 	// A reply for a run that never started.
 	wantNothing(t, domain.Fulfilment{}.Decide(domain.FulfilmentReplies{ok("reserve", "A", "eA")}, t0))
 	wantNothing(t, domain.Fulfilment{}.Decide(domain.RedriveFulfilment{}, t0))

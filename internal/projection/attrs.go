@@ -59,20 +59,19 @@ const (
 	AttrStepAt        = "at"
 	AttrStepEventType = "eventType"
 	AttrStepVersion   = "version"
-	// AttrWaitingPartition and AttrWaitingUntil key IndexRunsByDeadline. Both are present only
-	// while the run waits on its deadline (AttrDeadlinePending), so the index is sparse: it
-	// holds the runs that wait, and no others. AttrWaitingPartition is always WaitingPartition;
+	// AttrWaitingPartition and AttrWaitingUntil key IndexRunsByDeadline. Both are present from
+	// the run's start until it finishes, so the index is sparse: it holds the unfinished runs,
+	// and no others (one past its deadline is stuck, whatever its step). AttrWaitingPartition is always WaitingPartition;
 	// AttrWaitingUntil is the deadline in store.TimeLayout, which sorts as text.
 	AttrWaitingPartition = "waitingPartition"
 	AttrWaitingUntil     = "waitingUntil"
 )
 
 // WaitingPartition is the one value of AttrWaitingPartition. One partition of
-// IndexRunsByDeadline takes every waiting run: a partition takes up to 1,000 write units a
-// second, and a run writes the index about three times (when it starts waiting, when its step
-// goes from reserving to charging, when it stops waiting; other changes of the item touch
-// neither the index's keys nor its projected attributes), so it carries some 300 orders a
-// second. Past that, shard it (WaitingPartition plus a hash of the order ID modulo N) and query
+// IndexRunsByDeadline takes every unfinished run: a partition takes up to 1,000 write units a
+// second, and a run writes the index once per change of step (its projected attribute) and once
+// when it finishes (its keys go): about five times for a confirmed order, so it carries some 200
+// orders a second. Past that, shard it (WaitingPartition plus a hash of the order ID modulo N) and query
 // the N partitions.
 const WaitingPartition = "runs"
 
@@ -87,7 +86,7 @@ const (
 	IndexUsersByStatus = "UsersByStatus"
 	// IndexOrdersByCustomer lists orders by AttrCustomerID.
 	IndexOrdersByCustomer = "OrdersByCustomer"
-	// IndexRunsByDeadline lists the runs that wait on their deadline, by AttrWaitingUntil
+	// IndexRunsByDeadline lists the unfinished runs, by their deadline (AttrWaitingUntil)
 	// (sparse: see AttrWaitingPartition). It projects AttrOrderID and AttrRunStep.
 	IndexRunsByDeadline = "RunsByDeadline"
 )

@@ -132,7 +132,10 @@ func (r Run) update() expression.UpdateBuilder {
 	}
 	optional(AttrCancelReason, r.CancelReason)
 	optional(AttrLastError, r.LastError)
-	if r.DeadlinePending {
+	// A run is in the index from its start until it finishes, whatever its step: one past its
+	// deadline and not finished is stuck, waiting on the deadline or on a compensation or commit
+	// that did not finish. Two index writes a run: when it starts, when it finishes.
+	if !r.Finished && r.DeadlineAt != "" {
 		u = u.Set(expression.Name(AttrWaitingPartition), expression.Value(WaitingPartition)).
 			Set(expression.Name(AttrWaitingUntil), expression.Value(r.DeadlineAt))
 	} else {

@@ -99,8 +99,8 @@ func (f fixture) checkRun(t *testing.T, stream string, version int64, stored []s
 	}
 	_, hasPartition := got["waitingPartition"]
 	until, hasUntil := got["waitingUntil"]
-	if want.pending != hasUntil || want.pending != hasPartition || hasUntil && (until != wantAt || got["waitingPartition"] != "runs") {
-		t.Errorf("%s at %d: index keys %v %v, want them only while pending (%v)", stream, version, got["waitingPartition"], until, want.pending)
+	if want.finished == hasUntil || want.finished == hasPartition || hasUntil && (until != wantAt || got["waitingPartition"] != "runs") {
+		t.Errorf("%s at %d: index keys %v %v, want them until the run finishes (finished %v)", stream, version, got["waitingPartition"], until, want.finished)
 	}
 	if _, ok := got["customerId"]; ok {
 		t.Errorf("%s: a run's item has customerId: it would be listed among the customer's orders", stream)

@@ -102,15 +102,16 @@ type StuckRun struct {
 // MaxStuckRuns bounds a page of StuckRuns.
 const MaxStuckRuns = 1000
 
-// StuckRuns lists, limit at a time (1 to MaxStuckRuns), the runs that still wait on a deadline
-// before now: their deadline fired and changed nothing, or never fired (a lost schedule, a
-// scheduler outage). Earliest deadline first. cursor is the Next of the page before ("" for the
-// first); one StuckRuns did not issue, or issued for a later now, is ErrBadCursor.
+// StuckRuns lists, limit at a time (1 to MaxStuckRuns), the runs past their deadline before now
+// and not finished, whatever their step: waiting on a deadline that never fired (a lost
+// schedule, a scheduler outage), or on a compensation or a commit that did not finish.
+// Earliest deadline first. cursor is the Next of the page before ("" for the first); one
+// StuckRuns did not issue, or issued for a later now, is ErrBadCursor.
 //
-// Each page is one Query of IndexRunsByDeadline, which is sparse (it holds only the runs that
-// wait) and eventually consistent: a run listed may have moved on a moment ago (redriving it
-// then changes nothing), and one that just started waiting may be missing. A finished run is
-// never listed: it waits on nothing.
+// Each page is one Query of IndexRunsByDeadline, which is sparse (it holds only the unfinished
+// runs) and eventually consistent: a run listed may have finished a moment ago (redriving it
+// then changes nothing), and one that just started may be missing. A finished run is never
+// listed.
 func (s *Service) StuckRuns(ctx context.Context, now time.Time, cursor string, limit int) (Page[StuckRun], error) {
 	before := store.FormatTime(now)
 	start, err := decodeRunsCursor(cursor, before)

@@ -77,9 +77,10 @@ func reply(kind string, ok bool, reason string) domain.FulfilmentReplies {
 	return domain.FulfilmentReplies{{Kind: kind, SKU: sku, OK: ok, Reason: reason, EventID: ids.New()}}
 }
 
-// TestStuckRuns lists the runs waiting on a deadline before now: one reserving and one charging
-// past their deadlines, earliest first; not one whose deadline is still to come, nor a finished
-// one, nor one whose deadline passed and which compensates; paged, with cursors checked.
+// TestStuckRuns lists the runs past their deadline and not finished: one reserving and one
+// charging past their deadlines, and one whose deadline passed and whose compensation has not
+// finished, earliest first; not one whose deadline is still to come, nor a finished one; paged,
+// with cursors checked.
 func TestStuckRuns(t *testing.T) {
 	f := newRunsFixture(t)
 	ctx := context.Background()
@@ -91,7 +92,8 @@ func TestStuckRuns(t *testing.T) {
 	f.run(t, "o-future-"+suffix, t0.Add(30*time.Minute))                       // deadline 09:45
 	f.run(t, "o-finished-"+suffix, t0, reply(domain.CommandReserve, true, ""), // deadline 09:15, confirmed
 		reply(domain.CommandCharge, true, ""), append(reply(domain.CommandCommit, true, ""), reply(domain.CommandConfirm, true, "")...))
-	f.run(t, "o-passed-"+suffix, t0, domain.FireDeadline{ID: domain.RunID("o-passed-"+suffix) + "/deadline/" + itoa(t0.Add(15*time.Minute).Unix())})
+	passed := "o-passed-" + suffix
+	f.run(t, passed, t0.Add(time.Minute), domain.FireDeadline{ID: domain.RunID(passed) + "/deadline/" + itoa(t0.Add(16*time.Minute).Unix())}) // 09:16, compensating
 	now := t0.Add(20 * time.Minute)
 
 	p, err := f.q.StuckRuns(ctx, now, "", 10)
@@ -100,9 +102,10 @@ func TestStuckRuns(t *testing.T) {
 	}
 	want := []query.StuckRun{
 		{OrderID: charging, Step: "charging", Deadline: "2026-05-01T09:15:00.000000000Z"},
+		{OrderID: passed, Step: "compensating", Deadline: "2026-05-01T09:16:00.000000000Z"},
 		{OrderID: reserving, Step: "reserving", Deadline: "2026-05-01T09:17:00.000000000Z"},
 	}
-	if len(p.Items) != 2 || p.Items[0] != want[0] || p.Items[1] != want[1] || p.Next != "" {
+	if len(p.Items) != 3 || p.Items[0] != want[0] || p.Items[1] != want[1] || p.Items[2] != want[2] || p.Next != "" {
 		t.Fatalf("stuck runs at 09:20: %+v, want %+v", p, want)
 	}
 	// Just before the earliest deadline, none is stuck; at 09:16, one.
@@ -130,7 +133,7 @@ func TestStuckRuns(t *testing.T) {
 		cursor = p.Next
 		cursors = append(cursors, cursor)
 	}
-	if len(listed) != 2 || listed[0] != charging || listed[1] != reserving || len(cursors) == 0 {
+	if len(listed) != 3 || listed[0] != charging || listed[1] != passed || listed[2] != reserving || len(cursors) == 0 {
 		t.Fatalf("paged: %v with cursors %v", listed, cursors)
 	}
 

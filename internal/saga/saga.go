@@ -255,8 +255,17 @@ func (s *Saga) advance(ctx context.Context, orderID string, t domain.FulfilmentT
 	if len(events) > 0 && events[0].CorrelationID != "" {
 		correlation = events[0].CorrelationID
 	}
+	idle := 0 // rounds in a row that decided no event
 	for range maxRounds {
 		d := f.Decide(t, s.cfg.Clock())
+		if idle++; len(d.Events) > 0 {
+			idle = 0
+		} else if idle > 1 {
+			// The commands a trigger with no news issued again brought no news either: what
+			// the run waits on is not theirs to give (another instance is on it, or a redrive
+			// will be). Stop rather than go round.
+			return nil
+		}
 		if len(d.Events) > 0 {
 			envs, err := s.envelopes(d.Events, correlation, cause)
 			if err != nil {
