@@ -37,7 +37,7 @@ func newSagaStack(t *testing.T) sagaStack {
 	kmsClient := awstest.MustKeys(t, s.env)
 	cfg := app.SagaConfig{EventsTable: s.env.Refs["EventsTable"], SnapshotsTable: s.env.Refs["SnapshotsTable"], ParkingTable: s.env.Refs["ParkingTable"],
 		KeysConfig: app.KeysConfig{KeysTable: s.env.Refs["KeysTable"], DataKey: s.env.Refs["DataKeyAlias"]},
-		Schedules: schedule.Config{Group: s.name + "-test", RoleARN: "arn:aws:iam::000000000000:role/test", DeadLetterARN: "arn:aws:sqs:us-east-1:000000000000:test"}}
+		Schedules:  schedule.Config{Group: s.name + "-test", RoleARN: "arn:aws:iam::000000000000:role/test", DeadLetterARN: "arn:aws:sqs:us-east-1:000000000000:test"}}
 	var err error
 	s.side, err = app.Saga(cfg, app.Clients{DynamoDB: s.client, KMS: kmsClient, Scheduler: localaws.Scheduler(awstest.KMSEndpoint(t))},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
