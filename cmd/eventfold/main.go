@@ -1,6 +1,6 @@
 // Command eventfold holds the operations people run against an eventfold deployment or the local
-// stack: creating the tables, rebuilding the read models, replaying parked events, auditing an
-// erasure and restoring the event store. `eventfold help` lists the commands; `eventfold NOUN
+// stack: creating the tables, rebuilding the read models, replaying parked events, operating the
+// order fulfilment saga, auditing an erasure and restoring the event store. `eventfold help` lists the commands; `eventfold NOUN
 // VERB -h` describes one and lists its flags.
 //
 // Each command is a noun and a verb (`eventfold projections rebuild`) with a flag set of its
@@ -24,10 +24,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
 	"github.com/eventfold/eventfold/internal/app"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/localaws"
+	"github.com/eventfold/eventfold/internal/schedule"
 	"github.com/eventfold/eventfold/internal/template"
 )
 
@@ -60,6 +62,10 @@ func commands() []subcommand {
 			"(-target naming an existing table: the catch-up pass of a cutover)", new(rebuildCommand).run},
 		{"parked", "list", "list a stream consumer's parked events", new(parkedListCommand).run},
 		{"parked", "replay", "apply parked events again and remove those that apply", new(parkedReplayCommand).run},
+		{"sagas", "list", "list the unfinished order fulfilment runs (-stuck: those past their deadline)", new(sagasListCommand).run},
+		{"sagas", "redrive", "make an order's fulfilment run carry on (past its deadline: compensate and cancel)", new(sagasRedriveCommand).run},
+		{"sagas", "check", "replay the unfinished runs through this build's decisions; exit 1 if any differ\n" +
+			"(run it before deploying changed decisions)", new(sagasCheckCommand).run},
 		{"erasure", "audit", "prove that no personal data of -subject is readable anywhere (exit 1 if some is)", new(auditCommand).run},
 		{"restore", "copy", "copy the events recorded up to -until into a new table -target (DynamoDB Local\n" +
 			"has no point-in-time recovery: this stands in for it)", new(restoreCopyCommand).run},
@@ -158,6 +164,32 @@ func (fs flagSet) parse(args []string, out, errOut io.Writer) error {
 	if err == nil && fs.NArg() > 0 {
 		err = fmt.Errorf("unexpected argument %q: this command takes flags only", fs.Arg(0))
 	}
+	return fs.parsed(err, out, errOut)
+}
+
+// parseOperand parses args, which must be flags of the set and one operand, the name (ORDER),
+// before or after them, and returns the operand. Given -h, a flag the command does not take,
+// no operand or more than one, it does as parse does.
+func (fs flagSet) parseOperand(args []string, name string, out, errOut io.Writer) (string, error) {
+	var operand string
+	err := fs.Parse(args)
+	if err == nil {
+		switch rest := fs.Args(); {
+		case len(rest) == 0:
+			err = fmt.Errorf("no %s given", name)
+		default:
+			operand = rest[0]
+			if err = fs.Parse(rest[1:]); err == nil && fs.NArg() > 0 {
+				err = fmt.Errorf("unexpected argument %q: this command takes one %s", fs.Arg(0), name)
+			}
+		}
+	}
+	return operand, fs.parsed(err, out, errOut)
+}
+
+// parsed is what parse returns after parsing: nil, or flag.ErrHelp with the usage on out, or
+// the error err with the usage on errOut.
+func (fs flagSet) parsed(err error, out, errOut io.Writer) error {
 	switch {
 	case err == nil:
 		return nil
@@ -216,6 +248,8 @@ type common struct {
 	tables                    tables
 	keys                      bool // -kms-endpoint and -data-key are attached
 	kmsEndpoint, dataKey      string
+	// scheduleGroup is -schedule-group, of the commands that build the saga.
+	scheduleGroup string
 }
 
 // attach adds to fs -template, -stack, -endpoint and a flag naming each of ts; with keysTable
@@ -235,6 +269,12 @@ func (c *common) attach(fs flagSet, ts ...table) {
 	}
 }
 
+// attachScheduleGroup adds -schedule-group, the group of the saga's deadlines, to fs: the commands
+// that build the saga cancel deadlines in it.
+func (c *common) attachScheduleGroup(fs flagSet) {
+	fs.StringVar(&c.scheduleGroup, "schedule-group", "", "the schedule group of the saga's deadlines (default: from the template)")
+}
+
 // deployment is what a command's common flags name, resolved against the template: every table
 // named, from its flag or as the template names it, and the data key.
 type deployment struct {
@@ -244,6 +284,8 @@ type deployment struct {
 	tables                tables
 	// dataKey is -data-key or the template's alias, for the commands that take -data-key.
 	dataKey string
+	// scheduleGroup is -schedule-group, or "" (the template's).
+	scheduleGroup string
 }
 
 // resolve reads the template and fills in the names the flags do not give.
@@ -256,7 +298,8 @@ func (c *common) resolve() (*deployment, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &deployment{tmpl: tmpl, env: env, endpoint: c.endpoint, kmsEndpoint: c.kmsEndpoint, tables: c.tables, dataKey: c.dataKey}
+	d := &deployment{tmpl: tmpl, env: env, endpoint: c.endpoint, kmsEndpoint: c.kmsEndpoint, tables: c.tables, dataKey: c.dataKey,
+		scheduleGroup: c.scheduleGroup}
 	for t := range numTables {
 		if d.tables[t] == "" {
 			_, logicalID, _ := t.spec()
@@ -308,14 +351,31 @@ func (d *deployment) kms(ctx context.Context) (crypto.KMS, error) {
 	return kms.NewFromConfig(cfg), nil
 }
 
-// clients returns the DynamoDB and KMS clients.
+// scheduler returns the EventBridge Scheduler client of -kms-endpoint (moto's server, which
+// serves both); without one, of the environment's AWS configuration.
+func (d *deployment) scheduler(ctx context.Context) (schedule.API, error) {
+	if d.kmsEndpoint != "" {
+		return localaws.Scheduler(d.kmsEndpoint), nil
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return scheduler.NewFromConfig(cfg), nil
+}
+
+// clients returns the DynamoDB, KMS and Scheduler clients.
 func (d *deployment) clients(ctx context.Context) (app.Clients, error) {
 	client, err := d.dynamoDB(ctx)
 	if err != nil {
 		return app.Clients{}, err
 	}
 	kmsAPI, err := d.kms(ctx)
-	return app.Clients{DynamoDB: client, KMS: kmsAPI}, err
+	if err != nil {
+		return app.Clients{}, err
+	}
+	sched, err := d.scheduler(ctx)
+	return app.Clients{DynamoDB: client, KMS: kmsAPI, Scheduler: sched}, err
 }
 
 // keys is the keyring the flags name, with the cache of the Lambda functions.

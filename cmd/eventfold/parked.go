@@ -52,38 +52,59 @@ type parkedReplayCommand struct {
 
 func (c *parkedReplayCommand) run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs := newFlagSet("parked replay", "[-consumer C] [flags]", `
-Replay applies each event the stream consumer -consumer parked again, through the read side wired
-as the projector Lambda wires it (so personal fields are opened as it opens them), and removes
-from the parking table each one that applies. It prints what it replayed and what still fails,
-and fails itself when any still fail. It knows the projector only.`)
+Replay applies each event the stream consumer -consumer parked again and removes from the
+parking table each one that applies. It prints what it replayed and what still fails, and fails
+itself when any still fail. The consumer is wired as its Lambda function wires it: the
+projector's read side (app.Projector: personal fields are opened as it opens them), or the saga
+(-consumer saga: app.Saga from the template's SagaFunction environment, as sagas redrive builds
+it). Outside Lambda the saga sets no deadline: a run a replayed OrderPlaced starts has no
+schedule, shows in sagas list -stuck once its deadline passes, and sagas redrive then cancels it.`)
 	c.attach(fs, eventsTable, snapshotsTable, readModelsTable, parkingTable, keysTable)
-	fs.StringVar(&c.consumer, "consumer", "projector", "the stream consumer")
+	c.attachScheduleGroup(fs)
+	fs.StringVar(&c.consumer, "consumer", "projector", "the stream consumer: projector or saga")
 	if err := fs.parse(args, out, errOut); err != nil {
 		return err
+	}
+	if c.consumer != "projector" && c.consumer != "saga" {
+		return fmt.Errorf("parked replay: -consumer %q: replay knows the projector and the saga", c.consumer)
 	}
 	d, err := c.resolve()
 	if err != nil {
 		return err
 	}
-	_, rs, err := d.readSide(ctx)
+	var (
+		parking *consumer.ParkingTable
+		replay  func(context.Context, consumer.Parked) error
+	)
+	if c.consumer == "projector" {
+		_, rs, err := d.readSide(ctx)
+		if err != nil {
+			return err
+		}
+		parking, replay = rs.Parking, rs.Processor.Replay
+	} else {
+		cl, err := d.clients(ctx)
+		if err != nil {
+			return err
+		}
+		side, err := d.saga(cl)
+		if err != nil {
+			return err
+		}
+		parking, replay = side.Parking, side.Processor.Replay
+	}
+	list, err := parking.List(ctx, c.consumer)
 	if err != nil {
 		return err
-	}
-	list, err := rs.Parking.List(ctx, c.consumer)
-	if err != nil {
-		return err
-	}
-	if c.consumer != "projector" {
-		return fmt.Errorf("replay knows the projector only, not %q", c.consumer)
 	}
 	var failed int
 	for _, p := range list {
-		if err := rs.Processor.Replay(ctx, p); err != nil {
+		if err := replay(ctx, p); err != nil {
 			failed++
 			fmt.Fprintf(out, "still failing: %s at %d: %v\n", p.StreamID, p.Version, err)
 			continue
 		}
-		if err := rs.Parking.Remove(ctx, p); err != nil {
+		if err := parking.Remove(ctx, p); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "replayed: %s at %d\n", p.StreamID, p.Version)

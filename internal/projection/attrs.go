@@ -75,6 +75,9 @@ const (
 // the N partitions.
 const WaitingPartition = "runs"
 
+// KindRun is the AttrKind of a fulfilment run's item.
+const KindRun = "fulfilment"
+
 // MaxRunSteps bounds the steps a run's item lists: the newest ones are kept. A run has a few
 // events (a start, a handful of replies, perhaps its deadline); the bound keeps the item small
 // whatever happens. The run's whole history stays in the event store (its audit trail).

@@ -116,7 +116,7 @@ func (r Run) update() expression.UpdateBuilder {
 	for i, s := range r.Steps {
 		steps[i] = map[string]any{AttrStepName: string(s.Step), AttrStepAt: s.At, AttrStepEventType: s.EventType, AttrStepVersion: s.Version}
 	}
-	u := expression.Set(expression.Name(AttrKind), expression.Value("fulfilment")).
+	u := expression.Set(expression.Name(AttrKind), expression.Value(KindRun)).
 		Set(expression.Name(AttrOrderID), expression.Value(r.OrderID)).
 		Set(expression.Name(AttrRunStep), expression.Value(string(r.Step))).
 		Set(expression.Name(AttrDeadline), expression.Value(map[string]any{AttrDeadlineAt: r.DeadlineAt, AttrDeadlinePending: r.DeadlinePending})).
