@@ -365,12 +365,12 @@ func TestFulfilmentRequestsPerOrder(t *testing.T) {
 // Fewest, for L lines: writes = L reservations + 1 charge + L commits + 1 confirm (the
 // effects, one conditional PutItem each, 1 WCU) + the run's own events, one per round
 // (started, reserved, charged, committed: 4) = 2L+6; reads = one load per aggregate touched
-// (L items, the account, the order: none once cached) + the run's load = L+3. So 3L+9
+// (L items, the account, the order) + the run's load = L+3. So 3L+9
 // requests and 2L+6 WCU (L=1: 12 and 8; L=3: 18 and 12); KMS 0 (the saga reads no personal
 // data); scheduler 2 (set the deadline, cancel it once charged).
 //
-// Measured: the writes of the flow are exactly the fewest. The excess (7L+12 requests, 3L+6
-// WCU: L=1 19 and 9, L=3 33 and 15):
+// Measured: 7L+12 requests and 3L+6 WCU in all (L=1: 19 and 9; L=3: 33 and 15), 1 KMS call, 2
+// scheduler calls. The writes of the flow are exactly the fewest; what is more:
 //   - +L+1 GetItem: a cold load of an item or an account reads its snapshot first (what bounds
 //     the load of a long stream).
 //   - +L Query: committing loads the item again (its cached state, then a Query of what
