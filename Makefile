@@ -76,7 +76,9 @@ bench: ## benchmarks against DynamoDB Local, ratios measured in one run
 		$(GO) test -run '^$$' -bench CommandWithEncryption -benchtime 300x ./internal/httpapi/ && \
 		$(GO) test -run '^$$' -bench . -benchmem ./internal/crypto/ && \
 		$(GO) test -run '^$$' -bench HTTPThroughRunner -benchtime 300x ./internal/runner/ && \
-		$(GO) test -run '^$$' -bench StreamLatency -benchtime 2x ./internal/runner/"
+		$(GO) test -run '^$$' -bench StreamLatency -benchtime 2x ./internal/runner/ && \
+		$(GO) test -run '^$$' -bench FulfilmentRequests -benchtime 5x ./internal/app/ && \
+		$(GO) test -run '^$$' -bench FulfilmentThroughRunner -benchtime 50x ./internal/runner/"
 
 fuzz: ## run each fuzz target for FUZZTIME
 	@for pkg in $$($(GO) list ./...); do \

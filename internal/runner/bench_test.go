@@ -3,20 +3,26 @@ package runner_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/httpapi"
 	"github.com/eventfold/eventfold/internal/idempotency"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
@@ -163,4 +169,120 @@ func inProcess(b *testing.B, refs map[string]string) *httpapi.Handler {
 		b.Fatal(err)
 	}
 	return h
+}
+
+// BenchmarkFulfilmentThroughRunner measures an order's way from POST /orders to confirmed
+// through the runner on template.yaml, as `make run` serves it: one order of one line at a
+// time, each placed at a random point of the pollers' cycle, from a rich account of stock in
+// hand. It reports p50 and p99 of two ends, measured from the moment the POST is sent:
+//   - store: OrderConfirmed is in the event store (a Query of the order's stream through the
+//     SDK, every few milliseconds);
+//   - read: GET /orders/{id} shows it confirmed (the read model, one stream hop further).
+//
+// and, to tell the hops apart, p50 of: the POST itself; the saga's stream hop (the POST's
+// answer to the saga's invocation start); the saga's run (its invocation start to
+// OrderConfirmed seen in the store); the store to the read model (the projector's stream hop,
+// its write, the GET); and DynamoDB Local's own latency in the same run (query: the polling
+// Query), the yardstick of the rest.
+//
+// Which hops dominate: two stream hops, the OrderPlaced reaching the saga and the
+// OrderConfirmed reaching the projector, each waiting for the next poll of its shard, every 250
+// ms (pollInterval in poll.go, as Lambda polls about four times a second): 0 to 250 ms, 125 ms
+// on average, plus the GetRecords. Between them the saga runs the whole flow in one
+// invocation: 16 DynamoDB requests, 14 of them in sequence (the run's load and FulfilmentStarted;
+// the reservation's three; the reply; the charge's three; the reply; the confirm's three, beside
+// the commit's two; the last reply), plus the two scheduler calls and a KMS Decrypt on the way
+// (BenchmarkFulfilmentRequests in internal/app counts them). So the saga's run is about 17
+// request latencies. The projector's hop is the poll wait plus its batch: the flow's events
+// (the order's, the item's, the account's, the run's), applied in order, one conditional write
+// each, OrderConfirmed among the last. On an idle DynamoDB Local (a few ms a request) the two
+// polls dominate; on a loaded one (tens of ms a request, query-p50-ms says) the saga's run and
+// the projector's batch do. With 20 iterations, p99 is the slowest order.
+func BenchmarkFulfilmentThroughRunner(b *testing.B) {
+	r := startFulfilment(b, "15m")
+	s := shop{b, r}
+	sku := fmt.Sprintf("BENCH-%d", time.Now().UnixNano())
+	s.post("/inventory/"+sku+"/stock", `{"quantity":1000000}`, 200)
+	rich := s.account(1_000_000_000)
+	client := awstest.DynamoDB(b)
+	table := r.Env().Refs["EventsTable"]
+	ctx := context.Background()
+	var queries []time.Duration // DynamoDB Local's latency, in the same run: the yardstick
+	confirmedInStore := func(id string) bool {
+		t0 := time.Now()
+		out, err := client.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(table),
+			KeyConditionExpression:    aws.String("#pk = :s"),
+			ExpressionAttributeNames:  map[string]string{"#pk": store.AttrStream},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":s": &types.AttributeValueMemberS{Value: "order-" + id}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		queries = append(queries, time.Since(t0))
+		for _, item := range out.Items {
+			if e, err := store.DecodeItem(item); err == nil && e.Type == domain.TypeOrderConfirmed {
+				return true
+			}
+		}
+		return false
+	}
+	confirmedInReadModel := func(id string) bool {
+		resp, out := call(b, "GET", r.URL()+"/orders/"+id, "", nil)
+		var m map[string]any
+		json.Unmarshal(out, &m)
+		return resp.StatusCode == 200 && m["status"] == "confirmed"
+	}
+	await := func(id, what string, since time.Time, cond func(string) bool) time.Duration {
+		deadline := since.Add(30 * time.Second)
+		for !cond(id) {
+			if time.Now().After(deadline) {
+				b.Fatalf("order %s: not confirmed in the %s within 30 s", id, what)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return time.Since(since)
+	}
+	var inStore, inRead, posted []time.Duration
+	type placed struct {
+		id       string
+		answered time.Time
+	}
+	var orders []placed
+	b.ResetTimer()
+	for range b.N {
+		// Place at a random point of the poll cycle, not right after the last invocation.
+		time.Sleep(rand.N(300 * time.Millisecond))
+		sent := time.Now()
+		id := s.order(rich, line(sku, 1, 100))
+		answered := time.Now()
+		posted = append(posted, answered.Sub(sent))
+		orders = append(orders, placed{id, answered})
+		inStore = append(inStore, await(id, "event store", sent, confirmedInStore))
+		inRead = append(inRead, await(id, "read model", sent, confirmedInReadModel))
+	}
+	b.StopTimer()
+	var sagaHop, sagaRun, readHop []time.Duration
+	for i, o := range orders {
+		if at, ok := invokedAt(r, "SagaFunction", "order-"+o.id); ok {
+			sagaHop = append(sagaHop, at.Sub(o.answered))
+			sagaRun = append(sagaRun, inStore[i]-posted[i]-at.Sub(o.answered))
+		}
+		readHop = append(readHop, inRead[i]-inStore[i])
+	}
+	ms := func(d []time.Duration, q int) float64 {
+		if len(d) == 0 {
+			return 0
+		}
+		d = slices.Clone(d)
+		slices.Sort(d)
+		return float64(d[len(d)*q/100].Microseconds()) / 1e3
+	}
+	b.ReportMetric(ms(inStore, 50), "store-p50-ms")
+	b.ReportMetric(ms(inStore, 99), "store-p99-ms")
+	b.ReportMetric(ms(inRead, 50), "read-p50-ms")
+	b.ReportMetric(ms(inRead, 99), "read-p99-ms")
+	b.ReportMetric(ms(posted, 50), "post-p50-ms")
+	b.ReportMetric(ms(sagaHop, 50), "saga-hop-p50-ms")
+	b.ReportMetric(ms(sagaRun, 50), "saga-run-p50-ms")
+	b.ReportMetric(ms(readHop, 50), "store-to-read-p50-ms")
+	b.ReportMetric(ms(queries, 50), "query-p50-ms")
 }

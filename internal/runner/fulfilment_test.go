@@ -39,7 +39,7 @@ type shop struct {
 
 func (s shop) post(path, body string, want int) map[string]any {
 	s.t.Helper()
-	resp, out := call(s.t.(*testing.T), "POST", s.r.URL()+path, "application/json", []byte(body))
+	resp, out := call(s.t, "POST", s.r.URL()+path, "application/json", []byte(body))
 	if resp.StatusCode != want {
 		s.t.Fatalf("POST %s = %d %s", path, resp.StatusCode, out)
 	}
@@ -69,7 +69,7 @@ func (s shop) await(id string, within time.Duration) map[string]any {
 	s.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		resp, out := call(s.t.(*testing.T), "GET", s.r.URL()+"/orders/"+id, "", nil)
+		resp, out := call(s.t, "GET", s.r.URL()+"/orders/"+id, "", nil)
 		var m map[string]any
 		json.Unmarshal(out, &m)
 		if resp.StatusCode == 200 && m["status"] != "placed" {
@@ -84,7 +84,7 @@ func (s shop) await(id string, within time.Duration) map[string]any {
 
 func (s shop) get(path string) map[string]any {
 	s.t.Helper()
-	resp, out := call(s.t.(*testing.T), "GET", s.r.URL()+path, "", nil)
+	resp, out := call(s.t, "GET", s.r.URL()+path, "", nil)
 	if resp.StatusCode != 200 {
 		s.t.Fatalf("GET %s = %d %s", path, resp.StatusCode, out)
 	}

@@ -71,7 +71,7 @@ func mustStart(t testing.TB, tmpl string, params map[string]string, maxInstances
 	return r
 }
 
-func call(t *testing.T, method, url, contentType string, body []byte, headers ...string) (*http.Response, []byte) {
+func call(t testing.TB, method, url, contentType string, body []byte, headers ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
