@@ -83,11 +83,7 @@ schedule, shows in sagas list -stuck once its deadline passes, and sagas redrive
 		}
 		parking, replay = rs.Parking, rs.Processor.Replay
 	} else {
-		cl, err := d.clients(ctx)
-		if err != nil {
-			return err
-		}
-		side, err := d.saga(cl)
+		_, side, err := d.saga(ctx)
 		if err != nil {
 			return err
 		}

@@ -174,11 +174,11 @@ started. Deadlines it cancels are cancelled in -schedule-group, on the Scheduler
 	if err != nil {
 		return err
 	}
-	d, cl, err := c.connect(ctx)
+	d, err := c.resolve()
 	if err != nil {
 		return err
 	}
-	side, err := d.saga(cl)
+	_, side, err := d.saga(ctx)
 	if err != nil {
 		return err
 	}
@@ -212,11 +212,11 @@ tables and changes nothing.`)
 	if err := fs.parse(args, out, errOut); err != nil {
 		return err
 	}
-	d, cl, err := c.connect(ctx)
+	d, err := c.resolve()
 	if err != nil {
 		return err
 	}
-	side, err := d.saga(cl)
+	cl, side, err := d.saga(ctx)
 	if err != nil {
 		return err
 	}
@@ -276,18 +276,23 @@ func checkRun(ctx context.Context, s *saga.Saga, orderID string) (domain.Fulfilm
 
 // saga builds the saga exactly as functions/saga does: app.SagaFromEnv reads the template's
 // SagaFunction environment, resolved against the deployment (see sagaEnv), and app.Saga wires
-// it on the clients c. It logs nothing. Outside Lambda it sets no deadline (saga.Config.Target is
-// empty and there is no Lambda context).
-func (d *deployment) saga(c app.Clients) (*app.SagaSide, error) {
+// it on the deployment's clients, which it returns too. It logs nothing. Outside Lambda it sets
+// no deadline (saga.Config.Target is empty and there is no Lambda context).
+func (d *deployment) saga(ctx context.Context) (app.Clients, *app.SagaSide, error) {
 	vars, err := d.sagaEnv()
 	if err != nil {
-		return nil, err
+		return app.Clients{}, nil, err
 	}
 	cfg, err := app.SagaFromEnv(func(name string) string { return vars[name] })
 	if err != nil {
-		return nil, fmt.Errorf("the template's %s environment: %w", sagaFunction, err)
+		return app.Clients{}, nil, fmt.Errorf("the template's %s environment: %w", sagaFunction, err)
 	}
-	return app.Saga(cfg, c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	c, err := d.clients(ctx)
+	if err != nil {
+		return app.Clients{}, nil, err
+	}
+	side, err := app.Saga(cfg, c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	return c, side, err
 }
 
 // sagaEnv returns the saga function's environment variables (the Globals' and its own, as SAM

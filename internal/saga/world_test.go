@@ -177,31 +177,18 @@ func (w *world) exactlyOnce(orderID string) {
 
 func isRun(k string) bool { return len(k) > 11 && k[:11] == "fulfilment-" }
 
-func (w *world) item(sku string) domain.Item {
-	w.t.Helper()
-	var i domain.Item
-	for _, e := range w.load("inventory-" + sku) {
-		i = i.Evolve(e)
-	}
-	return i
-}
+func (w *world) item(sku string) domain.Item       { return foldOf[domain.Item](w, "inventory-"+sku) }
+func (w *world) acct(id string) domain.Account     { return foldOf[domain.Account](w, "account-"+id) }
+func (w *world) orderState(id string) domain.Order { return foldOf[domain.Order](w, "order-"+id) }
 
-func (w *world) acct(id string) domain.Account {
+// foldOf is the state of the aggregate of stream, folded from the store.
+func foldOf[S interface{ Evolve(domain.Event) S }](w *world, stream string) S {
 	w.t.Helper()
-	var a domain.Account
-	for _, e := range w.load("account-" + id) {
-		a = a.Evolve(e)
+	var s S
+	for _, e := range w.load(stream) {
+		s = s.Evolve(e)
 	}
-	return a
-}
-
-func (w *world) orderState(id string) domain.Order {
-	w.t.Helper()
-	var o domain.Order
-	for _, e := range w.load("order-" + id) {
-		o = o.Evolve(e)
-	}
-	return o
+	return s
 }
 
 func (w *world) load(stream string) []domain.Event {
