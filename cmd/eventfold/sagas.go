@@ -41,13 +41,13 @@ func (c *sagasListCommand) run(ctx context.Context, args []string, out, errOut i
 List prints the order fulfilment runs that are not finished, from the runs' read model, one a
 line: the order, the step, the deadline the run waits on ("-" when it waits on none: it is
 compensating, or its deadline passed) and the last refusal a reply recorded; then how many
-there are. With -stuck it prints only the stuck runs: those still waiting on a deadline that
-passed before -now, whose firing was lost or changed nothing (earliest deadline first: the
-order, the step and the deadline). Redrive one with eventfold sagas redrive ORDER. The read
+there are. With -stuck it prints only the stuck runs: those past a deadline before -now and
+not finished, whatever their step (its firing was lost, or a compensation or commit did not
+finish), earliest deadline first: the order, the step and the deadline. Redrive one with eventfold sagas redrive ORDER. The read
 model is eventually consistent: a run that moved a moment ago may be listed as it was. It only
 reads the read-model table.`)
 	c.attach(fs, readModelsTable)
-	fs.BoolVar(&c.stuck, "stuck", false, "list only the runs waiting on a deadline that passed")
+	fs.BoolVar(&c.stuck, "stuck", false, "list only the runs past their deadline and not finished")
 	fs.StringVar(&c.now, "now", "", "with -stuck: the time deadlines passed before, RFC 3339 (default: now)")
 	if err := fs.parse(args, out, errOut); err != nil {
 		return err
