@@ -193,15 +193,15 @@ func (f Fulfilment) Evolve(e Event) Fulfilment {
 		for i, l := range e.Lines {
 			f.Lines[i] = lineState{FulfilmentLine: l}
 		}
-		f.Step, f.Reason = e.Step, e.Reason
 	case FulfilmentReplied:
 		for _, r := range e.Replies {
 			f = f.record(r)
 		}
-		f.Step, f.Reason = e.Step, e.Reason
 	case FulfilmentDeadlinePassed:
 		f.DeadlinePassed = true
-		f.Step, f.Reason = e.Step, e.Reason
+	}
+	if re, ok := e.(runEvent); ok {
+		f.Step, f.Reason, _ = re.outcome()
 	}
 	if f.Step != prev {
 		f.StepSince = f.Version
@@ -358,7 +358,7 @@ func (f Fulfilment) Decide(t FulfilmentTrigger, now time.Time) FulfilmentDecisio
 		switch {
 		case f.Step == "" || t.ID != f.Deadline.ID:
 			return FulfilmentDecision{}
-		case f.beforePointOfNoReturn():
+		case f.BeforePointOfNoReturn():
 			return f.timeout()
 		}
 		return f.carryOn(now, false) // past it already: a retried firing finishes what it began
@@ -376,7 +376,7 @@ func (f Fulfilment) Decide(t FulfilmentTrigger, now time.Time) FulfilmentDecisio
 // cancelled as the run needs it.
 func (f Fulfilment) carryOn(now time.Time, schedule bool) FulfilmentDecision {
 	switch {
-	case f.beforePointOfNoReturn() && !now.Before(f.Deadline.At):
+	case f.BeforePointOfNoReturn() && !now.Before(f.Deadline.At):
 		return f.timeout()
 	case schedule:
 		return f.resume()
@@ -417,7 +417,7 @@ func (f Fulfilment) timeout() FulfilmentDecision {
 func (f Fulfilment) resume() FulfilmentDecision {
 	d := FulfilmentDecision{Commands: f.Next()}
 	switch {
-	case f.beforePointOfNoReturn():
+	case f.BeforePointOfNoReturn():
 		d.SetDeadline = &f.Deadline
 	case f.Deadline.ID != "" && !f.DeadlinePassed:
 		d.CancelDeadline = &f.Deadline
@@ -433,27 +433,44 @@ func (f Fulfilment) emit(e Event) FulfilmentDecision {
 	for i, c := range next {
 		ids[i] = c.ID
 	}
-	switch e := e.(type) {
-	case FulfilmentStarted:
-		e.Issued = ids
-		return FulfilmentDecision{Events: []Event{e}, Commands: next}
-	case FulfilmentReplied:
-		e.Issued = ids
-		d := FulfilmentDecision{Events: []Event{e}, Commands: next}
-		if f.beforePointOfNoReturn() && !g.beforePointOfNoReturn() && !f.DeadlinePassed {
-			d.CancelDeadline = &f.Deadline
-		}
-		return d
-	case FulfilmentDeadlinePassed:
-		e.Issued = ids
-		return FulfilmentDecision{Events: []Event{e}, Commands: next}
+	re, ok := e.(runEvent)
+	if !ok {
+		panic(fmt.Sprintf("domain: %T is not a fulfilment event", e))
 	}
-	panic(fmt.Sprintf("domain: %T is not a fulfilment event", e))
+	d := FulfilmentDecision{Events: []Event{re.issuing(ids)}, Commands: next}
+	// Moved past its deadline by a reply (charged, or a refusal compensates): the schedule is no
+	// longer needed. One that passed has fired, and its schedule is gone with it.
+	if _, reply := e.(FulfilmentReplied); reply && f.BeforePointOfNoReturn() && !g.BeforePointOfNoReturn() {
+		d.CancelDeadline = &f.Deadline
+	}
+	return d
 }
 
-// beforePointOfNoReturn reports whether the run still waits on its deadline: it started and is
-// not yet charged nor compensating.
-func (f Fulfilment) beforePointOfNoReturn() bool {
+// runEvent is an event of a run: besides its own facts, each records the step and cancel
+// reason it led to and the commands issued after it.
+type runEvent interface {
+	Event
+	outcome() (step FulfilmentStep, reason string, issued []string)
+	issuing(ids []string) Event
+}
+
+func (e FulfilmentStarted) outcome() (FulfilmentStep, string, []string) {
+	return e.Step, e.Reason, e.Issued
+}
+func (e FulfilmentReplied) outcome() (FulfilmentStep, string, []string) {
+	return e.Step, e.Reason, e.Issued
+}
+func (e FulfilmentDeadlinePassed) outcome() (FulfilmentStep, string, []string) {
+	return e.Step, e.Reason, e.Issued
+}
+
+func (e FulfilmentStarted) issuing(ids []string) Event        { e.Issued = ids; return e }
+func (e FulfilmentReplied) issuing(ids []string) Event        { e.Issued = ids; return e }
+func (e FulfilmentDeadlinePassed) issuing(ids []string) Event { e.Issued = ids; return e }
+
+// BeforePointOfNoReturn reports whether the run still waits on its deadline: it started and is
+// not yet charged nor compensating (a deadline that passed made it compensate).
+func (f Fulfilment) BeforePointOfNoReturn() bool {
 	return f.Step == StepReserving || f.Step == StepCharging
 }
 
@@ -623,13 +640,8 @@ func summary(events []Event) string {
 	var step FulfilmentStep
 	var reason string
 	var issued []string
-	switch e := events[0].(type) {
-	case FulfilmentStarted:
-		step, reason, issued = e.Step, e.Reason, e.Issued
-	case FulfilmentReplied:
-		step, reason, issued = e.Step, e.Reason, e.Issued
-	case FulfilmentDeadlinePassed:
-		step, reason, issued = e.Step, e.Reason, e.Issued
+	if re, ok := events[0].(runEvent); ok {
+		step, reason, issued = re.outcome()
 	}
 	return fmt.Sprintf("%s step=%s reason=%s issued=[%s]", events[0].EventType(), step, reason, strings.Join(issued, " "))
 }

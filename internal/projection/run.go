@@ -91,7 +91,7 @@ func FoldRun(events []store.Event) (Run, error) {
 	}
 	r.OrderID, r.Step, r.CancelReason, r.Decisions = f.OrderID, f.Step, f.Reason, f.Decisions
 	r.DeadlineAt = store.FormatTime(f.Deadline.At)
-	r.DeadlinePending = (f.Step == domain.StepReserving || f.Step == domain.StepCharging) && !f.DeadlinePassed
+	r.DeadlinePending = f.BeforePointOfNoReturn()
 	r.Finished = f.Finished()
 	return r, nil
 }

@@ -193,7 +193,8 @@ func (s *Saga) Apply(ctx context.Context, e store.Event) error {
 	default:
 		return nil
 	}
-	return s.advance(ctx, orderID, t, e.CorrelationID, e.ID)
+	_, err := s.advance(ctx, orderID, t, e.CorrelationID, e.ID)
+	return err
 }
 
 // Deadline handles a firing of a run's deadline. One for a run that is not waiting on it (it
@@ -202,21 +203,22 @@ func (s *Saga) Deadline(ctx context.Context, in DeadlineInput) error {
 	if in.Deadline == nil || in.Deadline.OrderID == "" || in.Deadline.DeadlineID == "" {
 		return errors.New("saga: a deadline input needs fulfilmentDeadline.orderId and .deadlineId")
 	}
-	return s.advance(ctx, in.Deadline.OrderID, domain.FireDeadline{ID: in.Deadline.DeadlineID}, "", in.Deadline.DeadlineID)
+	_, err := s.advance(ctx, in.Deadline.OrderID, domain.FireDeadline{ID: in.Deadline.DeadlineID}, "", in.Deadline.DeadlineID)
+	return err
 }
 
 // Redrive makes the run of an order carry on: it issues again what the run has pending and,
 // past its deadline and not yet charged, compensates. It returns the run after it, and
 // ErrNoRun for an order without one.
 func (s *Saga) Redrive(ctx context.Context, orderID string) (domain.Fulfilment, error) {
-	if err := s.advance(ctx, orderID, domain.RedriveFulfilment{}, "", "redrive"); err != nil {
+	f, err := s.advance(ctx, orderID, domain.RedriveFulfilment{}, "", "redrive")
+	if err != nil {
 		return domain.Fulfilment{}, err
 	}
-	f, _, _, err := s.Load(ctx, orderID)
-	if err == nil && f.Step == "" {
-		err = ErrNoRun
+	if f.Step == "" {
+		return f, ErrNoRun
 	}
-	return f, err
+	return f, nil
 }
 
 // ErrNoRun is returned by Redrive for an order that has no run.
@@ -244,13 +246,14 @@ func (s *Saga) Load(ctx context.Context, orderID string) (domain.Fulfilment, int
 	return f, int64(len(events)), events, nil
 }
 
-// advance runs rounds on a trigger until the run has nothing more to issue. correlation ties
-// what the run appends and issues to what started it; cause is the trigger's ID.
-func (s *Saga) advance(ctx context.Context, orderID string, t domain.FulfilmentTrigger, correlation, cause string) error {
+// advance runs rounds on a trigger until the run has nothing more to issue, and returns the run
+// as it left it. correlation ties what the run appends and issues to what started it; cause is
+// the trigger's ID.
+func (s *Saga) advance(ctx context.Context, orderID string, t domain.FulfilmentTrigger, correlation, cause string) (domain.Fulfilment, error) {
 	stream := domain.RunID(orderID)
 	f, version, events, err := s.Load(ctx, orderID)
 	if err != nil {
-		return err
+		return f, err
 	}
 	if len(events) > 0 && events[0].CorrelationID != "" {
 		correlation = events[0].CorrelationID
@@ -264,23 +267,23 @@ func (s *Saga) advance(ctx context.Context, orderID string, t domain.FulfilmentT
 			// The commands a trigger with no news issued again brought no news either: what
 			// the run waits on is not theirs to give (another instance is on it, or a redrive
 			// will be). Stop rather than go round.
-			return nil
+			return f, nil
 		}
 		if len(d.Events) > 0 {
 			envs, err := s.envelopes(d.Events, correlation, cause)
 			if err != nil {
-				return err
+				return f, err
 			}
 			res, err := s.cfg.Store.AppendStreams(ctx, store.StreamAppend{StreamID: stream, Expected: version, Events: envs})
 			if errors.Is(err, store.ErrVersionConflict) {
 				// Another invocation moved the run: decide again on what it appended.
 				if f, version, _, err = s.Load(ctx, orderID); err != nil {
-					return err
+					return f, err
 				}
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("append to %s at %d: %w", stream, version, err)
+				return f, fmt.Errorf("append to %s at %d: %w", stream, version, err)
 			}
 			before := f.Step
 			for _, e := range d.Events {
@@ -291,18 +294,18 @@ func (s *Saga) advance(ctx context.Context, orderID string, t domain.FulfilmentT
 			s.cfg.Log.InfoContext(ctx, "fulfilment", "stream_id", stream, "version", version, "event_type", d.Events[0].EventType(), "step", string(f.Step), "correlation_id", correlation)
 		}
 		if err := s.deadlines(ctx, orderID, d); err != nil {
-			return err
+			return f, err
 		}
 		if len(d.Commands) == 0 {
-			return nil
+			return f, nil
 		}
 		replies, err := s.issue(ctx, d.Commands, correlation)
 		if err != nil {
-			return err
+			return f, err
 		}
 		t = domain.FulfilmentReplies(replies)
 	}
-	return fmt.Errorf("saga: %s did not settle in %d rounds", stream, maxRounds)
+	return f, fmt.Errorf("saga: %s did not settle in %d rounds", stream, maxRounds)
 }
 
 // finished counts a run that has just ended: confirmed, or cancelled for a reason.
