@@ -1,0 +1,77 @@
+// Package auth says who is calling, from what API Gateway's authorizers pass a function in the
+// payload v2.0 request context, and what that caller may touch.
+//
+// API Gateway authenticates; the functions only read the result. A route with the JWT authorizer
+// (the default of every route) passes the verified token's claims in
+// requestContext.authorizer.jwt: the caller is a user, the token's subject (claim "sub"), and acts
+// only on what is theirs. A route with IAM auth (the operator routes) passes the signing principal
+// in requestContext.authorizer.iam: the caller is an operator and may see everything. A request
+// with neither never came through API Gateway's authorizers and is refused.
+//
+// Who owns what is the application layer's to decide (package command and query check it with
+// Caller.Owns); this package only names the caller.
+package auth
+
+import (
+	"errors"
+	"regexp"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// ErrUnauthenticated is returned by FromRequest when the request carries no caller API Gateway
+// authenticated: no authorizer context, a JWT context without a well-formed subject, or an IAM
+// context without a principal.
+var ErrUnauthenticated = errors.New("auth: no authenticated caller")
+
+// Caller is who sent a request.
+type Caller struct {
+	// Subject is the user the caller is (the token's "sub"); empty for an operator.
+	Subject string
+	// Operator says the caller is an IAM principal on an operator route.
+	Operator bool
+	// Principal is the operator's IAM principal (its ARN), for logs and audit; empty for a user.
+	Principal string
+}
+
+// User returns the caller who is the user with the given subject.
+func User(subject string) Caller { return Caller{Subject: subject} }
+
+// Operator returns an operator caller, named by its IAM principal ARN.
+func Operator(principal string) Caller { return Caller{Operator: true, Principal: principal} }
+
+// Owns reports whether the caller may act on what belongs to owner: an operator may, a user only
+// on what is their own. Nobody owns what has no owner.
+func (c Caller) Owns(owner string) bool {
+	return c.Operator || (c.Subject != "" && c.Subject == owner)
+}
+
+// subjectPattern is the shape of a subject eventfold accepts as a user ID: the sub of a Cognito
+// token is a UUID; other OIDC issuers use letters, digits and a few separators ("auth0|5f…",
+// "google-oauth2|1049…"). A subject outside it is refused rather than stored.
+var subjectPattern = regexp.MustCompile(`^[A-Za-z0-9._:|@+-]{1,128}$`)
+
+// ValidSubject reports whether s can be a caller's subject, and so a user ID.
+func ValidSubject(s string) bool { return subjectPattern.MatchString(s) }
+
+// FromRequest returns the caller of a request from its authorizer context. It returns
+// ErrUnauthenticated when there is none it can trust.
+func FromRequest(rc events.APIGatewayV2HTTPRequestContext) (Caller, error) {
+	a := rc.Authorizer
+	switch {
+	case a == nil:
+		return Caller{}, ErrUnauthenticated
+	case a.IAM != nil:
+		if a.IAM.UserARN == "" {
+			return Caller{}, ErrUnauthenticated
+		}
+		return Operator(a.IAM.UserARN), nil
+	case a.JWT != nil:
+		sub := a.JWT.Claims["sub"]
+		if !ValidSubject(sub) {
+			return Caller{}, ErrUnauthenticated
+		}
+		return User(sub), nil
+	}
+	return Caller{}, ErrUnauthenticated
+}
