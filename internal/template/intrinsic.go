@@ -15,6 +15,25 @@ type Env struct {
 	Refs map[string]string
 	// Attrs maps "LogicalID.Attribute" to what Fn::GetAtt returns.
 	Attrs map[string]string
+	// Lists maps the CommaDelimitedList parameters to their values: Ref gives a list for them.
+	Lists map[string][]string
+	// Conditions maps a condition's name to its value (see Template.EvalConditions), for Fn::If.
+	Conditions map[string]bool
+
+	conditionDefs map[string]any // while EvalConditions runs
+}
+
+// SplitList is the value a CommaDelimitedList parameter's text stands for: its items, split at
+// commas and trimmed of spaces, as CloudFormation splits it; none for an empty text.
+func SplitList(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return []string{}
+	}
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return parts
 }
 
 // ErrUnresolved is returned, wrapped, when a value refers to a name Env does not know or uses an
@@ -24,7 +43,8 @@ var ErrUnresolved = errors.New("unresolved intrinsic")
 var subVar = regexp.MustCompile(`\$\{([^}!][^}]*)\}`)
 
 // Resolve returns v with every intrinsic function (Ref, Fn::Sub, Fn::GetAtt, Fn::Join,
-// Fn::Select) replaced by its value. It fails on the first reference it cannot resolve.
+// Fn::Select, Fn::If and the condition functions Fn::Equals, Fn::Not, Fn::And, Fn::Or) replaced
+// by its value. Fn::If resolves only the branch its condition picks. It fails on the first reference it cannot resolve.
 func (e Env) Resolve(v any) (any, error) {
 	switch v := v.(type) {
 	case map[string]any:
@@ -82,10 +102,33 @@ func (e Env) call(fn string, arg any) (any, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: Ref takes a name", ErrInvalid)
 		}
+		if list, ok := e.Lists[name]; ok {
+			out := make([]any, len(list))
+			for i, s := range list {
+				out[i] = s
+			}
+			return out, nil
+		}
 		if val, ok := e.Refs[name]; ok {
 			return val, nil
 		}
 		return nil, fmt.Errorf("%w: Ref %s", ErrUnresolved, name)
+	case "Fn::If":
+		parts, ok := arg.([]any)
+		if !ok || len(parts) != 3 {
+			return nil, fmt.Errorf("%w: Fn::If takes [condition, value if true, value if false]", ErrInvalid)
+		}
+		name, _ := parts[0].(string)
+		v, err := e.condition(name, map[string]bool{})
+		if err != nil {
+			return nil, err
+		}
+		if v {
+			return e.Resolve(parts[1])
+		}
+		return e.Resolve(parts[2])
+	case "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or":
+		return e.evalCondition(map[string]any{fn: arg}, map[string]bool{})
 	case "Fn::GetAtt":
 		parts, ok := arg.([]any)
 		if !ok || len(parts) != 2 {
@@ -182,4 +225,83 @@ func (e Env) sub(arg any) (any, error) {
 	}
 	// ${!Literal} stands for the literal ${Literal}.
 	return strings.ReplaceAll(out, "${!", "${"), nil
+}
+
+// condition returns the value of the named condition: from Conditions, or evaluated from its
+// definition while EvalConditions runs. visiting holds the conditions being evaluated, to refuse
+// a cycle.
+func (e Env) condition(name string, visiting map[string]bool) (bool, error) {
+	if v, ok := e.Conditions[name]; ok {
+		return v, nil
+	}
+	def, ok := e.conditionDefs[name]
+	if !ok {
+		return false, fmt.Errorf("%w: condition %q", ErrUnresolved, name)
+	}
+	if visiting[name] {
+		return false, fmt.Errorf("%w: condition %s refers to itself", ErrInvalid, name)
+	}
+	visiting[name] = true
+	v, err := e.evalCondition(def, visiting)
+	if err != nil {
+		return false, fmt.Errorf("condition %s: %w", name, err)
+	}
+	delete(visiting, name)
+	if e.Conditions != nil {
+		e.Conditions[name] = v
+	}
+	return v, nil
+}
+
+// evalCondition evaluates a condition function, or {"Condition": name}.
+func (e Env) evalCondition(v any, visiting map[string]bool) (bool, error) {
+	m, ok := v.(map[string]any)
+	if !ok || len(m) != 1 {
+		return false, fmt.Errorf("%w: a condition must be Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition", ErrInvalid)
+	}
+	for fn, arg := range m {
+		if fn == "Condition" {
+			name, _ := arg.(string)
+			return e.condition(name, visiting)
+		}
+		args, _ := arg.([]any)
+		switch fn {
+		case "Fn::Equals":
+			if len(args) != 2 {
+				return false, fmt.Errorf("%w: Fn::Equals takes [value, value]", ErrInvalid)
+			}
+			a, err := e.Resolve(args[0])
+			if err != nil {
+				return false, err
+			}
+			b, err := e.Resolve(args[1])
+			if err != nil {
+				return false, err
+			}
+			return fmt.Sprint(a) == fmt.Sprint(b), nil
+		case "Fn::Not":
+			if len(args) != 1 {
+				return false, fmt.Errorf("%w: Fn::Not takes [condition]", ErrInvalid)
+			}
+			c, err := e.evalCondition(args[0], visiting)
+			return !c, err
+		case "Fn::And", "Fn::Or":
+			if len(args) < 2 || len(args) > 10 {
+				return false, fmt.Errorf("%w: %s takes 2 to 10 conditions", ErrInvalid, fn)
+			}
+			and := fn == "Fn::And"
+			for _, a := range args {
+				c, err := e.evalCondition(a, visiting)
+				if err != nil {
+					return false, err
+				}
+				if c != and {
+					return c, nil
+				}
+			}
+			return and, nil
+		}
+		return false, fmt.Errorf("%w: %s is not a condition function", ErrInvalid, fn)
+	}
+	return false, nil
 }

@@ -24,7 +24,8 @@ type Table struct {
 // LocalEnv returns the Env a local deployment of the template resolves against: the pseudo
 // parameters for the given stack name, region and account, parameter defaults, and for every
 // table the physical name it gets: its TableName when the template sets one, else
-// "<stack>-<LogicalID>", as CloudFormation names resources it names itself.
+// "<stack>-<LogicalID>", as CloudFormation names resources it names itself. Its Conditions are
+// the template's, evaluated with the parameter defaults.
 func (t *Template) LocalEnv(stack, region, account string) (Env, error) {
 	env := Env{
 		Refs: map[string]string{
@@ -35,10 +36,19 @@ func (t *Template) LocalEnv(stack, region, account string) (Env, error) {
 			"AWS::URLSuffix": "amazonaws.com",
 		},
 		Attrs: map[string]string{},
+		Lists: map[string][]string{},
 	}
 	for name, p := range t.Parameters {
 		env.Refs[name] = p.Default
+		if p.Type == "CommaDelimitedList" {
+			env.Lists[name] = SplitList(p.Default)
+		}
 	}
+	conds, err := t.EvalConditions(env)
+	if err != nil {
+		return Env{}, err
+	}
+	env.Conditions = conds
 	for _, id := range t.OfType(TableType) {
 		name := stack + "-" + id
 		if tn, ok := t.Resources[id].Properties["TableName"]; ok {

@@ -24,6 +24,8 @@ type Template struct {
 	Parameters map[string]Parameter
 	Globals    map[string]any
 	Resources  map[string]Resource
+	// Conditions are the template's Conditions section, unevaluated (see Conditions).
+	Conditions map[string]any
 }
 
 // Parameter is a template parameter; Default is empty when the template gives none.
@@ -37,6 +39,8 @@ type Resource struct {
 	Type       string
 	Properties map[string]any
 	Metadata   map[string]any
+	// Condition names the condition the resource is created under; empty when it always is.
+	Condition string
 }
 
 // ErrInvalid is returned, wrapped, when a template cannot be read or a resource in it does not
@@ -84,6 +88,9 @@ func Parse(r io.Reader) (*Template, error) {
 		}
 		t.Parameters[name] = Parameter{Type: str(pm["Type"]), Default: str(pm["Default"])}
 	}
+	if c, ok := root["Conditions"].(map[string]any); ok {
+		t.Conditions = c
+	}
 	res, ok := root["Resources"].(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%w: no Resources section", ErrInvalid)
@@ -99,9 +106,44 @@ func Parse(r io.Reader) (*Template, error) {
 		}
 		props, _ := rm["Properties"].(map[string]any)
 		meta, _ := rm["Metadata"].(map[string]any)
-		t.Resources[id] = Resource{Type: typ, Properties: props, Metadata: meta}
+		cond, _ := rm["Condition"].(string)
+		t.Resources[id] = Resource{Type: typ, Properties: props, Metadata: meta, Condition: cond}
 	}
 	return t, nil
+}
+
+// EvalConditions evaluates the template's Conditions against env (parameters resolved): each
+// condition's value, by name. A condition may use Fn::Equals, Fn::Not, Fn::And, Fn::Or and refer
+// to another with {"Condition": name}. It returns ErrInvalid, wrapped, for a condition that is
+// not one of those, refers to itself, or names one that does not exist.
+func (t *Template) EvalConditions(env Env) (map[string]bool, error) {
+	e := env
+	e.Conditions = map[string]bool{}
+	e.conditionDefs = t.Conditions
+	for name := range t.Conditions {
+		if _, err := e.condition(name, map[string]bool{}); err != nil {
+			return nil, err
+		}
+	}
+	return e.Conditions, nil
+}
+
+// Prune removes the resources whose Condition is false in conds, as CloudFormation does not
+// create them. A resource under a condition conds does not know is an error (ErrInvalid).
+func (t *Template) Prune(conds map[string]bool) error {
+	for id, r := range t.Resources {
+		if r.Condition == "" {
+			continue
+		}
+		v, ok := conds[r.Condition]
+		if !ok {
+			return fmt.Errorf("%w: resource %s has unknown Condition %s", ErrInvalid, id, r.Condition)
+		}
+		if !v {
+			delete(t.Resources, id)
+		}
+	}
+	return nil
 }
 
 // OfType returns the logical IDs of the resources of the given type, sorted.
