@@ -26,6 +26,7 @@ type route struct {
 	method   string   // upper case, or ANY
 	segments []string // the path's segments; "{name}" matches one, "{name+}" the rest
 	function string
+	auth     routeAuth
 }
 
 // addRoutes registers the function's HttpApi events.
@@ -34,16 +35,20 @@ func (r *Runner) addRoutes(s functionSpec) error {
 		p := e.Properties
 		method, _ := p["Method"].(string)
 		path, _ := p["Path"].(string)
+		auth, err := r.routeAuthOf(p)
+		if err != nil {
+			return fmt.Errorf("%s event %s: %w", s.id, e.Name, err)
+		}
 		if method == "" || path == "" {
 			// SAM's default: an HttpApi event without Method and Path is the $default route.
-			r.routes = append(r.routes, route{key: "$default", method: "ANY", function: s.id})
+			r.routes = append(r.routes, route{key: "$default", method: "ANY", function: s.id, auth: auth})
 			continue
 		}
 		method = strings.ToUpper(method)
 		if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" {
 			method = "ANY"
 		}
-		r.routes = append(r.routes, route{key: method + " " + path, method: method, segments: split(path), function: s.id})
+		r.routes = append(r.routes, route{key: method + " " + path, method: method, segments: split(path), function: s.id, auth: auth})
 	}
 	return nil
 }
@@ -164,7 +169,15 @@ func (r *Runner) gateway(w http.ResponseWriter, req *http.Request) {
 		gatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
 		return
 	}
+	// The route's authorizer decides before anything reaches the function.
+	authorizer, refused := r.authorize(req, body, rt.auth)
+	if refused != nil {
+		refused.write(w)
+		r.cfg.Log.Info("refused", "route", rt.key, "status", refused.status, "ms", time.Since(started).Milliseconds())
+		return
+	}
 	event := r.event(req, rt, params, body)
+	event.RequestContext.Authorizer = authorizer
 	payload, _ := json.Marshal(event)
 	if len(payload) > maxLambdaPayload {
 		gatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")

@@ -56,6 +56,9 @@ type Config struct {
 	// RetryDelay is the first wait before a stream batch or a schedule's target is retried; it
 	// doubles per attempt, up to 30 s for a batch and 5 s for a schedule. Default 1 s.
 	RetryDelay time.Duration
+	// Now is the clock the HTTP API's authorizers check tokens' and signatures' times against;
+	// default time.Now.
+	Now func() time.Time
 	// Log receives the runner's own log; Output, the functions' stdout and stderr.
 	Log    *slog.Logger
 	Output io.Writer
@@ -76,6 +79,7 @@ type Runner struct {
 	pollers   sync.WaitGroup
 	groups    []string          // the template's schedule groups, on moto's server
 	queues    map[string]string // the template's queues on moto's server: URL by ARN
+	apiAuths  map[string]*apiAuth // the HttpApis' Auth, by logical ID ("" for the implicit API)
 
 	failMu      sync.Mutex
 	failures    map[string][]FailureRecord
@@ -242,6 +246,16 @@ func (r *Runner) resources(ctx context.Context) error {
 			return fmt.Errorf("runner: parameter %s is not in the template", name)
 		}
 		env.Refs[name] = v
+		if r.tmpl.Parameters[name].Type == "CommaDelimitedList" {
+			env.Lists[name] = template.SplitList(v)
+		}
+	}
+	// Resources under a false Condition are not created, as CloudFormation leaves them out.
+	if env.Conditions, err = r.tmpl.EvalConditions(env); err != nil {
+		return err
+	}
+	if err := r.tmpl.Prune(env.Conditions); err != nil {
+		return err
 	}
 	if ids := r.tmpl.OfType("AWS::KMS::Key"); len(ids) > 0 {
 		if r.cfg.KMSEndpoint == "" {
@@ -277,6 +291,19 @@ func (r *Runner) resources(ctx context.Context) error {
 		r.queues = queues
 		for _, id := range ids {
 			r.cfg.Log.Info("queue", "resource", id, "url", env.Refs[id])
+		}
+	}
+	// User pools and their app clients are created on moto's server, which signs their users'
+	// tokens and serves their keys; the HTTP API's JWT authorizers verify against those.
+	if ids := append(r.tmpl.OfType(localaws.UserPoolType), r.tmpl.OfType(localaws.UserPoolClientType)...); len(ids) > 0 {
+		if r.cfg.KMSEndpoint == "" {
+			return errors.New("runner: the template declares Cognito user pools and no moto endpoint (KMSEndpoint) is set")
+		}
+		if err := localaws.CreateUserPools(ctx, localaws.Cognito(r.cfg.KMSEndpoint), r.tmpl, env); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			r.cfg.Log.Info("cognito", "resource", id, "id", env.Refs[id])
 		}
 	}
 	// A function's name is its FunctionName, else its logical ID (the name its process gets in

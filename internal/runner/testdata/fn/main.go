@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -109,6 +110,7 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, err
 	}
+	fmt.Println("fn: http request", req.RouteKey) // tests count what reached the function
 	switch {
 	case strings.HasPrefix(req.RawPath, "/echo"):
 		deadline, _ := ctx.Deadline()
