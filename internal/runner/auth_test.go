@@ -143,7 +143,9 @@ func (s *authStack) post(t *testing.T, path string, headers ...string) (int, str
 
 func (s *authStack) decode(t *testing.T, resp *http.Response, body []byte) (int, string, string, *events.APIGatewayV2HTTPRequest) {
 	t.Helper()
-	var echoed struct{ Event *events.APIGatewayV2HTTPRequest }
+	var echoed struct {
+		Event *events.APIGatewayV2HTTPRequest
+	}
 	if resp.StatusCode == 201 {
 		if err := json.Unmarshal(body, &echoed); err != nil {
 			t.Fatalf("echo: %v: %s", err, body)

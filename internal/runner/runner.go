@@ -77,8 +77,8 @@ type Runner struct {
 	tmpDir    string
 	stop      context.CancelFunc // stops the stream pollers and the schedule loop
 	pollers   sync.WaitGroup
-	groups    []string          // the template's schedule groups, on moto's server
-	queues    map[string]string // the template's queues on moto's server: URL by ARN
+	groups    []string            // the template's schedule groups, on moto's server
+	queues    map[string]string   // the template's queues on moto's server: URL by ARN
 	apiAuths  map[string]*apiAuth // the HttpApis' Auth, by logical ID ("" for the implicit API)
 
 	failMu      sync.Mutex
