@@ -41,21 +41,26 @@ func BenchmarkHTTPThroughRunner(b *testing.B) {
 	r := mustStart(b, filepath.Join(root, "template.yaml"), map[string]string{"EmailHashKey": localKey}, 1)
 	h := inProcess(b, r.Env().Refs)
 	ctx := context.Background()
+	auth := userOf(b, r, "bench")(b, "", "", nil) // a bearer token: the same on every request
 	open := func() string {
-		resp, err := http.Post(r.URL()+"/accounts", "application/json", strings.NewReader(`{"ownerId":"o","currency":"EUR"}`))
-		if err != nil || resp.StatusCode != 201 {
-			b.Fatalf("open account: %v %v", resp, err)
+		resp, _ := call(b, "POST", r.URL()+"/accounts", "application/json", []byte(`{"ownerId":"o","currency":"EUR"}`), auth...)
+		if resp.StatusCode != 201 {
+			b.Fatalf("open account: %v", resp)
 		}
-		defer resp.Body.Close()
 		return strings.TrimPrefix(resp.Header.Get("Location"), "/accounts/")
 	}
 	viaRunner, inProc := open(), open()
 	client := &http.Client{}
+	deposit, _ := http.NewRequest("POST", r.URL()+"/accounts/"+viaRunner+"/deposits", nil)
+	deposit.Header.Set("Content-Type", "application/json")
+	deposit.Header.Set(auth[0], auth[1])
 	var tRunner, tProc time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		resp, err := client.Post(r.URL()+"/accounts/"+viaRunner+"/deposits", "application/json", strings.NewReader(`{"amount":1}`))
+		req := deposit.Clone(ctx)
+		req.Body, req.ContentLength = io.NopCloser(strings.NewReader(`{"amount":1}`)), 12
+		resp, err := client.Do(req)
 		if err != nil || resp.StatusCode != 200 {
 			b.Fatalf("deposit through the runner: %v %v", resp, err)
 		}
@@ -200,9 +205,9 @@ func inProcess(b *testing.B, refs map[string]string) *httpapi.Handler {
 // the projector's batch do. With 20 iterations, p99 is the slowest order.
 func BenchmarkFulfilmentThroughRunner(b *testing.B) {
 	r := startFulfilment(b, "15m")
-	s := shop{b, r}
+	s := newShop(b, r)
 	sku := fmt.Sprintf("BENCH-%d", time.Now().UnixNano())
-	s.post("/inventory/"+sku+"/stock", `{"quantity":1000000}`, 200)
+	s.stock(sku, 1000000)
 	rich := s.account(1_000_000_000)
 	client := awstest.DynamoDB(b)
 	table := r.Env().Refs["EventsTable"]
@@ -226,7 +231,7 @@ func BenchmarkFulfilmentThroughRunner(b *testing.B) {
 		return false
 	}
 	confirmedInReadModel := func(id string) bool {
-		resp, out := call(b, "GET", r.URL()+"/orders/"+id, "", nil)
+		resp, out := callAs(b, s.user, "GET", r.URL()+"/orders/"+id, "", nil)
 		var m map[string]any
 		json.Unmarshal(out, &m)
 		return resp.StatusCode == 200 && m["status"] == "confirmed"

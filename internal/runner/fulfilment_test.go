@@ -31,15 +31,30 @@ func startFulfilment(t testing.TB, timeout string) *runner.Runner {
 	}, 2)
 }
 
-// shop is a runner with stock and an account, driven over HTTP.
+// shop is a runner with stock and an account, driven over HTTP by one signed-in user (and the
+// operator, who stocks the inventory).
 type shop struct {
-	t testing.TB
-	r *runner.Runner
+	t    testing.TB
+	r    *runner.Runner
+	user caller
 }
+
+func newShop(t testing.TB, r *runner.Runner) shop { return shop{t, r, userOf(t, r, "shopper")} }
 
 func (s shop) post(path, body string, want int) map[string]any {
 	s.t.Helper()
-	resp, out := call(s.t, "POST", s.r.URL()+path, "application/json", []byte(body))
+	return s.postAs(s.user, path, body, want)
+}
+
+// stock puts quantity of sku in stock, as an operator.
+func (s shop) stock(sku string, quantity int) {
+	s.t.Helper()
+	s.postAs(operator, "/inventory/"+sku+"/stock", fmt.Sprintf(`{"quantity":%d}`, quantity), 200)
+}
+
+func (s shop) postAs(who caller, path, body string, want int) map[string]any {
+	s.t.Helper()
+	resp, out := callAs(s.t, who, "POST", s.r.URL()+path, "application/json", []byte(body))
 	if resp.StatusCode != want {
 		s.t.Fatalf("POST %s = %d %s", path, resp.StatusCode, out)
 	}
@@ -69,7 +84,7 @@ func (s shop) await(id string, within time.Duration) map[string]any {
 	s.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		resp, out := call(s.t, "GET", s.r.URL()+"/orders/"+id, "", nil)
+		resp, out := callAs(s.t, s.user, "GET", s.r.URL()+"/orders/"+id, "", nil)
 		var m map[string]any
 		json.Unmarshal(out, &m)
 		if resp.StatusCode == 200 && m["status"] != "placed" {
@@ -84,7 +99,7 @@ func (s shop) await(id string, within time.Duration) map[string]any {
 
 func (s shop) get(path string) map[string]any {
 	s.t.Helper()
-	resp, out := call(s.t, "GET", s.r.URL()+path, "", nil)
+	resp, out := callAs(s.t, s.user, "GET", s.r.URL()+path, "", nil)
 	if resp.StatusCode != 200 {
 		s.t.Fatalf("GET %s = %d %s", path, resp.StatusCode, out)
 	}
@@ -99,9 +114,9 @@ func (s shop) get(path string) map[string]any {
 // scheduler fires it, cancels it.
 func TestFulfilmentEndToEnd(t *testing.T) {
 	r := startFulfilment(t, "3s")
-	s := shop{t, r}
+	s := newShop(t, r)
 	sku := fmt.Sprintf("E2E-%d", time.Now().UnixNano())
-	s.post("/inventory/"+sku+"/stock", `{"quantity":3}`, 200)
+	s.stock(sku, 3)
 	rich, poor := s.account(10_000), s.account(50)
 
 	confirmed := s.order(rich, line(sku, 2, 1000))
@@ -169,7 +184,7 @@ func awaitField(t *testing.T, s shop, path, field string, want float64) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, out := call(t, "GET", s.r.URL()+path, "", nil)
+		resp, out := callAs(t, s.user, "GET", s.r.URL()+path, "", nil)
 		var m map[string]any
 		json.Unmarshal(out, &m)
 		if resp.StatusCode == 200 && m[field] == want {

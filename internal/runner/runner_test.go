@@ -92,6 +92,35 @@ func call(t testing.TB, method, url, contentType string, body []byte, headers ..
 	return resp, out
 }
 
+// caller is who sends a request through the runner: it returns the headers that authenticate
+// a request of that method, URL and body.
+type caller func(t testing.TB, method, url string, body []byte) []string
+
+// userOf is the user name of the runner's user pool (template.yaml's UserPool and
+// UserPoolClient, on moto): signed up and in once, their access token on every request.
+func userOf(t testing.TB, r *runner.Runner, name string) caller {
+	t.Helper()
+	token, _ := awstest.SignIn(t, r.Env().Refs["UserPool"], r.Env().Refs["UserPoolClient"], name)
+	return func(testing.TB, string, string, []byte) []string { return []string{"Authorization", "Bearer " + token} }
+}
+
+// operator signs each request with SigV4 for execute-api, as the AWS_IAM routes require.
+func operator(t testing.TB, method, url string, body []byte) []string {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	awstest.SignV4(t, req, body, awstest.OperatorCredentials)
+	return []string{"Authorization", req.Header.Get("Authorization"), "X-Amz-Date", req.Header.Get("X-Amz-Date")}
+}
+
+// callAs is call by who.
+func callAs(t testing.TB, who caller, method, url, contentType string, body []byte, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	return call(t, method, url, contentType, body, append(who(t, method, url, body), headers...)...)
+}
+
 func TestHTTPAPIPayloadV2(t *testing.T) {
 	r := mustStart(t, "testdata/template.yaml", nil, 2)
 	resp, body := call(t, "POST", r.URL()+"/echo/42?x=1&x=2&y=z", "application/json", []byte(`{"a":1}`), "Cookie", "s=1; t=2", "X-Multi", "a", "X-Multi", "b")
@@ -223,6 +252,12 @@ func TestInstancesScaleToTheBound(t *testing.T) {
 	}
 }
 
+// e2eBodies are the request bodies TestEndToEnd sends, in one place.
+var e2eBodies = struct{ user, account []byte }{
+	user:    []byte(`{"email":"e2e@example.com","name":"E2E"}`),
+	account: []byte(`{"ownerId":"o-1","currency":"EUR"}`),
+}
+
 // TestEndToEnd runs the real template: an HTTP request through the runner reaches the commands
 // Lambda, which appends an event to DynamoDB Local.
 func TestEndToEnd(t *testing.T) {
@@ -244,7 +279,19 @@ func TestEndToEnd(t *testing.T) {
 	if dlq := env.Attrs["DeadlineDeadLetterQueue.Arn"]; !strings.HasPrefix(dlq, "arn:aws:sqs:") || !strings.HasSuffix(dlq, ":"+stack+"-DeadlineDeadLetterQueue") {
 		t.Errorf("DeadlineDeadLetterQueue.Arn = %q", dlq)
 	}
-	resp, body := call(t, "POST", r.URL()+"/users", "application/json", []byte(`{"email":"e2e@example.com","name":"E2E"}`), "X-Correlation-Id", "e2e-1")
+	user := userOf(t, r, "e2e")
+	// Every route needs a caller: a user's token on the user routes, a SigV4 signature on the
+	// operator routes; a token is no signature.
+	if resp, body := call(t, "POST", r.URL()+"/accounts", "application/json", e2eBodies.account); resp.StatusCode != 401 {
+		t.Errorf("POST /accounts without a token = %d %s, want 401", resp.StatusCode, body)
+	}
+	if resp, body := callAs(t, user, "GET", r.URL()+"/users", "", nil); resp.StatusCode != 403 {
+		t.Errorf("GET /users with a user's token = %d %s, want 403", resp.StatusCode, body)
+	}
+	if resp, body := callAs(t, operator, "GET", r.URL()+"/users?status=active", "", nil); resp.StatusCode != 200 {
+		t.Errorf("GET /users?status=active signed by the operator = %d %s, want 200", resp.StatusCode, body)
+	}
+	resp, body := callAs(t, user, "POST", r.URL()+"/users", "application/json", e2eBodies.user, "X-Correlation-Id", "e2e-1")
 	if resp.StatusCode != 201 || resp.Header.Get("X-Correlation-Id") != "e2e-1" {
 		t.Fatalf("POST /users = %d %s", resp.StatusCode, body)
 	}
@@ -260,24 +307,24 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("stored events %+v, %v", events, err)
 	}
 	// The projector, on the events table's stream, keeps the account's read model.
-	resp, body = call(t, "POST", r.URL()+"/accounts", "application/json", []byte(`{"ownerId":"o-1","currency":"EUR"}`))
+	resp, body = callAs(t, user, "POST", r.URL()+"/accounts", "application/json", e2eBodies.account)
 	if resp.StatusCode != 201 {
 		t.Fatalf("POST /accounts = %d %s", resp.StatusCode, body)
 	}
 	json.Unmarshal(body, &created)
 	for _, amount := range []string{"100", "250", "5"} {
-		if resp, body := call(t, "POST", r.URL()+"/accounts/"+created.ID+"/deposits", "application/json", []byte(`{"amount":`+amount+`}`)); resp.StatusCode != 200 {
+		if resp, body := callAs(t, user, "POST", r.URL()+"/accounts/"+created.ID+"/deposits", "application/json", []byte(`{"amount":`+amount+`}`)); resp.StatusCode != 200 {
 			t.Fatalf("deposit = %d %s", resp.StatusCode, body)
 		}
 	}
 	// Read your writes: the last deposit's version, asked for, is waited for.
-	resp, body = call(t, "POST", r.URL()+"/accounts/"+created.ID+"/deposits", "application/json", []byte(`{"amount":1}`))
+	resp, body = callAs(t, user, "POST", r.URL()+"/accounts/"+created.ID+"/deposits", "application/json", []byte(`{"amount":1}`))
 	if resp.StatusCode != 200 {
 		t.Fatalf("deposit = %d %s", resp.StatusCode, body)
 	}
 	var dep struct{ Version int64 }
 	json.Unmarshal(body, &dep)
-	resp, body = call(t, "GET", fmt.Sprintf("%s/accounts/%s?minVersion=%d", r.URL(), created.ID, dep.Version), "", nil)
+	resp, body = callAs(t, user, "GET", fmt.Sprintf("%s/accounts/%s?minVersion=%d", r.URL(), created.ID, dep.Version), "", nil)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"balance":356`) {
 		t.Fatalf("GET /accounts/%s?minVersion=%d = %d %s", created.ID, dep.Version, resp.StatusCode, body)
 	}
