@@ -71,6 +71,8 @@ func commands() []subcommand {
 			"has no point-in-time recovery: this stands in for it)", new(restoreCopyCommand).run},
 		{"restore", "apply", "make the live events table equal to the restored copy -from, then snapshots,\n" +
 			"claims and idempotency records agree with it and erasures are made again", new(restoreApplyCommand).run},
+		{"dev", "token", "sign a user in to the stack's Cognito user pool (signing them up if new) and print\n" +
+			"their access token, for the user routes", new(devTokenCommand).run},
 	}
 }
 

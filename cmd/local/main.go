@@ -112,18 +112,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	url := r.URL()
 	fmt.Fprintf(stdout, "\neventfold is running on %s (Ctrl-C stops it)\n\nroutes:\n", url)
 	for _, k := range r.Routes() {
-		fmt.Fprintln(stdout, "  "+k)
+		fmt.Fprintf(stdout, "  %-36s %s\n", k, r.RouteAuthorizer(k))
+	}
+	stackFlag := ""
+	if cfg.Stack != "eventfold" {
+		stackFlag = " -stack " + cfg.Stack
 	}
 	fmt.Fprintf(stdout, `
-try:
-  curl -si -X POST %[1]s/users -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \
-       -d '{"email":"ann@example.com","name":"Ann"}'
-  curl -si -X POST %[1]s/accounts -H 'Content-Type: application/json' -d '{"ownerId":"ann","currency":"EUR"}'
-  curl -si -X POST %[1]s/accounts/<id>/deposits -H 'Content-Type: application/json' -H 'If-Match: "1"' -d '{"amount":1250}'
-  curl -si '%[1]s/accounts/<id>?minVersion=2'      # waits for the projector to reach version 2
-  curl -si '%[1]s/streams/account-<id>/events'     # the audit trail
+every route needs a caller: a user's access token from the stack's user pool (on moto), or, on
+the AWS_IAM routes, a SigV4 signature with the local stack's key (%[3]s:%[4]s, region %[5]s).
 
-`, url)
+try:
+  TOKEN=$(go run ./cmd/eventfold dev token%[2]s -user ann)    # signs ann up and in
+  curl -si -X POST %[1]s/users -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+       -H 'Idempotency-Key: demo-1' -d '{"email":"ann@example.com","name":"Ann"}'
+  curl -si -X POST %[1]s/accounts -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+       -d '{"ownerId":"ann","currency":"EUR"}'
+  curl -si -X POST %[1]s/accounts/<id>/deposits -H "Authorization: Bearer $TOKEN" \
+       -H 'Content-Type: application/json' -H 'If-Match: "1"' -d '{"amount":1250}'
+  curl -si '%[1]s/accounts/<id>?minVersion=2' -H "Authorization: Bearer $TOKEN"   # waits for the projector
+  curl -si --aws-sigv4 'aws:amz:%[5]s:execute-api' --user %[3]s:%[4]s \
+       '%[1]s/streams/account-<id>/events'     # the audit trail, an operator route
+
+`, url, stackFlag, runner.OperatorAccessKey, runner.OperatorSecretKey, localaws.Region)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nstopping")
 	if err := r.Close(); err != nil {

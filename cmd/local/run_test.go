@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -52,6 +53,24 @@ func noTables(t *testing.T, stack string) {
 	if nf := (*ddbtypes.ResourceNotFoundException)(nil); !errors.As(err, &nf) {
 		t.Errorf("describe %s-EventsTable: %v, want ResourceNotFoundException: run created the stack's tables", stack, err)
 	}
+}
+
+// signIn signs user in to the user pool run created for stack, found by the names the template
+// gives it, and returns their access token.
+func signIn(t *testing.T, stack, user string) string {
+	t.Helper()
+	ctx := context.Background()
+	api := localaws.Cognito(awstest.KMSEndpoint(t))
+	pool, err := localaws.FindUserPool(ctx, api, stack+"-users")
+	if err != nil || pool == "" {
+		t.Fatalf("user pool %s-users: %q, %v", stack, pool, err)
+	}
+	client, err := localaws.FindUserPoolClient(ctx, api, pool, stack+"-api")
+	if err != nil || client == "" {
+		t.Fatalf("app client %s-api: %q, %v", stack, client, err)
+	}
+	access, _ := awstest.SignIn(t, pool, client, user)
+	return access
 }
 
 func TestRunRejectsBadCommandLinesBeforeStarting(t *testing.T) {
@@ -109,12 +128,13 @@ func TestRunHelp(t *testing.T) {
 // TestRunServesUntilCancelled drives run as main does, in the test's process: it serves the HTTP
 // API until its context is done, then stops in order and returns nil.
 func TestRunServesUntilCancelled(t *testing.T) {
+	stack := uniqueStack("inproc")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr awstest.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-template", "../../template.yaml", "-addr", "127.0.0.1:0", "-stack", uniqueStack("inproc"),
+		done <- run(ctx, []string{"-template", "../../template.yaml", "-addr", "127.0.0.1:0", "-stack", stack,
 			"-param", "EmailHashKey=" + localEmailHashKey}, &stdout, &stderr)
 	}()
 	running := regexp.MustCompile(`eventfold is running on (http://\S+)`)
@@ -133,13 +153,37 @@ func TestRunServesUntilCancelled(t *testing.T) {
 			t.Fatalf("run did not serve in time:\n%s%s", stdout.String(), stderr.String())
 		}
 	}
-	resp, err := http.Get(base + "/accounts/" + uniqueStack("nobody"))
-	if err != nil {
-		t.Fatalf("GET an account from the running API: %v", err)
+	// Every route needs a caller; a user signed in to the stack's pool (as `eventfold dev token`
+	// does, with the names it finds by) gets through.
+	getAccount := func(headers ...string) int {
+		req, _ := http.NewRequest("GET", base+"/accounts/"+uniqueStack("nobody"), nil)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET an account from the running API: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET an unknown account: %s, want 404 Not Found", resp.Status)
+	if status := getAccount(); status != http.StatusUnauthorized {
+		t.Errorf("GET an account without a token: %d, want 401", status)
+	}
+	if status := getAccount("Authorization", "Bearer "+signIn(t, stack, "ann")); status != http.StatusNotFound {
+		t.Errorf("GET an unknown account: %d, want 404 Not Found", status)
+	}
+	// What run prints for the operator routes is what the runner accepts.
+	sigv4 := "--aws-sigv4 'aws:amz:" + localaws.Region + ":execute-api' --user local:local"
+	if !strings.Contains(stdout.String(), sigv4) || !strings.Contains(stdout.String(), "eventfold dev token -stack "+stack+" -user ann") {
+		t.Errorf("run does not say how to call as a user and as an operator:\n%s", stdout.String())
+	}
+	if curl, err := exec.LookPath("curl"); err == nil {
+		out, err := exec.Command(curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--aws-sigv4", "aws:amz:"+localaws.Region+":execute-api",
+			"--user", "local:local", base+"/streams/account-"+uniqueStack("nobody")+"/events").CombinedOutput()
+		if err != nil || string(out) != "200" {
+			t.Errorf("curl %s on an operator route: %s (%v), want 200", sigv4, out, err)
+		}
 	}
 	cancel()
 	select {

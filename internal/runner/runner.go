@@ -182,6 +182,24 @@ func (r *Runner) Routes() []string {
 	return keys
 }
 
+// RouteAuthorizer returns the authorizer of the route with the given key, as the template
+// names it: a JWT authorizer's name, AWS_IAM, or NONE.
+func (r *Runner) RouteAuthorizer(key string) string {
+	for _, rt := range r.routes {
+		if rt.key != key {
+			continue
+		}
+		switch rt.auth.kind {
+		case authJWT:
+			return rt.auth.jwt.name
+		case authIAM:
+			return "AWS_IAM"
+		}
+		return "NONE"
+	}
+	return ""
+}
+
 // Invoke invokes a function synchronously (RequestResponse) with a JSON payload.
 func (r *Runner) Invoke(ctx context.Context, logicalID string, payload []byte) ([]byte, error) {
 	f, ok := r.functions[logicalID]

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+
+	"github.com/eventfold/eventfold/internal/localaws"
+	"github.com/eventfold/eventfold/internal/template"
+)
+
+// devTokenCommand is `eventfold dev token`.
+type devTokenCommand struct {
+	template, stack, endpoint, user, password string
+}
+
+// cognitoAPI is what dev token calls: the pool and client look-ups, sign-up and sign-in.
+type cognitoAPI interface {
+	localaws.UserPoolAPI
+	localaws.SignInAPI
+}
+
+// errNoUserPool is returned by dev token when the stack has no user pool or app client of the
+// template's names.
+var errNoUserPool = errors.New("no user pool")
+
+func (c *devTokenCommand) run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fs := newFlagSet("dev token", "-user NAME [flags]", `
+Token signs -user in to the stack's Cognito user pool (the template's UserPool and
+UserPoolClient, found by name with ListUserPools and ListUserPoolClients) with
+USER_PASSWORD_AUTH, and prints their access token: the bearer token of the user routes. A user the
+pool does not know is signed up first (SignUp, then AdminConfirmSignUp). The same calls work
+against AWS; locally the pool is on moto, which make run created it on.
+
+Operators call the AWS_IAM routes with SigV4 signatures, not tokens: make run prints how.`)
+	fs.StringVar(&c.template, "template", "template.yaml", "the SAM template")
+	fs.StringVar(&c.stack, "stack", "eventfold", "the stack name the user pool is named after")
+	fs.StringVar(&c.endpoint, "cognito-endpoint", os.Getenv(localaws.EnvKMSEndpoint), "Cognito endpoint (moto's server); empty: AWS")
+	fs.StringVar(&c.user, "user", "", "the user name (required)")
+	fs.StringVar(&c.password, "password", localaws.DevPassword, "the user's password")
+	if err := fs.parse(args, out, errOut); err != nil {
+		return err
+	}
+	if c.user == "" {
+		return errors.New("dev token: -user is required")
+	}
+	pool, client, err := c.names()
+	if err != nil {
+		return err
+	}
+	api, err := c.cognito(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	poolID, err := localaws.FindUserPool(ctx, api, pool)
+	if err != nil {
+		return err
+	}
+	if poolID == "" {
+		return fmt.Errorf("%w %s: start the stack (make run) or pass -stack", errNoUserPool, pool)
+	}
+	clientID, err := localaws.FindUserPoolClient(ctx, api, poolID, client)
+	if err != nil {
+		return err
+	}
+	if clientID == "" {
+		return fmt.Errorf("%w: pool %s has no app client %s", errNoUserPool, pool, client)
+	}
+	res, err := localaws.SignIn(ctx, api, poolID, clientID, c.user, c.password)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, aws.ToString(res.AccessToken))
+	return nil
+}
+
+// names are the names the template gives the stack's user pool and its app client.
+func (c *devTokenCommand) names() (pool, client string, err error) {
+	tmpl, err := template.ParseFile(c.template)
+	if err != nil {
+		return "", "", err
+	}
+	env, err := tmpl.LocalEnv(c.stack, localaws.Region, localaws.Account)
+	if err != nil {
+		return "", "", err
+	}
+	pools, clients := tmpl.OfType(localaws.UserPoolType), tmpl.OfType(localaws.UserPoolClientType)
+	if len(pools) != 1 || len(clients) != 1 {
+		return "", "", fmt.Errorf("%w: %s declares %d user pools and %d app clients, want one of each", errNoUserPool, c.template, len(pools), len(clients))
+	}
+	name := func(id, prop, fallback string) (string, error) {
+		v, ok := tmpl.Resources[id].Properties[prop]
+		if !ok {
+			return fallback, nil
+		}
+		return env.String(v)
+	}
+	if pool, err = name(pools[0], "UserPoolName", c.stack+"-"+pools[0]); err != nil {
+		return "", "", err
+	}
+	if client, err = name(clients[0], "ClientName", clients[0]); err != nil {
+		return "", "", err
+	}
+	return pool, client, nil
+}
+
+// cognito is the client of -cognito-endpoint; without one, of the environment's AWS
+// configuration.
+func (c *devTokenCommand) cognito(ctx context.Context) (cognitoAPI, error) {
+	if c.endpoint != "" {
+		return localaws.Cognito(c.endpoint), nil
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cip.NewFromConfig(cfg), nil
+}
