@@ -151,7 +151,11 @@ func (s *authStack) decode(t *testing.T, resp *http.Response, body []byte) (int,
 			t.Fatalf("echo: %v: %s", err, body)
 		}
 	}
-	return resp.StatusCode, resp.Header.Get("www-authenticate"), strings.TrimSpace(string(body)), echoed.Event
+	text := strings.TrimSpace(string(body))
+	if echoed.Event != nil {
+		text = "(the function's echo of the event)"
+	}
+	return resp.StatusCode, resp.Header.Get("www-authenticate"), text, echoed.Event
 }
 
 const (
