@@ -123,7 +123,7 @@ every route needs a caller: a user's access token from the stack's user pool (on
 the AWS_IAM routes, a SigV4 signature with the local stack's key (%[3]s:%[4]s, region %[5]s).
 
 try:
-  TOKEN=$(go run ./cmd/eventfold dev token%[2]s -user ann)    # signs ann up and in
+  TOKEN=$(go run ./cmd/eventfold dev token -cognito-endpoint %[6]s%[2]s -user ann)  # signs ann up and in
   curl -si -X POST %[1]s/users -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
        -H 'Idempotency-Key: demo-1' -d '{"email":"ann@example.com","name":"Ann"}'
   curl -si -X POST %[1]s/accounts -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
@@ -134,7 +134,7 @@ try:
   curl -si --aws-sigv4 'aws:amz:%[5]s:execute-api' --user %[3]s:%[4]s \
        '%[1]s/streams/account-<id>/events'     # the audit trail, an operator route
 
-`, url, stackFlag, runner.OperatorAccessKey, runner.OperatorSecretKey, localaws.Region)
+`, url, stackFlag, runner.OperatorAccessKey, runner.OperatorSecretKey, localaws.Region, cfg.KMSEndpoint)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nstopping")
 	if err := r.Close(); err != nil {

@@ -175,7 +175,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	}
 	// What run prints for the operator routes is what the runner accepts.
 	sigv4 := "--aws-sigv4 'aws:amz:" + localaws.Region + ":execute-api' --user local:local"
-	if !strings.Contains(stdout.String(), sigv4) || !strings.Contains(stdout.String(), "eventfold dev token -stack "+stack+" -user ann") {
+	if !strings.Contains(stdout.String(), sigv4) || !strings.Contains(stdout.String(), "eventfold dev token -cognito-endpoint "+awstest.KMSEndpoint(t)+" -stack "+stack+" -user ann") {
 		t.Errorf("run does not say how to call as a user and as an operator:\n%s", stdout.String())
 	}
 	if curl, err := exec.LookPath("curl"); err == nil {
