@@ -48,9 +48,16 @@ install_venv() {
 	echo "$s" >"$venv/.eventfold-stamp"
 }
 
+# install installs both venvs side by side (most of the time is download and unpacking).
 install() {
-	install_venv sam
-	install_venv checkov
+	local sam checkov failed=0
+	install_venv sam &
+	sam=$!
+	install_venv checkov &
+	checkov=$!
+	wait "$sam" || failed=1
+	wait "$checkov" || failed=1
+	[ "$failed" = 0 ] || die "install failed (above)"
 }
 
 # offline COMMAND...: runs COMMAND with no way to AWS or the network.
