@@ -68,7 +68,7 @@ offline() {
 		AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=http://127.0.0.1:9 \
 		HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
 		SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR="$venvs/sam-home" CKV_SKIP_PACKAGE_UPDATE_CHECK=true \
-		GOPROXY=off GOFLAGS=-mod=readonly \
+		GOPROXY=off \
 		"$@"
 }
 
