@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # lint.sh: the deploy checks of `make lint`, all offline, on template.yaml:
 #
-#   sam validate --lint   AWS SAM CLI's own validation, and cfn-lint through it
+#   sam validate          AWS SAM CLI's validation: the SAM transform, offline
+#   sam validate --lint   cfn-lint through SAM CLI
 #   sam build             the linux/arm64 artifacts (BuildMethod: makefile, no Docker), each
 #                         function's zipped size reported
 #   checkov               on the SAM-transformed template (tools/samtransform.py --output), with
 #                         --skip-download; a finding not fixed must be suppressed on its resource
 #                         (Metadata: checkov: skip, with a comment), or the lint fails
 #
-# Usage: tools/lint.sh install | check
+# Usage: tools/lint.sh install | check | validate TEMPLATE
 #
 #   install  install aws-sam-cli and checkov, pinned by tools/requirements-sam.txt and
 #            tools/requirements-checkov.txt, into git-ignored venvs tools/.venv/sam and
 #            tools/.venv/checkov (skipped when the pins have not changed). Two venvs: they pin
 #            different boto3 versions, as moto does a third (localstack/.venv).
-#   check    install, then run the checks above
+#   check    install, then run the checks above on template.yaml
+#   validate the two sam validate runs alone, on TEMPLATE
 #
 # Nothing reaches AWS or any other host: no credentials or AWS config files, the region set, every
 # AWS endpoint and any HTTP(S) proxy pointed at a closed local port (SAM's version check and any SDK
@@ -80,8 +82,15 @@ timed() {
 	say "$label: ok ($((SECONDS - start)) s)"
 }
 
+# sam_validate TEMPLATE: both runs of sam validate. samconfig.toml sets `lint = true` for
+# validate, which makes a plain `sam validate` run cfn-lint instead of the SAM transform; the first
+# run reads an empty configuration instead, so that the transform runs.
 sam_validate() {
-	offline "$venvs/sam/bin/sam" validate --lint --template-file "$root/template.yaml" >/dev/null
+	local none=$out/samconfig-none.toml
+	mkdir -p "$out"
+	echo "version = 0.1" >"$none"
+	offline "$venvs/sam/bin/sam" validate --config-file "$none" --template-file "$1" >/dev/null
+	offline "$venvs/sam/bin/sam" validate --lint --template-file "$1" >/dev/null
 }
 
 # sam_build builds every function into .aws-sam/build and prints its zipped size.
@@ -124,7 +133,7 @@ run_checkov() {
 check() {
 	install
 	mkdir -p "$out"
-	timed "sam validate --lint" sam_validate
+	timed "sam validate, sam validate --lint" sam_validate "$root/template.yaml"
 	timed "sam build" sam_build
 	timed "checkov" run_checkov
 }
@@ -132,5 +141,10 @@ check() {
 case ${1:-} in
 install) install ;;
 check) check ;;
+validate)
+	[ $# -eq 2 ] || die "usage: tools/lint.sh validate TEMPLATE"
+	[ -x "$venvs/sam/bin/sam" ] || die "aws-sam-cli is not installed: tools/lint.sh install (make lint does)"
+	sam_validate "$2"
+	;;
 *) die "usage: tools/lint.sh install | check" ;;
 esac
