@@ -46,13 +46,16 @@ test: lint ## all tests, with -race, against the local stack (started and stoppe
 # cfn-lint 1.x does not run the SAM transform, so the template also goes through the transform
 # itself, offline (tools/samtransform.py, aws-sam-translator pinned in localstack/requirements.txt),
 # and cfn-lint checks what the transform generates; tools/samtransform_test.go holds that check to
-# rejecting what CloudFormation would.
-lint: ## gofmt, go vet, cfn-lint on template.yaml, the SAM transform offline, cfn-lint on its output
+# rejecting what CloudFormation would. Then tools/lint.sh, offline too, with aws-sam-cli and checkov
+# pinned in venvs of their own under tools/.venv: sam validate --lint, sam build (the functions'
+# zipped sizes printed) and checkov on the transformed template.
+lint: ## gofmt, go vet, cfn-lint, the SAM transform offline, sam validate and build, checkov: no AWS call
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>&1); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@$(GO) vet ./...
 	@$(STACK) install
 	@localstack/.venv/bin/cfn-lint template.yaml
 	@localstack/.venv/bin/python tools/samtransform.py --cfn-lint template.yaml
+	@tools/lint.sh check
 
 build: ## Lambda binaries: bin/<function>/bootstrap for linux/arm64
 	@for f in $(FUNCTIONS); do \
@@ -88,4 +91,4 @@ fuzz: ## run each fuzz target for FUZZTIME
 	done
 
 clean: down ## stop the stack and remove what was installed and built
-	rm -rf bin localstack/node_modules localstack/.venv localstack/.classes localstack/.run
+	rm -rf bin .aws-sam tools/.venv localstack/node_modules localstack/.venv localstack/.classes localstack/.run

@@ -1,6 +1,6 @@
 """samtransform: run the AWS SAM transform on templates offline, as CloudFormation would on deploy.
 
-Usage: localstack/.venv/bin/python tools/samtransform.py [--region REGION] [--cfn-lint] TEMPLATE...
+Usage: localstack/.venv/bin/python tools/samtransform.py [--region REGION] [--cfn-lint] [--output FILE] TEMPLATE...
 
 cfn-lint 1.x no longer runs the SAM transform, so a template it passes can still be rejected by
 CloudFormation's AWS::Serverless-2016-10-31 transform on deploy. This runs the transform itself
@@ -11,6 +11,9 @@ pointed at nothing, so any attempted call fails instead of reaching AWS.
 
 With --cfn-lint, the transformed template is also linted by cfn-lint, which checks the resources
 the transform generates (roles, functions, routes, permissions) rather than the SAM shorthand.
+
+With --output FILE (one TEMPLATE only), the transformed template is also written to FILE as JSON,
+for the checks that read CloudFormation rather than SAM (`make lint` runs checkov on it).
 
 Prints nothing and exits 0 when every template transforms (and lints) cleanly; otherwise prints
 the transform's (or cfn-lint's) messages per template and exits 1. Exits 2 on bad usage or when a
@@ -154,7 +157,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("templates", nargs="+", metavar="TEMPLATE")
     parser.add_argument("--region", default="us-east-1", help="region the transform runs in (default us-east-1)")
     parser.add_argument("--cfn-lint", action="store_true", help="also run cfn-lint on the transformed template")
+    parser.add_argument("--output", metavar="FILE", help="write the transformed template to FILE (JSON); one TEMPLATE only")
     args = parser.parse_args(argv)
+    if args.output and len(args.templates) != 1:
+        parser.error("--output takes one TEMPLATE")
 
     status = 0
     for path in args.templates:
@@ -162,6 +168,9 @@ def main(argv: list[str]) -> int:
             if not os.path.isfile(path):
                 raise Unreadable("no such file")
             result = transform(load(path), args.region)
+            if args.output:
+                with open(args.output, "w", encoding="utf-8") as f:
+                    json.dump(result, f, indent=1, sort_keys=True)
             if args.cfn_lint:
                 findings = lint_transformed(result, args.region)
                 if findings:

@@ -3,6 +3,7 @@ package tools_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -140,5 +141,74 @@ func TestMakeLintRunsTheTransform(t *testing.T) {
 	}
 	if !strings.Contains(string(out), want) {
 		t.Errorf("make lint does not run %q; it runs:\n%s", want, out)
+	}
+}
+
+// TestSAMTransformOutput holds --output to writing the transformed template that `make lint`
+// runs checkov on, with each function's Metadata kept: checkov's skips (Metadata: checkov: skip)
+// on an AWS::Serverless::Function reach checkov only because the transform carries them over to
+// the AWS::Lambda::Function it generates.
+func TestSAMTransformOutput(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "transformed.json")
+	if status, msg := samtransform(t, "--output", out, "../template.yaml"); status != 0 {
+		t.Fatalf("exit status %d; output:\n%s", status, msg)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl struct {
+		Transform any
+		Resources map[string]struct {
+			Type     string
+			Metadata struct {
+				Checkov struct {
+					Skip []struct{ ID, Comment string }
+				} `json:"checkov"`
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &tmpl); err != nil {
+		t.Fatalf("output is not JSON: %v", err)
+	}
+	if tmpl.Transform != nil {
+		t.Errorf("output still has Transform %v", tmpl.Transform)
+	}
+	fn, ok := tmpl.Resources["CommandsFunction"]
+	if !ok || fn.Type != "AWS::Lambda::Function" {
+		t.Fatalf("CommandsFunction in the output: %+v, want an AWS::Lambda::Function", fn)
+	}
+	if len(fn.Metadata.Checkov.Skip) == 0 {
+		t.Fatal("CommandsFunction lost its checkov skips in the transform")
+	}
+	for _, s := range fn.Metadata.Checkov.Skip {
+		if s.ID == "" || strings.TrimSpace(s.Comment) == "" {
+			t.Errorf("skip %+v: every suppression names its check and gives its reason", s)
+		}
+	}
+}
+
+func TestSAMTransformOutputTakesOneTemplate(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "transformed.json")
+	status, msg := samtransform(t, "--output", out, "../template.yaml", "testdata/iam-route-with-iam-authorizer.yaml")
+	if status != 2 || !strings.Contains(msg, "--output takes one TEMPLATE") {
+		t.Errorf("exit status %d, want 2 with a usage error; output:\n%s", status, msg)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("wrote %s anyway (%v)", out, err)
+	}
+}
+
+// TestMakeLintRunsTheDeployChecks holds `make lint` to running sam validate, sam build and
+// checkov (tools/lint.sh check), so that an unexplained checkov finding fails `make test` and CI.
+func TestMakeLintRunsTheDeployChecks(t *testing.T) {
+	cmd := exec.Command("make", "-n", "lint")
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n lint: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "tools/lint.sh check") {
+		t.Errorf("make lint does not run tools/lint.sh check; it runs:\n%s", out)
 	}
 }

@@ -1,0 +1,60 @@
+package tools_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLintValidate holds tools/lint.sh's sam validate step to running the SAM transform, not only
+// cfn-lint: samconfig.toml's `lint = true` for validate would make a plain `sam validate` skip
+// the transform, and a template the transform rejects would pass. It needs aws-sam-cli in
+// tools/.venv/sam (make lint installs it); a missing one fails the test.
+func TestLintValidate(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(".venv", "sam", "bin", "sam")); err != nil {
+		t.Fatalf("%v: install the pinned tools with tools/lint.sh install (make lint does)", err)
+	}
+	tests := []struct {
+		name     string
+		template string
+		wantErr  string // in the output; "" for a pass
+	}{
+		{name: "the project's template", template: "../template.yaml"},
+		{
+			name:     "a template only the transform rejects",
+			template: "testdata/iam-route-without-iam-authorizer.yaml",
+			wantErr:  "Unable to set Authorizer [AWS_IAM]",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// At the repository root, where samconfig.toml is read, as make lint runs it.
+			template, err := filepath.Abs(tt.template)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "tools/lint.sh", "validate", template)
+			cmd.Dir = ".."
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err = cmd.Run()
+			var exit *exec.ExitError
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("lint.sh validate: %v\n%s", err, out.String())
+			case tt.wantErr != "" && !errors.As(err, &exit):
+				t.Errorf("lint.sh validate: %v, want a non-zero exit\n%s", err, out.String())
+			case tt.wantErr != "" && !strings.Contains(out.String(), tt.wantErr):
+				t.Errorf("output lacks %q:\n%s", tt.wantErr, out.String())
+			}
+		})
+	}
+}
