@@ -56,9 +56,10 @@ type UserStatus string
 // UserIDPattern is the shape of a user ID, and so of an authenticated caller's subject (package
 // auth accepts a token's "sub" only when it has it): a user's ID is the subject of their token.
 // Cognito's subjects are UUIDs ("00dad63f-04b8-4552-8337-a0b48690001b"); other OpenID Connect
-// issuers use letters, digits and a few separators ("auth0|5f7c…", "google-oauth2|1049…"). Every
-// character is one a stream ID may hold (store.ValidStreamID), so "user-"+id is a stream.
-const UserIDPattern = `^[A-Za-z0-9._:|@+-]{1,128}$`
+// issuers use letters, digits and a few separators ("auth0|5f7c…", "google-oauth2|1049…"),
+// beginning with a letter or digit (so no "." or ".."). Every character is one a stream ID may
+// hold (store.ValidStreamID), so "user-"+id is a stream.
+const UserIDPattern = `^[A-Za-z0-9][A-Za-z0-9._:|@+-]{0,127}$`
 
 var userIDPattern = regexp.MustCompile(UserIDPattern)
 

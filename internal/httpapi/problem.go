@@ -57,10 +57,10 @@ const (
 	// TypeUnknownPaymentAccount is a 422 of POST /orders: paymentAccountId is not an open account
 	// of the caller's (none such, or someone else's: the same answer). Nothing was appended.
 	TypeUnknownPaymentAccount = typePrefix + "unknown-payment-account"
-	TypeKeyInProgress      = typePrefix + "idempotency-key-in-progress"
-	TypeInternal           = typePrefix + "internal"
-	TypeRulePrefix         = typePrefix + "rule:" // + domain.RuleError.Code
-	problemContentType     = "application/problem+json"
+	TypeKeyInProgress         = typePrefix + "idempotency-key-in-progress"
+	TypeInternal              = typePrefix + "internal"
+	TypeRulePrefix            = typePrefix + "rule:" // + domain.RuleError.Code
+	problemContentType        = "application/problem+json"
 )
 
 func newProblem(status int, typ, detail string) *Problem {
