@@ -224,7 +224,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 	if !keyPattern.MatchString(key) {
 		return none, command.Result{}, newProblem(http.StatusBadRequest, TypeMalformed, "Idempotency-Key must be 1 to 255 printable ASCII characters")
 	}
-	key = h.scopedKey(caller, key)
+	key = h.RecordKey(caller, key)
 	hash := h.RequestHash(req.RouteKey, req.RawPath, req.Headers["if-match"], body)
 	lock, ok := ctx.Deadline()
 	if !ok {
@@ -309,10 +309,10 @@ func ifMatch(header string, create bool) (expected *int64, mustExist bool, err e
 	return expected, expected == nil, nil
 }
 
-// scopedKey is the record key of a caller's Idempotency-Key: the key after a keyed hash of who
+// RecordKey is the record key of a caller's Idempotency-Key: the key after a keyed hash of who
 // the caller is (a user's subject, an operator's principal), so the same key sent by two callers
 // names two records, and neither the subject nor the principal is stored in the clear.
-func (h *Handler) scopedKey(c auth.Caller, key string) string {
+func (h *Handler) RecordKey(c auth.Caller, key string) string {
 	mac := hmac.New(sha256.New, h.hashKey)
 	mac.Write([]byte("caller"))
 	mac.Write([]byte{0})
