@@ -13,8 +13,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/auth"
+	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/httpapi"
