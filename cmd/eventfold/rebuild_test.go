@@ -18,8 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/app"
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/crypto"

@@ -13,8 +13,8 @@ import (
 
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/app"
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/app"
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/ddbstream"
