@@ -120,7 +120,7 @@ func TestRestoreProcedure(t *testing.T) {
 	if res, err := svc.Deposit(ctx, withCaller(meta(), auth.User(ann)), acct, domain.Deposit{Amount: 1}); err != nil || res.Version != 3 {
 		t.Fatalf("deposit after the restore: %+v, %v; want version 3", res, err)
 	}
-	if _, err := svc.RegisterUser(ctx, withCaller(meta(), auth.User(ids.New())), domain.RegisterUser{UserID: ids.New(), Email: "ann@example.com", Name: "X"}); !errors.Is(err, domain.ErrEmailTaken) {
+	if _, err := svc.RegisterUser(ctx, withCaller(meta(), auth.User("someone-else")), domain.RegisterUser{UserID: "someone-else", Email: "ann@example.com", Name: "X"}); !errors.Is(err, domain.ErrEmailTaken) {
 		t.Fatalf("ann's address of T: %v, want it hers again", err)
 	}
 
