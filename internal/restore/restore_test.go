@@ -88,11 +88,12 @@ func (w *world) mustRegister(t *testing.T, email string) string {
 	return id
 }
 
-// keyed runs a deposit as an Idempotency-Key request would: Begin, the command, Complete.
-func (w *world) keyed(t *testing.T, key, acct string) command.Meta {
+// keyed runs a deposit of owner's to their account acct as an Idempotency-Key request would:
+// Begin, the command, Complete.
+func (w *world) keyed(t *testing.T, key, owner, acct string) command.Meta {
 	t.Helper()
 	ctx := context.Background()
-	m := w.meta()
+	m := withCaller(w.meta(), auth.User(owner))
 	_, at, err := w.idem.Begin(ctx, key, "hash-"+key, time.Now().Add(time.Minute), idempotency.Attempt{CommandID: m.CommandID})
 	if err != nil {
 		t.Fatal(err)
@@ -140,13 +141,13 @@ func TestRestoreToAPointInTime(t *testing.T) {
 	if _, err := w.svc.OpenAccount(ctx, withCaller(w.meta(), auth.User(ann)), domain.OpenAccount{AccountID: acct, OwnerID: ann, Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
-	kept := w.keyed(t, "before", acct) // version 2, a snapshot at 2
+	kept := w.keyed(t, "before", ann, acct) // version 2, a snapshot at 2
 	time.Sleep(10 * time.Millisecond)
 	at := time.Now()
 	time.Sleep(10 * time.Millisecond)
 
 	// After T: all of this is lost by the restore, but for the erasure.
-	lost := w.keyed(t, "after", acct) // version 3
+	lost := w.keyed(t, "after", ann, acct) // version 3
 	for i := 0; i < 2; i++ {          // versions 4, 5: a snapshot at 4
 		if _, err := w.svc.Deposit(ctx, withCaller(w.meta(), auth.User(ann)), acct, domain.Deposit{Amount: 10}); err != nil {
 			t.Fatal(err)

@@ -118,7 +118,7 @@ func TestReview2RestoreStoppedHalfwayKeepsTheErasureMadeAfterT(t *testing.T) {
 				t.Fatal(err)
 			}
 			at := pointInTime()
-			lost := w.keyed(t, "after", acct) // a keyed deposit after T
+			lost := w.keyed(t, "after", bob, acct) // a keyed deposit after T
 			if _, err := w.svc.ChangeEmail(ctx, withCaller(w.meta(), auth.User(bob)), bob, domain.ChangeEmail{Email: "bob.new@example.com"}); err != nil {
 				t.Fatal(err)
 			}
