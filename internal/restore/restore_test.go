@@ -148,7 +148,7 @@ func TestRestoreToAPointInTime(t *testing.T) {
 
 	// After T: all of this is lost by the restore, but for the erasure.
 	lost := w.keyed(t, "after", ann, acct) // version 3
-	for i := 0; i < 2; i++ {          // versions 4, 5: a snapshot at 4
+	for i := 0; i < 2; i++ {               // versions 4, 5: a snapshot at 4
 		if _, err := w.svc.Deposit(ctx, withCaller(w.meta(), auth.User(ann)), acct, domain.Deposit{Amount: 10}); err != nil {
 			t.Fatal(err)
 		}
