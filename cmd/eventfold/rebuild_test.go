@@ -19,6 +19,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eventfold/eventfold/internal/app"
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/crypto"
@@ -120,21 +121,24 @@ func TestRebuildOfSealedUsersOrdersAndAnErasedUser(t *testing.T) {
 		user := ids.New()
 		users = append(users, user)
 		email := strings.ToLower(name) + "@example.com"
-		if _, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: user, Email: email, Name: name + " Example"}); err != nil {
+		if _, err := svc.RegisterUser(ctx, withCaller(meta(), auth.User(user)), domain.RegisterUser{UserID: user, Email: email, Name: name + " Example"}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := svc.OpenAccount(ctx, withCaller(meta(), auth.User(user)), domain.OpenAccount{AccountID: "acc-" + user, OwnerID: user, Currency: "EUR"}); err != nil {
+			t.Fatal(err) // an order is paid from an account of the customer's
+		}
 		order := ids.New()
-		if _, err := svc.PlaceOrder(ctx, meta(), domain.PlaceOrder{OrderID: order, CustomerID: user, PaymentAccountID: "acc-" + user, Currency: "EUR",
+		if _, err := svc.PlaceOrder(ctx, withCaller(meta(), auth.User(user)), domain.PlaceOrder{OrderID: order, CustomerID: user, PaymentAccountID: "acc-" + user, Currency: "EUR",
 			Lines:           []domain.OrderLine{{SKU: "SKU-1", Quantity: int64(i + 1), UnitPrice: 100}},
 			ShippingAddress: domain.Address{Name: name + " Example", Line1: "1 Main Street", City: "Berlin", PostalCode: "10115", Country: "DE"}}); err != nil {
 			t.Fatal(err)
 		}
-		streams = append(streams, "user-"+user, "order-"+order)
+		streams = append(streams, "user-"+user, "account-acc-"+user, "order-"+order)
 	}
-	if _, err := svc.ChangeEmail(ctx, meta(), users[0], domain.ChangeEmail{Email: "ann.lee@example.com"}); err != nil {
+	if _, err := svc.ChangeEmail(ctx, withCaller(meta(), auth.User(users[0])), users[0], domain.ChangeEmail{Email: "ann.lee@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.EraseUser(ctx, meta(), users[1]); err != nil {
+	if _, err := svc.EraseUser(ctx, withCaller(meta(), auth.Operator("arn:aws:iam::123456789012:user/ops")), users[1]); err != nil {
 		t.Fatal(err)
 	}
 	// The live projector gets every event through the stream, as in the projector Lambda.
@@ -278,4 +282,10 @@ func TestInterruptedRebuildDeletesTheTableItCreated(t *testing.T) {
 	if s.tableExists(t, target) {
 		t.Fatalf("the interrupted rebuild left %s behind", target)
 	}
+}
+
+// withCaller is m sent by c: the user commands are the user's, erasure and stock the operator's.
+func withCaller(m command.Meta, c auth.Caller) command.Meta {
+	m.Caller = c
+	return m
 }

@@ -14,6 +14,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eventfold/eventfold/internal/app"
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
@@ -44,27 +45,27 @@ func TestRestoreProcedure(t *testing.T) {
 	meta := func() command.Meta { return command.Meta{CommandID: ids.New()} }
 	ann, bob := ids.New(), ids.New()
 	for id, email := range map[string]string{ann: "ann@example.com", bob: "bob@example.com"} {
-		if _, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: id, Email: email, Name: "Some One"}); err != nil {
+		if _, err := svc.RegisterUser(ctx, withCaller(meta(), auth.User(id)), domain.RegisterUser{UserID: id, Email: email, Name: "Some One"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	acct := ids.New()
-	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: ann, Currency: "EUR"}); err != nil {
+	if _, err := svc.OpenAccount(ctx, withCaller(meta(), auth.User(ann)), domain.OpenAccount{AccountID: acct, OwnerID: ann, Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: 100}); err != nil {
+	if _, err := svc.Deposit(ctx, withCaller(meta(), auth.User(ann)), acct, domain.Deposit{Amount: 100}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(10 * time.Millisecond)
 	at := time.Now().UTC()
 	time.Sleep(10 * time.Millisecond)
-	if _, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: 5000}); err != nil {
+	if _, err := svc.Deposit(ctx, withCaller(meta(), auth.User(ann)), acct, domain.Deposit{Amount: 5000}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.ChangeEmail(ctx, meta(), ann, domain.ChangeEmail{Email: "ann.later@example.com"}); err != nil {
+	if _, err := svc.ChangeEmail(ctx, withCaller(meta(), auth.User(ann)), ann, domain.ChangeEmail{Email: "ann.later@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.EraseUser(ctx, meta(), bob); err != nil {
+	if _, err := svc.EraseUser(ctx, withCaller(meta(), auth.Operator("arn:aws:iam::123456789012:user/ops")), bob); err != nil {
 		t.Fatal(err)
 	}
 
@@ -116,10 +117,10 @@ func TestRestoreProcedure(t *testing.T) {
 		t.Fatalf("rebuilt bob: %v; want erased, as he was after T", u)
 	}
 	// The restored store takes commands where its streams end, and its claims are those of T.
-	if res, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: 1}); err != nil || res.Version != 3 {
+	if res, err := svc.Deposit(ctx, withCaller(meta(), auth.User(ann)), acct, domain.Deposit{Amount: 1}); err != nil || res.Version != 3 {
 		t.Fatalf("deposit after the restore: %+v, %v; want version 3", res, err)
 	}
-	if _, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: ids.New(), Email: "ann@example.com", Name: "X"}); !errors.Is(err, domain.ErrEmailTaken) {
+	if _, err := svc.RegisterUser(ctx, withCaller(meta(), auth.User("someone-else")), domain.RegisterUser{UserID: "someone-else", Email: "ann@example.com", Name: "X"}); !errors.Is(err, domain.ErrEmailTaken) {
 		t.Fatalf("ann's address of T: %v, want it hers again", err)
 	}
 

@@ -16,6 +16,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eventfold/eventfold/internal/app"
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/crypto"
@@ -61,7 +62,7 @@ func TestReviewRebuildAndReplayIgnoreSealing(t *testing.T) {
 	}
 	ids := store.NewIDs(nil)
 	user := ids.New()
-	if _, err := svc.RegisterUser(ctx, command.Meta{CommandID: ids.New()}, domain.RegisterUser{UserID: user, Email: "ann@example.com", Name: "Ann Example"}); err != nil {
+	if _, err := svc.RegisterUser(ctx, withCaller(command.Meta{CommandID: ids.New()}, auth.User(user)), domain.RegisterUser{UserID: user, Email: "ann@example.com", Name: "Ann Example"}); err != nil {
 		t.Fatal(err)
 	}
 	// The live projector, wired as functions/projector does.
@@ -104,7 +105,7 @@ func TestReviewRebuildAndReplayIgnoreSealing(t *testing.T) {
 	t.Logf("rebuilt read model email: %.40q...", rebuiltEmail)
 
 	// 2. parked replay: the user's email change was parked (say, by a projector bug since fixed).
-	if _, err := svc.ChangeEmail(ctx, command.Meta{CommandID: ids.New()}, user, domain.ChangeEmail{Email: "ann.lee@example.com"}); err != nil {
+	if _, err := svc.ChangeEmail(ctx, withCaller(command.Meta{CommandID: ids.New()}, auth.User(user)), user, domain.ChangeEmail{Email: "ann.lee@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	stored, err = raw.Load(ctx, "user-"+user, store.Span{})

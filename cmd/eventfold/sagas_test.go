@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/internal/app"
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/ddbstream"
@@ -49,17 +50,21 @@ func newSagaStack(t *testing.T) sagaStack {
 }
 
 // order adds stock of a SKU of its own and places an order of one unit of it, paid by an
-// account that does not exist; it returns the order as placed.
+// account of the customer's holding nothing; it returns the order as placed.
 func (s sagaStack) order(t *testing.T) domain.OrderPlaced {
 	t.Helper()
 	ctx := context.Background()
 	sku := "SKU-" + s.ids.New()
-	if _, err := s.side.Commands.AddStock(ctx, command.Meta{CommandID: s.ids.New()}, domain.AddStock{SKU: sku, Quantity: 5}); err != nil {
+	if _, err := s.side.Commands.AddStock(ctx, withCaller(command.Meta{CommandID: s.ids.New()}, auth.Operator("arn:aws:iam::123456789012:user/ops")), domain.AddStock{SKU: sku, Quantity: 5}); err != nil {
 		t.Fatal(err)
 	}
 	o := domain.OrderPlaced{OrderID: s.ids.New(), CustomerID: s.ids.New(), PaymentAccountID: s.ids.New(), Currency: "EUR",
 		Lines: []domain.OrderLine{{SKU: sku, Quantity: 1, UnitPrice: 100}}, Total: 100}
-	if _, err := s.side.Commands.PlaceOrder(ctx, command.Meta{CommandID: s.ids.New()}, domain.PlaceOrder{OrderID: o.OrderID, CustomerID: o.CustomerID,
+	if _, err := s.side.Commands.OpenAccount(ctx, withCaller(command.Meta{CommandID: s.ids.New()}, auth.User(o.CustomerID)),
+		domain.OpenAccount{AccountID: o.PaymentAccountID, OwnerID: o.CustomerID, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.side.Commands.PlaceOrder(ctx, withCaller(command.Meta{CommandID: s.ids.New()}, auth.User(o.CustomerID)), domain.PlaceOrder{OrderID: o.OrderID, CustomerID: o.CustomerID,
 		PaymentAccountID: o.PaymentAccountID, Currency: o.Currency, Lines: o.Lines,
 		ShippingAddress: domain.Address{Name: "Ann Example", Line1: "1 Main St", City: "Springfield", PostalCode: "12345", Country: "US"}}); err != nil {
 		t.Fatal(err)
@@ -273,11 +278,11 @@ func TestParkedReplayOfTheSaga(t *testing.T) {
 	if want := "replayed: order-" + o.OrderID + " at 1\n"; out != want {
 		t.Fatalf("parked replay -consumer saga:\n%s\nwant\n%s", out, want)
 	}
-	// The saga ran the order: it reserved, charged an account that does not exist, compensated
+	// The saga ran the order: it reserved, charged an account that holds nothing, compensated
 	// and cancelled.
 	f, _, _, err := s.side.Saga.Load(ctx, o.OrderID)
-	if err != nil || f.Step != domain.StepCancelled || f.Reason != domain.ReasonPaymentAccountNotFound {
-		t.Fatalf("run after the replay: step %q reason %q (%v), want cancelled for %s", f.Step, f.Reason, err, domain.ReasonPaymentAccountNotFound)
+	if err != nil || f.Step != domain.StepCancelled || f.Reason != domain.ErrInsufficientFunds.Code {
+		t.Fatalf("run after the replay: step %q reason %q (%v), want cancelled for %s", f.Step, f.Reason, err, domain.ErrInsufficientFunds.Code)
 	}
 	if out := eventfold(t, append([]string{"parked", "list", "-consumer", "saga"}, s.common...)...); !strings.Contains(out, "0 parked") {
 		t.Fatalf("parked list -consumer saga after the replay:\n%s", out)

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
 	"github.com/eventfold/eventfold/internal/app"
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/ddbstream"
@@ -162,16 +163,16 @@ func (f *fulfilment) order(lines int) placed {
 	ctx := context.Background()
 	customer := f.ids.New()
 	o := placed{id: f.ids.New(), account: f.ids.New()}
-	f.must(f.place.OpenAccount(ctx, command.Meta{}, domain.OpenAccount{AccountID: o.account, OwnerID: customer, Currency: "EUR"}))
-	f.must(f.place.Deposit(ctx, command.Meta{}, o.account, domain.Deposit{Amount: 1_000_000}))
+	f.must(f.place.OpenAccount(ctx, command.Meta{Caller: auth.User(customer)}, domain.OpenAccount{AccountID: o.account, OwnerID: customer, Currency: "EUR"}))
+	f.must(f.place.Deposit(ctx, command.Meta{Caller: auth.User(customer)}, o.account, domain.Deposit{Amount: 1_000_000}))
 	var ls []domain.OrderLine
 	for i := range lines {
 		sku := fmt.Sprintf("SKU-%s-%d", o.id, i)
-		f.must(f.place.AddStock(ctx, command.Meta{}, domain.AddStock{SKU: sku, Quantity: 10}))
+		f.must(f.place.AddStock(ctx, command.Meta{Caller: auth.Operator("arn:aws:iam::123456789012:user/ops")}, domain.AddStock{SKU: sku, Quantity: 10}))
 		ls = append(ls, domain.OrderLine{SKU: sku, Quantity: 1, UnitPrice: 100})
 		o.skus = append(o.skus, sku)
 	}
-	f.must(f.place.PlaceOrder(ctx, command.Meta{CorrelationID: "corr-" + o.id}, domain.PlaceOrder{OrderID: o.id, CustomerID: customer,
+	f.must(f.place.PlaceOrder(ctx, command.Meta{CorrelationID: "corr-" + o.id, Caller: auth.User(customer)}, domain.PlaceOrder{OrderID: o.id, CustomerID: customer,
 		PaymentAccountID: o.account, Currency: "EUR", Lines: ls,
 		ShippingAddress: domain.Address{Name: "Bo Berg", Line1: "Hauptstraße 1", City: "Berlin", PostalCode: "10115", Country: "DE"}}))
 	return o

@@ -14,15 +14,24 @@ package auth
 
 import (
 	"errors"
-	"regexp"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eventfold/eventfold/internal/domain"
 )
 
 // ErrUnauthenticated is returned by FromRequest when the request carries no caller API Gateway
 // authenticated: no authorizer context, a JWT context without a well-formed subject, or an IAM
 // context without a principal.
 var ErrUnauthenticated = errors.New("auth: no authenticated caller")
+
+// ErrForbidden is returned by the application layer (packages command and query) when the caller
+// may not do what it asked, and that follows from the request alone, revealing nothing stored:
+// the path names another user, a user calls an operator route or command, an operator a command
+// that acts as a user. A request refused because of stored data (an account or order that is
+// someone else's) gets domain.ErrNotFound instead, exactly as one that does not exist. Nothing
+// was read or written.
+var ErrForbidden = errors.New("auth: the caller may not do this")
 
 // Caller is who sent a request.
 type Caller struct {
@@ -40,19 +49,20 @@ func User(subject string) Caller { return Caller{Subject: subject} }
 // Operator returns an operator caller, named by its IAM principal ARN.
 func Operator(principal string) Caller { return Caller{Operator: true, Principal: principal} }
 
+// Authenticated reports whether c is a caller at all: a user or an operator. The zero Caller is
+// nobody.
+func (c Caller) Authenticated() bool { return c.Operator || c.Subject != "" }
+
 // Owns reports whether the caller may act on what belongs to owner: an operator may, a user only
 // on what is their own. Nobody owns what has no owner.
 func (c Caller) Owns(owner string) bool {
 	return c.Operator || (c.Subject != "" && c.Subject == owner)
 }
 
-// subjectPattern is the shape of a subject eventfold accepts as a user ID: the sub of a Cognito
-// token is a UUID; other OIDC issuers use letters, digits and a few separators ("auth0|5f…",
-// "google-oauth2|1049…"). A subject outside it is refused rather than stored.
-var subjectPattern = regexp.MustCompile(`^[A-Za-z0-9._:|@+-]{1,128}$`)
-
-// ValidSubject reports whether s can be a caller's subject, and so a user ID.
-func ValidSubject(s string) bool { return subjectPattern.MatchString(s) }
+// ValidSubject reports whether s can be a caller's subject, and so a user ID: the one rule is
+// domain.ValidUserID's ([domain.UserIDPattern]). A subject outside it is refused rather than
+// stored.
+func ValidSubject(s string) bool { return domain.ValidUserID("sub", s) == nil }
 
 // FromRequest returns the caller of a request from its authorizer context. It returns
 // ErrUnauthenticated when there is none it can trust.

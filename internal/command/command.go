@@ -2,6 +2,24 @@
 // store, lets the domain decide, and appends the resulting events with the version it loaded, so
 // that concurrent writers can never both succeed on the same state.
 //
+// Who may run a command is decided here too, from Meta.Caller (package auth names the caller;
+// httpapi only reads it from the request). The rules:
+//
+//   - A user acts as themself: RegisterUser registers the caller (the user ID is the caller's
+//     subject), OpenAccount opens an account the caller owns, PlaceOrder places an order whose
+//     customer is the caller, paid from an account the caller owns (checked before anything is
+//     appended: ErrUnknownPaymentAccount otherwise, whether the account does not exist or is
+//     someone else's). ChangeEmail and DeactivateUser act only on the caller's own user.
+//   - Deposit and Withdraw act only on an account the caller owns; someone else's answers exactly
+//     as one that does not exist (ErrNotFound, or what If-Match on a missing one gets), so the
+//     answer reveals nothing stored.
+//   - EraseUser and AddStock are the operator's (an IAM caller; the CLI acts as one).
+//   - A refusal that follows from the request alone (another user's ID in the path, a user on an
+//     operator command, an operator on a command that acts as a user) is auth.ErrForbidden,
+//     before anything is read; no caller at all is auth.ErrUnauthenticated.
+//   - The saga's commands (ReserveStock, ChargeAccount, ConfirmOrder, ...) take no caller: the
+//     saga is trusted, and acts on what the order it runs names.
+//
 // Every command follows one shape, update: load (snapshot plus later events where the aggregate
 // keeps snapshots), decide, append at the loaded version. On a version conflict a command
 // without an expected version (no If-Match) reloads and decides again, a bounded number of times
@@ -20,6 +38,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/store"
 )
@@ -121,6 +140,10 @@ func New(cfg Config) (*Service, error) {
 
 // Meta travels with every command into its events' envelopes.
 type Meta struct {
+	// Caller is who asked for the command (auth.FromRequest); the commands a user or an operator
+	// runs decide with it who may (see the package doc). The saga's commands ignore it. It is
+	// not recorded in the events.
+	Caller auth.Caller
 	// CommandID identifies the command; it becomes its events' causation ID.
 	CommandID string
 	// CorrelationID ties the command to everything it causes.
@@ -154,6 +177,19 @@ var ErrNotFound = domain.ErrNotFound
 // ErrNoEmailKey is returned by the user commands (RegisterUser, ChangeEmail, EraseUser) of a
 // Service configured without an EmailKey; they changed nothing.
 var ErrNoEmailKey = errors.New("command: no EmailKey configured, so this service runs no user commands")
+
+// ErrForbidden is returned when the caller may not run the command, and that follows from the
+// request alone ([auth.ErrForbidden]). Nothing was read or written.
+var ErrForbidden = auth.ErrForbidden
+
+// ErrUnauthenticated is returned by a command that needs a caller and got none (a zero
+// Meta.Caller). Nothing was read or written.
+var ErrUnauthenticated = auth.ErrUnauthenticated
+
+// ErrUnknownPaymentAccount is returned by PlaceOrder when the order's payment account is not an
+// open account the caller owns: it does not exist, or it is someone else's (the same error
+// either way). Nothing was appended.
+var ErrUnknownPaymentAccount = errors.New("the payment account is not one of the caller's accounts")
 
 // ErrPreconditionFailed is returned for a command with Meta.MustExist on an aggregate that does
 // not exist (its ID is well-formed, its stream empty). The command appended nothing.
@@ -200,6 +236,14 @@ func (k kind) streamID(id string) (string, error) {
 
 // update runs one command on the aggregate id: load, decide, append at the loaded version.
 func update[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id string, decide func(S) (decision, error)) (Result, error) {
+	return guarded(ctx, s, m, k, id, nil, decide)
+}
+
+// guarded is update for an aggregate the caller may act on only when mine says it is theirs.
+// One that is not mine answers exactly as one that does not exist: If-Match (a version, or *)
+// is judged against an empty stream, and the command is ErrNotFound; its state is not decided
+// on, and the stream is not looked at for an earlier attempt of the command.
+func guarded[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id string, mine func(S) bool, decide func(S) (decision, error)) (Result, error) {
 	stream, err := k.streamID(id)
 	if err != nil {
 		return Result{}, err
@@ -208,6 +252,15 @@ func update[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id 
 		state, version, _, tail, err := load[S](ctx, s, k, stream)
 		if err != nil {
 			return Result{}, err
+		}
+		if mine != nil && version > 0 && !mine(state) {
+			if m.MustExist {
+				return Result{}, ErrPreconditionFailed
+			}
+			if m.Expected != nil && *m.Expected != 0 {
+				return Result{}, &store.ConflictError{StreamID: stream, Expected: *m.Expected, Actual: 0}
+			}
+			return Result{}, ErrNotFound
 		}
 		if m.Retry && attempt == 1 {
 			// An earlier attempt may have appended already, or have a write on the wire. Look

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/store"
@@ -41,8 +42,20 @@ func mustServiceWith(tb testing.TB, cfg command.Config) *command.Service {
 
 var ids = store.NewIDs(nil)
 
-func meta() command.Meta {
-	return command.Meta{CommandID: ids.New(), CorrelationID: "corr-" + ids.New()}
+// owner is the user the tests' accounts belong to, and meta's caller.
+const owner = "u1"
+
+// meta is the metadata of a command the user owner sends.
+func meta() command.Meta { return as(owner) }
+
+// as is the metadata of a command the user sends.
+func as(user string) command.Meta {
+	return command.Meta{CommandID: ids.New(), CorrelationID: "corr-" + ids.New(), Caller: auth.User(user)}
+}
+
+// op is the metadata of a command an operator sends.
+func op() command.Meta {
+	return command.Meta{CommandID: ids.New(), CorrelationID: "corr-" + ids.New(), Caller: auth.Operator("arn:aws:iam::123456789012:user/ops")}
 }
 
 func TestConfigValidateReportsEverything(t *testing.T) {
@@ -67,13 +80,13 @@ func TestEmailKeyIsOptional(t *testing.T) {
 	eraser := &erasures{}
 	svc := mustServiceWith(t, command.Config{Store: st, Eraser: eraser})
 	user := ids.New()
-	if _, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: user, Email: "a@example.com", Name: "A"}); !errors.Is(err, command.ErrNoEmailKey) {
+	if _, err := svc.RegisterUser(ctx, as(user), domain.RegisterUser{UserID: user, Email: "a@example.com", Name: "A"}); !errors.Is(err, command.ErrNoEmailKey) {
 		t.Fatalf("RegisterUser without an EmailKey: %v, want ErrNoEmailKey", err)
 	}
-	if _, err := svc.ChangeEmail(ctx, meta(), user, domain.ChangeEmail{Email: "b@example.com"}); !errors.Is(err, command.ErrNoEmailKey) {
+	if _, err := svc.ChangeEmail(ctx, as(user), user, domain.ChangeEmail{Email: "b@example.com"}); !errors.Is(err, command.ErrNoEmailKey) {
 		t.Fatalf("ChangeEmail without an EmailKey: %v, want ErrNoEmailKey", err)
 	}
-	if _, err := svc.EraseUser(ctx, meta(), user); !errors.Is(err, command.ErrNoEmailKey) {
+	if _, err := svc.EraseUser(ctx, op(), user); !errors.Is(err, command.ErrNoEmailKey) {
 		t.Fatalf("EraseUser without an EmailKey: %v, want ErrNoEmailKey", err)
 	}
 	if got := eraser.take(); len(got) != 0 {
@@ -83,7 +96,7 @@ func TestEmailKeyIsOptional(t *testing.T) {
 		t.Fatalf("user stream holds %d events (%v), want none", len(events), err)
 	}
 	acct := ids.New()
-	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: user, Currency: "EUR"}); err != nil {
+	if _, err := svc.OpenAccount(ctx, as(user), domain.OpenAccount{AccountID: acct, OwnerID: user, Currency: "EUR"}); err != nil {
 		t.Fatalf("OpenAccount without an EmailKey: %v", err)
 	}
 	if res, err := svc.ChargeAccount(ctx, meta(), acct, domain.ChargeAccount{OrderID: "o-1", CustomerID: user, Currency: "EUR"}); err != nil || len(res.EventIDs) != 1 {
@@ -94,8 +107,8 @@ func TestEmailKeyIsOptional(t *testing.T) {
 func TestEnvelopeCarriesMetadata(t *testing.T) {
 	st := store.NewMemory(mustRegistry(t), nil)
 	svc := mustService(t, st, 0)
-	m := meta()
 	id := ids.New()
+	m := as(id)
 	res, err := svc.RegisterUser(context.Background(), m, domain.RegisterUser{UserID: id, Email: "Ann@Example.com", Name: "Ann"})
 	if err != nil {
 		t.Fatal(err)
@@ -118,24 +131,24 @@ func TestEmailIsUniqueAcrossUsers(t *testing.T) {
 	ctx := context.Background()
 	svc := mustService(t, store.NewMemory(mustRegistry(t), nil), 0)
 	a, b := ids.New(), ids.New()
-	if _, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: a, Email: "x@example.com", Name: "A"}); err != nil {
+	if _, err := svc.RegisterUser(ctx, as(a), domain.RegisterUser{UserID: a, Email: "x@example.com", Name: "A"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: b, Email: " X@Example.COM ", Name: "B"})
+	_, err := svc.RegisterUser(ctx, as(b), domain.RegisterUser{UserID: b, Email: " X@Example.COM ", Name: "B"})
 	if !errors.Is(err, domain.ErrEmailTaken) {
 		t.Fatalf("second registration with the same email: %v, want ErrEmailTaken", err)
 	}
-	if _, err := svc.ChangeEmail(ctx, meta(), a, domain.ChangeEmail{Email: "y@example.com"}); err != nil {
+	if _, err := svc.ChangeEmail(ctx, as(a), a, domain.ChangeEmail{Email: "y@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: b, Email: "x@example.com", Name: "B"}); err != nil {
+	if _, err := svc.RegisterUser(ctx, as(b), domain.RegisterUser{UserID: b, Email: "x@example.com", Name: "B"}); err != nil {
 		t.Fatalf("registration with a released email: %v", err)
 	}
-	if _, err := svc.ChangeEmail(ctx, meta(), b, domain.ChangeEmail{Email: "y@example.com"}); !errors.Is(err, domain.ErrEmailTaken) {
+	if _, err := svc.ChangeEmail(ctx, as(b), b, domain.ChangeEmail{Email: "y@example.com"}); !errors.Is(err, domain.ErrEmailTaken) {
 		t.Fatalf("change to another user's email: %v, want ErrEmailTaken", err)
 	}
 	// The same email again is a no-op: no event, no claim churn.
-	res, err := svc.ChangeEmail(ctx, meta(), a, domain.ChangeEmail{Email: "Y@example.com"})
+	res, err := svc.ChangeEmail(ctx, as(a), a, domain.ChangeEmail{Email: "Y@example.com"})
 	if err != nil || len(res.EventIDs) != 0 || res.Version != 2 {
 		t.Fatalf("no-op change = %+v, %v", res, err)
 	}
@@ -176,7 +189,7 @@ func TestMustExist(t *testing.T) {
 	ctx := context.Background()
 	st := store.NewMemory(mustRegistry(t), nil)
 	svc := mustService(t, st, 0)
-	m := meta()
+	m := op()
 	m.MustExist = true
 	if _, err := svc.AddStock(ctx, m, domain.AddStock{SKU: "SKU-1", Quantity: 1}); !errors.Is(err, command.ErrPreconditionFailed) {
 		t.Fatalf("stock for a new item with MustExist: %v, want ErrPreconditionFailed", err)
@@ -184,7 +197,7 @@ func TestMustExist(t *testing.T) {
 	if events, _ := st.Load(ctx, "inventory-SKU-1", store.Span{}); len(events) != 0 {
 		t.Fatalf("%d events after a failed precondition, want none", len(events))
 	}
-	if _, err := svc.AddStock(ctx, meta(), domain.AddStock{SKU: "SKU-1", Quantity: 1}); err != nil {
+	if _, err := svc.AddStock(ctx, op(), domain.AddStock{SKU: "SKU-1", Quantity: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := svc.AddStock(ctx, m, domain.AddStock{SKU: "SKU-1", Quantity: 1}); err != nil || res.Version != 2 {
@@ -224,7 +237,7 @@ func TestConflictsAreRetriedOnlyWithoutIfMatch(t *testing.T) {
 	ctx := context.Background()
 	mem := store.NewMemory(mustRegistry(t), nil)
 	acct := ids.New()
-	if _, err := mustService(t, mem, 0).OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u", Currency: "EUR"}); err != nil {
+	if _, err := mustService(t, mem, 0).OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u1", Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
 	st := &conflicting{EventStore: mem, loses: 3}
@@ -250,7 +263,7 @@ func TestConcurrentDepositsOnMemory(t *testing.T) {
 	st := store.NewMemory(mustRegistry(t), nil)
 	svc := mustService(t, st, 0)
 	acct := ids.New()
-	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u", Currency: "EUR"}); err != nil {
+	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u1", Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -296,7 +309,7 @@ func TestSnapshotsBoundLoads(t *testing.T) {
 	st := store.NewMemory(mustRegistry(t), nil)
 	svc := mustService(t, st, 5)
 	acct := ids.New()
-	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u", Currency: "EUR"}); err != nil {
+	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u1", Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 12; i++ {
@@ -324,11 +337,11 @@ func TestSnapshotsBoundLoads(t *testing.T) {
 	}
 	// A user's state holds personal data: no snapshots of it until snapshots are sealed.
 	uid := ids.New()
-	if _, err := svc.RegisterUser(ctx, meta(), domain.RegisterUser{UserID: uid, Email: "s@example.com", Name: "S"}); err != nil {
+	if _, err := svc.RegisterUser(ctx, as(uid), domain.RegisterUser{UserID: uid, Email: "s@example.com", Name: "S"}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 6; i++ {
-		if _, err := svc.ChangeEmail(ctx, meta(), uid, domain.ChangeEmail{Email: fmt.Sprintf("s%d@example.com", i)}); err != nil {
+		if _, err := svc.ChangeEmail(ctx, as(uid), uid, domain.ChangeEmail{Email: fmt.Sprintf("s%d@example.com", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -346,7 +359,7 @@ func TestUnreadableSnapshotIsIgnored(t *testing.T) {
 	st := store.NewMemory(mustRegistry(t), nil)
 	svc := mustService(t, st, -1)
 	acct := ids.New()
-	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u", Currency: "EUR"}); err != nil {
+	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: "u1", Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
 	dep, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: 100})

@@ -5,13 +5,28 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
-// RegisterUser registers a user under c.UserID (the caller generates it). The email address is
-// claimed atomically with the event; one held by another user fails with domain.ErrEmailTaken.
+// RegisterUser registers the caller, a user: the user ID is the caller's subject. c.UserID is
+// either empty or that subject (another is ErrForbidden); an operator is ErrForbidden. The email
+// address is claimed atomically with the event; one held by another user fails with
+// domain.ErrEmailTaken. A user registered already is domain.ErrExists.
 func (s *Service) RegisterUser(ctx context.Context, m Meta, c domain.RegisterUser) (Result, error) {
+	if err := asUser(m.Caller); err != nil {
+		return Result{}, err
+	}
+	if c.UserID == "" {
+		c.UserID = m.Caller.Subject
+	}
+	if c.UserID != m.Caller.Subject {
+		return Result{}, ErrForbidden
+	}
+	if err := domain.ValidUserID("id", c.UserID); err != nil {
+		return Result{}, err
+	}
 	if len(s.emailKey) == 0 {
 		return Result{}, ErrNoEmailKey
 	}
@@ -25,8 +40,12 @@ func (s *Service) RegisterUser(ctx context.Context, m Meta, c domain.RegisterUse
 	return res, emailTaken(err)
 }
 
-// ChangeEmail moves a user to a new email address, releasing the old one, atomically.
+// ChangeEmail moves a user to a new email address, releasing the old one, atomically. Only the
+// user themself may (else ErrForbidden).
 func (s *Service) ChangeEmail(ctx context.Context, m Meta, userID string, c domain.ChangeEmail) (Result, error) {
+	if err := self(m.Caller, userID); err != nil {
+		return Result{}, err
+	}
 	if len(s.emailKey) == 0 {
 		return Result{}, ErrNoEmailKey
 	}
@@ -43,8 +62,12 @@ func (s *Service) ChangeEmail(ctx context.Context, m Meta, userID string, c doma
 	return res, emailTaken(err)
 }
 
-// DeactivateUser deactivates a user. The email address stays reserved to them.
+// DeactivateUser deactivates a user. The email address stays reserved to them. Only the user
+// themself may (else ErrForbidden).
 func (s *Service) DeactivateUser(ctx context.Context, m Meta, userID string) (Result, error) {
+	if err := self(m.Caller, userID); err != nil {
+		return Result{}, err
+	}
 	return update(ctx, s, m, users, userID, func(u domain.User) (decision, error) {
 		events, err := u.Deactivate()
 		return decision{events: events}, err
@@ -59,7 +82,11 @@ func (s *Service) DeactivateUser(ctx context.Context, m Meta, userID string) (Re
 // restore of it applies them again. It is idempotent: erasing an erased subject erases the key
 // again and appends nothing. An ID that is not a user ID (domain.ValidUserID) is ErrNotFound
 // before anything is read or written: no data can be theirs, and no tombstone is left for it.
+// Only an operator may erase (else ErrForbidden, before anything else).
 func (s *Service) EraseUser(ctx context.Context, m Meta, userID string) (Result, error) {
+	if err := asOperator(m.Caller); err != nil {
+		return Result{}, err
+	}
 	if s.eraser == nil {
 		return Result{}, errors.New("command: no Eraser configured")
 	}
@@ -89,32 +116,52 @@ func (s *Service) EraseUser(ctx context.Context, m Meta, userID string) (Result,
 	return res, nil
 }
 
-// OpenAccount opens an account under c.AccountID (the caller generates it).
+// OpenAccount opens an account under c.AccountID (the caller generates it), owned by the caller,
+// a user: c.OwnerID is either empty or the caller's subject (another is ErrForbidden).
 func (s *Service) OpenAccount(ctx context.Context, m Meta, c domain.OpenAccount) (Result, error) {
+	if err := asUser(m.Caller); err != nil {
+		return Result{}, err
+	}
+	if c.OwnerID == "" {
+		c.OwnerID = m.Caller.Subject
+	}
+	if c.OwnerID != m.Caller.Subject {
+		return Result{}, ErrForbidden
+	}
 	return update(ctx, s, m, accounts, c.AccountID, func(a domain.Account) (decision, error) {
 		events, err := a.OpenAccount(c)
 		return decision{events: events}, err
 	})
 }
 
-// Deposit puts money into an account.
+// Deposit puts money into an account the caller owns. Someone else's answers as one that does
+// not exist (see guarded); an operator is ErrForbidden.
 func (s *Service) Deposit(ctx context.Context, m Meta, accountID string, c domain.Deposit) (Result, error) {
-	return update(ctx, s, m, accounts, accountID, func(a domain.Account) (decision, error) {
+	if err := asUser(m.Caller); err != nil {
+		return Result{}, err
+	}
+	return guarded(ctx, s, m, accounts, accountID, owned(m.Caller), func(a domain.Account) (decision, error) {
 		events, err := a.Deposit(c)
 		return decision{events: events}, err
 	})
 }
 
-// Withdraw takes money out of an account.
+// Withdraw takes money out of an account the caller owns, as Deposit puts it in.
 func (s *Service) Withdraw(ctx context.Context, m Meta, accountID string, c domain.Withdraw) (Result, error) {
-	return update(ctx, s, m, accounts, accountID, func(a domain.Account) (decision, error) {
+	if err := asUser(m.Caller); err != nil {
+		return Result{}, err
+	}
+	return guarded(ctx, s, m, accounts, accountID, owned(m.Caller), func(a domain.Account) (decision, error) {
 		events, err := a.Withdraw(c)
 		return decision{events: events}, err
 	})
 }
 
-// AddStock adds units to the inventory item c.SKU.
+// AddStock adds units to the inventory item c.SKU. Only an operator may (else ErrForbidden).
 func (s *Service) AddStock(ctx context.Context, m Meta, c domain.AddStock) (Result, error) {
+	if err := asOperator(m.Caller); err != nil {
+		return Result{}, err
+	}
 	if err := domain.ValidSKU(c.SKU); err != nil {
 		return Result{}, err
 	}
@@ -124,9 +171,37 @@ func (s *Service) AddStock(ctx context.Context, m Meta, c domain.AddStock) (Resu
 	})
 }
 
-// PlaceOrder places an order under c.OrderID (the caller generates it). Fulfilment (reserving
-// stock, charging, confirming) is the saga's work.
+// PlaceOrder places an order under c.OrderID (the caller generates it) for the caller, a user:
+// c.CustomerID is either empty or the caller's subject (another is ErrForbidden). The payment
+// account must be an open account the caller owns, else ErrUnknownPaymentAccount, the same
+// whether it does not exist or is someone else's, and nothing is appended: that costs one load
+// of the account (a Query when this instance holds its state, else a snapshot GetItem and a
+// Query). The saga checks it again when it charges (domain.ErrAccountNotOwned). Fulfilment
+// (reserving stock, charging, confirming) is the saga's work.
 func (s *Service) PlaceOrder(ctx context.Context, m Meta, c domain.PlaceOrder) (Result, error) {
+	if err := asUser(m.Caller); err != nil {
+		return Result{}, err
+	}
+	if c.CustomerID == "" {
+		c.CustomerID = m.Caller.Subject
+	}
+	if c.CustomerID != m.Caller.Subject {
+		return Result{}, ErrForbidden
+	}
+	if err := domain.ValidID("paymentAccountId", c.PaymentAccountID); err != nil {
+		return Result{}, err
+	}
+	stream, err := accounts.streamID(c.PaymentAccountID)
+	if err != nil {
+		return Result{}, ErrUnknownPaymentAccount
+	}
+	account, _, _, _, err := load[domain.Account](ctx, s, accounts, stream)
+	if err != nil {
+		return Result{}, err
+	}
+	if !account.Open || account.OwnerID != m.Caller.Subject {
+		return Result{}, ErrUnknownPaymentAccount
+	}
 	return update(ctx, s, m, orders, c.OrderID, func(o domain.Order) (decision, error) {
 		events, err := o.Place(c)
 		return decision{events: events}, err
@@ -216,4 +291,45 @@ func emailTaken(err error) error {
 		return domain.ErrEmailTaken
 	}
 	return err
+}
+
+// asUser reports whether c is a user: ErrUnauthenticated for nobody, ErrForbidden for an
+// operator (an operator acts on no one's behalf).
+func asUser(c auth.Caller) error {
+	switch {
+	case !c.Authenticated():
+		return ErrUnauthenticated
+	case c.Subject == "":
+		return ErrForbidden
+	}
+	return nil
+}
+
+// self reports whether c is the user userID: ErrUnauthenticated for nobody, ErrForbidden for
+// anyone else.
+func self(c auth.Caller, userID string) error {
+	if err := asUser(c); err != nil {
+		return err
+	}
+	if c.Subject != userID {
+		return ErrForbidden
+	}
+	return nil
+}
+
+// asOperator reports whether c is an operator: ErrUnauthenticated for nobody, ErrForbidden for a
+// user.
+func asOperator(c auth.Caller) error {
+	switch {
+	case !c.Authenticated():
+		return ErrUnauthenticated
+	case !c.Operator:
+		return ErrForbidden
+	}
+	return nil
+}
+
+// owned says whether an account is the caller's.
+func owned(c auth.Caller) func(domain.Account) bool {
+	return func(a domain.Account) bool { return a.OwnerID == c.Subject }
 }

@@ -121,11 +121,11 @@ func funded(t *testing.T, svc *command.Service, owner string, balance int64) str
 	t.Helper()
 	ctx := context.Background()
 	acct := ids.New()
-	if _, err := svc.OpenAccount(ctx, meta(), domain.OpenAccount{AccountID: acct, OwnerID: owner, Currency: "EUR"}); err != nil {
+	if _, err := svc.OpenAccount(ctx, as(owner), domain.OpenAccount{AccountID: acct, OwnerID: owner, Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
 	if balance > 0 {
-		if _, err := svc.Deposit(ctx, meta(), acct, domain.Deposit{Amount: balance}); err != nil {
+		if _, err := svc.Deposit(ctx, as(owner), acct, domain.Deposit{Amount: balance}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -276,7 +276,7 @@ func TestStockByOrder(t *testing.T) {
 	ctx := context.Background()
 	svc := d.service(t)
 	sku := "SKU-" + ids.New()
-	if _, err := svc.AddStock(ctx, meta(), domain.AddStock{SKU: sku, Quantity: 10}); err != nil {
+	if _, err := svc.AddStock(ctx, op(), domain.AddStock{SKU: sku, Quantity: 10}); err != nil {
 		t.Fatal(err)
 	}
 	o1, o2, o3 := ids.New(), ids.New(), ids.New()
@@ -334,7 +334,7 @@ func TestConcurrentReservesOfOneOrderReserveOnce(t *testing.T) {
 	d := mustDynamo(t)
 	ctx := context.Background()
 	sku := "SKU-" + ids.New()
-	if _, err := d.service(t).AddStock(ctx, meta(), domain.AddStock{SKU: sku, Quantity: 10}); err != nil {
+	if _, err := d.service(t).AddStock(ctx, op(), domain.AddStock{SKU: sku, Quantity: 10}); err != nil {
 		t.Fatal(err)
 	}
 	order := ids.New()
@@ -372,10 +372,11 @@ func TestConfirmAndCancelOrders(t *testing.T) {
 	d := mustDynamo(t)
 	ctx := context.Background()
 	svc := d.service(t)
+	acct := funded(t, svc, owner, 0)
 	place := func() string {
 		t.Helper()
 		id := ids.New()
-		if _, err := svc.PlaceOrder(ctx, meta(), domain.PlaceOrder{OrderID: id, CustomerID: ids.New(), PaymentAccountID: ids.New(), Currency: "EUR",
+		if _, err := svc.PlaceOrder(ctx, meta(), domain.PlaceOrder{OrderID: id, CustomerID: owner, PaymentAccountID: acct, Currency: "EUR",
 			Lines:           []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: 100}},
 			ShippingAddress: domain.Address{Name: "Bo", Line1: "Main St 1", City: "Berlin", PostalCode: "10115", Country: "DE"}}); err != nil {
 			t.Fatal(err)
@@ -417,7 +418,7 @@ func TestStaleSnapshotsAreIgnored(t *testing.T) {
 	ctx := context.Background()
 	svc := d.service(t)
 	sku := "SKU-" + ids.New()
-	added, err := svc.AddStock(ctx, meta(), domain.AddStock{SKU: sku, Quantity: 1})
+	added, err := svc.AddStock(ctx, op(), domain.AddStock{SKU: sku, Quantity: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,8 +132,8 @@ func (a Account) OpenAccount(c OpenAccount) ([]Event, error) {
 	switch {
 	case c.AccountID == "":
 		return nil, invalid("accountId", "is required")
-	case ValidID("ownerId", c.OwnerID) != nil:
-		return nil, ValidID("ownerId", c.OwnerID)
+	case ValidUserID("ownerId", c.OwnerID) != nil:
+		return nil, ValidUserID("ownerId", c.OwnerID)
 	case !currencyPattern.MatchString(c.Currency):
 		return nil, invalid("currency", "is not an ISO 4217 code such as EUR")
 	}

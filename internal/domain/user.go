@@ -53,16 +53,22 @@ func (e UserEmailChanged) DataSubject() string { return e.UserID }
 // UserStatus is where a user is in its life.
 type UserStatus string
 
-// userIDPattern is a user ID as the API makes them: a ULID in its canonical form, 26 characters
-// of upper-case Crockford base32 (no I, L, O or U), the first at most 7.
-var userIDPattern = regexp.MustCompile(`^[0-7][0-9A-HJKMNP-TV-Z]{25}$`)
+// UserIDPattern is the shape of a user ID, and so of an authenticated caller's subject (package
+// auth accepts a token's "sub" only when it has it): a user's ID is the subject of their token.
+// Cognito's subjects are UUIDs ("00dad63f-04b8-4552-8337-a0b48690001b"); other OpenID Connect
+// issuers use letters, digits and a few separators ("auth0|5f7c…", "google-oauth2|1049…"),
+// beginning with a letter or digit (so no "." or ".."). Every character is one a stream ID may
+// hold (store.ValidStreamID), so "user-"+id is a stream.
+const UserIDPattern = `^[A-Za-z0-9][A-Za-z0-9._:|@+-]{0,127}$`
 
-// ValidUserID reports a *ValidationError for field unless id is a user ID: a ULID in canonical
-// form, as the API makes them. Users are data subjects, and so are the customers of orders, whose
-// IDs are user IDs: an ID that fails this rule can have no personal data.
+var userIDPattern = regexp.MustCompile(UserIDPattern)
+
+// ValidUserID reports a *ValidationError for field unless id is a user ID ([UserIDPattern]): the
+// subject of an authenticated caller. Users are data subjects, and so are the customers of
+// orders, whose IDs are user IDs: an ID that fails this rule can have no personal data.
 func ValidUserID(field, id string) error {
 	if !userIDPattern.MatchString(id) {
-		return invalid(field, "must be a user ID: a ULID of 26 upper-case Crockford base32 characters")
+		return invalid(field, "must be a user ID: 1 to 128 letters, digits, '.', '_', ':', '|', '@', '+' or '-'")
 	}
 	return nil
 }

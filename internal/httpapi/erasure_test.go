@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/erasure"
@@ -33,7 +34,7 @@ func TestEraseUserEndToEnd(t *testing.T) {
 	user := hs.do(t, reg)
 	wantStatus(t, user, http.StatusCreated, "")
 	order := fixture(t, "place-order-base64.json")
-	body, _ := json.Marshal(map[string]any{"customerId": user.ID, "paymentAccountId": "acc-1", "currency": "EUR",
+	body, _ := json.Marshal(map[string]any{"paymentAccountId": "acc-1", "currency": "EUR",
 		"lines":           []map[string]any{{"sku": "SKU-1", "quantity": 1, "unitPrice": 100}},
 		"shippingAddress": map[string]string{"name": "Ann Example", "line1": "1 Main Street", "city": "Berlin", "postalCode": "10115", "country": "DE"}})
 	order.Body, order.IsBase64Encoded = string(body), false
@@ -132,16 +133,18 @@ func TestEraseUserEndToEnd(t *testing.T) {
 	}
 	// Queries show the erasure as such, not as empty data: now, and as of before it.
 	q := query.New(query.Config{API: hs.client, Table: hs.env.Refs["ReadModelsTable"], Events: hs.store})
-	if u, err := q.User(ctx, user.ID, 0); err != nil || !u.Redacted || u.Email != "" || u.Status != "erased" {
+	if u, err := q.User(ctx, auth.User(user.ID), user.ID, 0); err != nil || !u.Redacted || u.Email != "" || u.Status != "erased" {
 		t.Fatalf("user read model after erasure: %+v, %v", u, err)
 	}
-	if u, err := q.UserAsOf(ctx, user.ID, time.Now().Add(-time.Millisecond)); err != nil || !u.Redacted || u.Email != "" || u.Name != "" {
+	if u, err := q.UserAsOf(ctx, auth.Operator(testOperator), user.ID, time.Now().Add(-time.Millisecond)); err != nil || !u.Redacted || u.Email != "" || u.Name != "" {
 		t.Fatalf("user as of now after erasure: %+v, %v", u, err)
 	}
 	// Commands on the erased user are refused; orders for them cannot carry their data.
 	wantStatus(t, hs.do(t, request(t, "PUT /users/{id}/email", `{"email":"x@example.com"}`, map[string]string{"id": user.ID})),
 		http.StatusUnprocessableEntity, httpapi.TypeRulePrefix+"user-erased")
 	wantStatus(t, hs.do(t, order), http.StatusUnprocessableEntity, httpapi.TypeRulePrefix+"subject-erased")
-	// The email address is free again.
-	wantStatus(t, hs.do(t, fixture(t, "register-user.json")), http.StatusCreated, "")
+	// The subject stays erased: it cannot register again. The email address is free again, for
+	// another user.
+	wantStatus(t, hs.do(t, fixture(t, "register-user.json")), http.StatusConflict, httpapi.TypeExists)
+	wantStatus(t, hs.do(t, as(fixture(t, "register-user.json"), "auth0|5f7c8ec7c33c6c004bbafe82")), http.StatusCreated, "")
 }

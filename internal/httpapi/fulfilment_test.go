@@ -50,8 +50,9 @@ func TestQueriesFulfilment(t *testing.T) {
 	}
 
 	// A run as the saga decides it: started, then both lines reserved (one refused first).
-	order := domain.OrderPlaced{OrderID: id, CustomerID: "c1", PaymentAccountID: "acct-1", Currency: "EUR", Total: 300,
+	order := domain.OrderPlaced{OrderID: id, CustomerID: queryOwner, PaymentAccountID: "acct-1", Currency: "EUR", Total: 300,
 		Lines: []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: 100}, {SKU: "SKU-2", Quantity: 1, UnitPrice: 200}}}
+	qh.appendDomain(t, "order-"+id, 0, order) // the order the run is of: its customer may see the run
 	start := qh.clock.Now()
 	var f domain.Fulfilment
 	var history []domain.Event
@@ -145,7 +146,7 @@ func TestQueriesOrderShowsStatusAndCancelReason(t *testing.T) {
 	qh := newQueryHarness(t)
 	id := fmt.Sprintf("o%d", time.Now().UnixNano())
 	stream := "order-" + id
-	qh.appendDomain(t, stream, 0, domain.OrderPlaced{OrderID: id, CustomerID: "c1", PaymentAccountID: "acct-1", Currency: "EUR", Total: 100,
+	qh.appendDomain(t, stream, 0, domain.OrderPlaced{OrderID: id, CustomerID: queryOwner, PaymentAccountID: "acct-1", Currency: "EUR", Total: 100,
 		Lines: []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: 100}}})
 	qh.project(t, stream)
 	params := map[string]string{"id": id}

@@ -8,6 +8,28 @@
 // If-Match (the expected aggregate version, a mismatch is 409; * for "it exists", else 412; any
 // on a create is 412) and X-Correlation-Id (accepted, or generated, and echoed). Responses carry
 // the aggregate's version as ETag.
+//
+// # Callers
+//
+// Every route needs a caller API Gateway authenticated: a user (the JWT authorizer, the default
+// of every route: the caller is the access token's subject) or an operator (IAM auth, on the
+// operator routes). The handlers read it with auth.FromRequest and hand it to the application
+// layer, which decides what the caller may do (packages command and query document the rules);
+// they translate its refusals once:
+//
+//   - no caller (no authorizer context, which API Gateway never lets through): 401, TypeUnauthenticated;
+//   - a refusal that follows from the request alone, revealing nothing stored (the path names
+//     another user: /users/{id}, /customers/{id}/orders; a user on an operator route, an
+//     operator on a route that acts as a user): 403, TypeForbidden;
+//   - a refusal that depends on stored data (an account or order that is someone else's): the
+//     answer of one that does not exist, exactly: 404 TypeNotFound (or TypeVersionNotFound with
+//     ?minVersion=, or what If-Match on a missing resource gets), same detail, no ETag;
+//   - an order whose paymentAccountId is not an account the caller owns: 422,
+//     TypeUnknownPaymentAccount, whether it does not exist or is someone else's.
+//
+// An Idempotency-Key is the caller's own: records are kept under the key and a keyed hash of the
+// caller, so one caller's key never replays another's response. Neither the caller nor the
+// token's claims are logged.
 package httpapi
 
 import (
@@ -31,6 +53,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/idempotency"
 	"github.com/eventfold/eventfold/internal/store"
@@ -175,6 +198,11 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 	if !ok {
 		return none, command.Result{}, newProblem(http.StatusNotFound, TypeRouteNotFound, "no such route")
 	}
+	caller, err := auth.FromRequest(req.RequestContext)
+	if err != nil {
+		return none, command.Result{}, err
+	}
+	meta.Caller = caller
 	body, err := h.body(req)
 	if err != nil {
 		return none, command.Result{}, err
@@ -196,6 +224,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 	if !keyPattern.MatchString(key) {
 		return none, command.Result{}, newProblem(http.StatusBadRequest, TypeMalformed, "Idempotency-Key must be 1 to 255 printable ASCII characters")
 	}
+	key = h.RecordKey(caller, key)
 	hash := h.RequestHash(req.RouteKey, req.RawPath, req.Headers["if-match"], body)
 	lock, ok := ctx.Deadline()
 	if !ok {
@@ -278,6 +307,21 @@ func ifMatch(header string, create bool) (expected *int64, mustExist bool, err e
 		return nil, false, newProblem(http.StatusPreconditionFailed, TypePreconditionFailed, "this request creates the resource, so no If-Match can hold for it; send none")
 	}
 	return expected, expected == nil, nil
+}
+
+// RecordKey is the record key of a caller's Idempotency-Key: the key after a keyed hash of who
+// the caller is (a user's subject, an operator's principal), so the same key sent by two callers
+// names two records, and neither the subject nor the principal is stored in the clear.
+func (h *Handler) RecordKey(c auth.Caller, key string) string {
+	mac := hmac.New(sha256.New, h.hashKey)
+	mac.Write([]byte("caller"))
+	mac.Write([]byte{0})
+	if c.Operator {
+		mac.Write([]byte("operator\x00" + c.Principal))
+	} else {
+		mac.Write([]byte("user\x00" + c.Subject))
+	}
+	return hex.EncodeToString(mac.Sum(nil)[:16]) + "/" + key
 }
 
 // RequestHash fingerprints a request for its idempotency record: the same key with a different

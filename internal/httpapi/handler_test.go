@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
@@ -39,6 +40,7 @@ type harness struct {
 	logs   *awstest.SyncBuffer
 	env    template.Env
 	client *dynamodb.Client
+	cmds   *command.Service
 }
 
 // newHarness wires the handler as functions/commands does, on fresh tables in DynamoDB Local.
@@ -46,7 +48,71 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	reqs := &awstest.Requests{}
 	client := reqs.Client(t)
-	return wire(t, client, reqs, awstest.MustTables(t, client))
+	hs := wire(t, client, reqs, awstest.MustTables(t, client))
+	// The accounts the fixtures' orders are paid from: the caller's.
+	for _, acct := range []string{"acc-1", fixtureAccount} {
+		if _, err := hs.cmds.OpenAccount(context.Background(), command.Meta{CommandID: "seed-" + acct, Caller: auth.User(testSubject)},
+			domain.OpenAccount{AccountID: acct, Currency: "EUR"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs.Take()
+	return hs
+}
+
+// testSubject is the subject of the access token of the fixtures (testdata/*.json), the caller
+// of every request unless a test says otherwise; fixtureAccount is the account their order is
+// paid from, which newHarness opens for testSubject, as it does acc-1.
+const (
+	testSubject    = "00dad63f-04b8-4552-8337-a0b48690001b"
+	fixtureAccount = "01J9ZQ4T8K5W3X2Y1V0B6N7M9A"
+	testOperator   = "arn:aws:iam::123456789012:user/ops-alice"
+)
+
+// operatorRoutes are the routes template.yaml gives IAM auth: request sends them as an operator.
+var operatorRoutes = map[string]bool{
+	"DELETE /users/{id}": true, "POST /inventory/{sku}/stock": true, "GET /users": true, "GET /streams/{streamId}/events": true,
+	"GET /ops/users/{id}": true, "GET /ops/accounts/{id}": true, "GET /ops/orders/{id}": true, "GET /ops/orders/{id}/fulfilment": true,
+	"GET /ops/customers/{id}/orders": true,
+}
+
+// jwtAuthorizer is the authorizer context API Gateway's JWT authorizer passes (payload v2.0) for
+// a Cognito access token of subject sub: the token's claims, as strings, and its scopes.
+func jwtAuthorizer(sub string) *events.APIGatewayV2HTTPRequestContextAuthorizerDescription {
+	return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
+		Claims: map[string]string{
+			"sub": sub, "username": sub, "scope": "aws.cognito.signin.user.admin", "token_use": "access",
+			"client_id": "5tq6m2r3n1hfk9c0d8e7a4b2gs", "iss": "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_aBcDeFgHi",
+			"auth_time": "1764598800", "iat": "1764598800", "exp": "1764602400", "jti": "a3b1c2d4-e5f6-4789-8abc-def012345678",
+		},
+		Scopes: []string{"aws.cognito.signin.user.admin"},
+	}}
+}
+
+// iamAuthorizer is the authorizer context of a route with IAM auth, for a request SigV4-signed by
+// the IAM user principal.
+func iamAuthorizer(principal string) *events.APIGatewayV2HTTPRequestContextAuthorizerDescription {
+	return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+		AccessKey: "AKIAIOSFODNN7EXAMPLE", AccountID: "123456789012", CallerID: "AIDAJQABLZS4A3QDU576Q", UserARN: principal, UserID: "AIDAJQABLZS4A3QDU576Q",
+	}}
+}
+
+// as returns req sent by the user sub (a JWT authorizer context).
+func as(req events.APIGatewayV2HTTPRequest, sub string) events.APIGatewayV2HTTPRequest {
+	req.RequestContext.Authorizer = jwtAuthorizer(sub)
+	return req
+}
+
+// asOperator returns req sent by an operator (an IAM authorizer context).
+func asOperator(req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPRequest {
+	req.RequestContext.Authorizer = iamAuthorizer(testOperator)
+	return req
+}
+
+// anonymous returns req without an authorizer context, as no request through API Gateway is.
+func anonymous(req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPRequest {
+	req.RequestContext.Authorizer = nil
+	return req
 }
 
 // wire builds a handler, as a new Lambda instance would, on existing tables.
@@ -92,7 +158,7 @@ func wireWith(t *testing.T, client *dynamodb.Client, reqs *awstest.Requests, env
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{h: h, store: st, idem: idem, reqs: reqs, logs: logs, env: env, client: client}
+	return &harness{h: h, store: st, idem: idem, reqs: reqs, logs: logs, env: env, client: client, cmds: cmds}
 }
 
 func fixture(t *testing.T, name string) events.APIGatewayV2HTTPRequest {
@@ -119,6 +185,9 @@ func request(t *testing.T, routeKey, body string, params map[string]string, head
 	}
 	req.RawPath, req.RequestContext.HTTP.Path, req.RequestContext.HTTP.Method = path, path, method
 	req.PathParameters = params
+	if operatorRoutes[routeKey] {
+		req = asOperator(req)
+	}
 	req.Body = body
 	req.Headers = map[string]string{"content-type": "application/json"}
 	for i := 0; i+1 < len(headers); i += 2 {
@@ -169,7 +238,7 @@ func wantStatus(t *testing.T, r reply, status int, problemType string) {
 
 func (hs *harness) openAccount(t *testing.T) string {
 	t.Helper()
-	r := hs.do(t, request(t, "POST /accounts", `{"ownerId":"u-1","currency":"EUR"}`, nil))
+	r := hs.do(t, request(t, "POST /accounts", `{"currency":"EUR"}`, nil))
 	wantStatus(t, r, http.StatusCreated, "")
 	return r.ID
 }
@@ -193,7 +262,7 @@ func TestRegisterUser(t *testing.T) {
 		t.Fatalf("stored %+v, %v", events, err)
 	}
 	// The same address, differently written, belongs to that user now.
-	again := fixture(t, "register-user.json")
+	again := as(fixture(t, "register-user.json"), "auth0|5f7c8ec7c33c6c004bbafe82")
 	again.Body = `{"email":" ANN@example.com","name":"Someone Else"}`
 	wantStatus(t, hs.do(t, again), http.StatusUnprocessableEntity, httpapi.TypeRulePrefix+"email-taken")
 	if logs := hs.logs.String(); strings.Contains(logs, "ann@example.com") || strings.Contains(strings.ToLower(logs), "ann example") || strings.Contains(logs, "Someone") {
@@ -234,7 +303,7 @@ func TestBadRequestsAreProblemsAndChangeNothing(t *testing.T) {
 		{"malformed account ID", deposit(t, "a b", 1), 404, httpapi.TypeNotFound},
 		{"unknown route", request(t, "DELETE /accounts/{id}", ``, map[string]string{"id": acct}), 404, httpapi.TypeRouteNotFound},
 		{"insufficient funds", request(t, "POST /accounts/{id}/withdrawals", `{"amount":1}`, map[string]string{"id": acct}), 422, httpapi.TypeRulePrefix + "insufficient-funds"},
-		{"bad currency", request(t, "POST /accounts", `{"ownerId":"u","currency":"euro"}`, nil), 400, httpapi.TypeValidation},
+		{"bad currency", request(t, "POST /accounts", `{"currency":"euro"}`, nil), 400, httpapi.TypeValidation},
 		{"bad email", request(t, "POST /users", `{"email":"secret-value@@x","name":"N"}`, nil), 400, httpapi.TypeValidation},
 	}
 	for _, tt := range tests {
@@ -313,13 +382,13 @@ func TestIdempotencyKeyInProgressAndExpiredLock(t *testing.T) {
 	req := deposit(t, acct, 5, "idempotency-key", "busy-1")
 	// Another attempt holds the key; hash as the handler computes it.
 	hash := requestHash(hs, req)
-	if _, _, err := hs.idem.Begin(context.Background(), "busy-1", hash, time.Now().Add(time.Hour), idempotency.Attempt{CommandID: "c1"}); err != nil {
+	if _, _, err := hs.idem.Begin(context.Background(), hs.h.RecordKey(auth.User(testSubject), "busy-1"), hash, time.Now().Add(time.Hour), idempotency.Attempt{CommandID: "c1"}); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(t, hs.do(t, req), http.StatusConflict, httpapi.TypeKeyInProgress)
 	// A crashed attempt whose lock (the Lambda deadline) ran out can be retried.
 	req2 := deposit(t, acct, 6, "idempotency-key", "crashed-1")
-	if _, _, err := hs.idem.Begin(context.Background(), "crashed-1", requestHash(hs, req2), time.Now().Add(-time.Second), idempotency.Attempt{CommandID: "c2"}); err != nil {
+	if _, _, err := hs.idem.Begin(context.Background(), hs.h.RecordKey(auth.User(testSubject), "crashed-1"), requestHash(hs, req2), time.Now().Add(-time.Second), idempotency.Attempt{CommandID: "c2"}); err != nil {
 		t.Fatal(err)
 	}
 	r := hs.do(t, req2)
@@ -345,7 +414,7 @@ func TestBase64BodyAndCookies(t *testing.T) {
 		t.Fatal(events, err)
 	}
 	var placed domain.OrderPlaced
-	if err := json.Unmarshal(events[0].Data, &placed); err != nil || placed.Total != 2*1250+499 || placed.ShippingAddress.City != "Berlin" || events[0].Subject != "01J9ZQ4T8K5W3X2Y1V0B6N7M8C" ||
+	if err := json.Unmarshal(events[0].Data, &placed); err != nil || placed.Total != 2*1250+499 || placed.ShippingAddress.City != "Berlin" || events[0].Subject != testSubject ||
 		placed.PaymentAccountID != "01J9ZQ4T8K5W3X2Y1V0B6N7M9A" {
 		t.Fatalf("order placed = %+v, %v", placed, err)
 	}
@@ -459,19 +528,26 @@ func TestSingleEventCommandIsOneLoadAndOneWrite(t *testing.T) {
 	if ops, wcu = hs.reqs.Take(); strings.Join(ops, ",") != "Query,GetItem,TransactWriteItems" || wcu != 6 {
 		t.Fatalf("register: requests %v, %v WCU; want Query, GetItem, TransactWriteItems and 6 WCU", ops, wcu)
 	}
-	// An order of a customer whose key this instance holds: one Query and one PutItem, 1 WCU. The
-	// first order of a customer who has no key yet stores it with the order: a transaction.
-	orderOf := func(customer string) events.APIGatewayV2HTTPRequest {
-		return request(t, "POST /orders", `{"customerId":"`+customer+`","paymentAccountId":"acc-1","currency":"EUR","lines":[{"sku":"SKU-1","quantity":1,"unitPrice":100}],`+
-			`"shippingAddress":{"name":"Ann Example","line1":"1 Main Street","city":"Berlin","postalCode":"10115","country":"DE"}}`, nil)
+	// An order of a customer whose key this instance holds: a Query of the payment account's
+	// events after the state this instance holds (the check that it is the customer's), one
+	// Query of the order's stream and one PutItem, 1 WCU. The first order of a customer who has no
+	// key yet stores it with the order: a transaction.
+	orderOf := func(customer, acct string) events.APIGatewayV2HTTPRequest {
+		return as(request(t, "POST /orders", `{"paymentAccountId":"`+acct+`","currency":"EUR","lines":[{"sku":"SKU-1","quantity":1,"unitPrice":100}],`+
+			`"shippingAddress":{"name":"Ann Example","line1":"1 Main Street","city":"Berlin","postalCode":"10115","country":"DE"}}`, nil), customer)
 	}
-	wantStatus(t, hs.do(t, orderOf(registered.ID)), http.StatusAccepted, "")
-	if ops, wcu = hs.reqs.Take(); strings.Join(ops, ",") != "Query,PutItem" || wcu != 1 {
-		t.Fatalf("order of a user: requests %v, %v WCU; want Query, PutItem and 1 WCU", ops, wcu)
+	wantStatus(t, hs.do(t, orderOf(registered.ID, "acc-1")), http.StatusAccepted, "")
+	if ops, wcu = hs.reqs.Take(); strings.Join(ops, ",") != "Query,Query,PutItem" || wcu != 1 {
+		t.Fatalf("order of a user: requests %v, %v WCU; want Query (account), Query (order), PutItem and 1 WCU", ops, wcu)
 	}
-	wantStatus(t, hs.do(t, orderOf(store.NewIDs(nil).New())), http.StatusAccepted, "")
-	if ops, wcu = hs.reqs.Take(); strings.Join(ops, ",") != "Query,GetItem,TransactWriteItems" || wcu != 4 {
-		t.Fatalf("first order of a customer without a key: requests %v, %v WCU; want Query, GetItem, TransactWriteItems and 4 WCU", ops, wcu)
+	newcomer := "auth0|" + store.NewIDs(nil).New()
+	if _, err := hs.cmds.OpenAccount(context.Background(), command.Meta{CommandID: "open-newcomer", Caller: auth.User(newcomer)}, domain.OpenAccount{AccountID: "acc-newcomer", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	hs.reqs.Take()
+	wantStatus(t, hs.do(t, orderOf(newcomer, "acc-newcomer")), http.StatusAccepted, "")
+	if ops, wcu = hs.reqs.Take(); strings.Join(ops, ",") != "Query,Query,GetItem,TransactWriteItems" || wcu != 4 {
+		t.Fatalf("first order of a customer without a key: requests %v, %v WCU; want Query (account), Query (order), GetItem, TransactWriteItems and 4 WCU", ops, wcu)
 	}
 	// With an Idempotency-Key: the record's begin and completion on top; a replay is one request.
 	wantStatus(t, hs.do(t, deposit(t, acct, 5, "idempotency-key", "count-1")), http.StatusOK, "")

@@ -31,7 +31,7 @@ func TestIfMatchOnCreateRoutes(t *testing.T) {
 	hs := newHarness(t)
 	creates := []struct{ route, body string }{
 		{"POST /users", `{"email":"ann@example.com","name":"Ann"}`},
-		{"POST /accounts", `{"ownerId":"u-1","currency":"EUR"}`},
+		{"POST /accounts", `{"currency":"EUR"}`},
 		{"POST /orders", orderBody("", "")},
 	}
 	n := 0
@@ -52,9 +52,14 @@ func TestIfMatchOnCreateRoutes(t *testing.T) {
 			t.Run(c.route+" "+tt.ifMatch, func(t *testing.T) {
 				n++
 				key := fmt.Sprintf("create-%d", n)
+				// Each registration is another user's: a user registers once.
+				sub := testSubject
+				if c.route == "POST /users" {
+					sub = fmt.Sprintf("%s-%d", testSubject, n)
+				}
 				hs.reqs.Take()
 				for i := 0; i < 2; i++ {
-					r := hs.do(t, request(t, c.route, c.body, nil, "if-match", tt.ifMatch, "idempotency-key", key))
+					r := hs.do(t, as(request(t, c.route, c.body, nil, "if-match", tt.ifMatch, "idempotency-key", key), sub))
 					wantStatus(t, r, tt.status, tt.typ)
 					if r.Headers["Idempotent-Replayed"] != "" || r.Headers["Location"] != "" {
 						t.Fatalf("attempt %d: %+v", i, r)
@@ -64,7 +69,7 @@ func TestIfMatchOnCreateRoutes(t *testing.T) {
 					t.Fatalf("a create with If-Match reached DynamoDB: %v", ops)
 				}
 				// No record was made under the key: it is free for the request without If-Match.
-				r := hs.do(t, request(t, c.route, strings.Replace(c.body, "ann@", fmt.Sprintf("ann%d@", n), 1), nil, "idempotency-key", key))
+				r := hs.do(t, as(request(t, c.route, strings.Replace(c.body, "ann@", fmt.Sprintf("ann%d@", n), 1), nil, "idempotency-key", key), sub))
 				if r.StatusCode/100 != 2 || r.Headers["Idempotent-Replayed"] != "" {
 					t.Fatalf("the key after a refused create: %d %s", r.StatusCode, r.Body)
 				}
@@ -114,7 +119,11 @@ func TestIfMatchOnUpdateRoutes(t *testing.T) {
 			wantStatus(t, hs.do(t, request(t, rt.route, rt.body, at, "if-match", etagOf(rt.version+1))), http.StatusConflict, httpapi.TypeConflict)
 			// * on a resource that does not exist: 412, nothing written.
 			hs.reqs.Take()
-			wantStatus(t, hs.do(t, request(t, rt.route, rt.body, map[string]string{rt.param: rt.missing}, "if-match", "*")), http.StatusPreconditionFailed, httpapi.TypePreconditionFailed)
+			missing := request(t, rt.route, rt.body, map[string]string{rt.param: rt.missing}, "if-match", "*")
+			if strings.Contains(rt.route, " /users/{id}/") {
+				missing = as(missing, rt.missing) // only a user acts on their user, and that one does not exist
+			}
+			wantStatus(t, hs.do(t, missing), http.StatusPreconditionFailed, httpapi.TypePreconditionFailed)
 			if ops, _ := hs.reqs.Take(); len(writes(ops)) > 0 {
 				t.Fatalf("If-Match: * on a missing resource wrote: %v", ops)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
@@ -48,10 +49,18 @@ const (
 	TypeTooLarge           = typePrefix + "payload-too-large"
 	TypeMediaType          = typePrefix + "unsupported-media-type"
 	TypeKeyReused          = typePrefix + "idempotency-key-reused"
-	TypeKeyInProgress      = typePrefix + "idempotency-key-in-progress"
-	TypeInternal           = typePrefix + "internal"
-	TypeRulePrefix         = typePrefix + "rule:" // + domain.RuleError.Code
-	problemContentType     = "application/problem+json"
+	// TypeUnauthenticated is a 401: the request carries no caller API Gateway authenticated.
+	TypeUnauthenticated = typePrefix + "unauthenticated"
+	// TypeForbidden is a 403: the caller may not do this, as the request alone shows (see the
+	// package doc); it reveals nothing stored.
+	TypeForbidden = typePrefix + "forbidden"
+	// TypeUnknownPaymentAccount is a 422 of POST /orders: paymentAccountId is not an open account
+	// of the caller's (none such, or someone else's: the same answer). Nothing was appended.
+	TypeUnknownPaymentAccount = typePrefix + "unknown-payment-account"
+	TypeKeyInProgress         = typePrefix + "idempotency-key-in-progress"
+	TypeInternal              = typePrefix + "internal"
+	TypeRulePrefix            = typePrefix + "rule:" // + domain.RuleError.Code
+	problemContentType        = "application/problem+json"
 )
 
 func newProblem(status int, typ, detail string) *Problem {
@@ -82,6 +91,12 @@ func problemFor(err error) (*Problem, bool) {
 			pr.CurrentVersion = &ce.Actual
 		}
 		return pr, false
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return newProblem(http.StatusUnauthorized, TypeUnauthenticated, "the request carries no authenticated caller"), false
+	case errors.Is(err, auth.ErrForbidden):
+		return newProblem(http.StatusForbidden, TypeForbidden, "the caller may not do this"), false
+	case errors.Is(err, command.ErrUnknownPaymentAccount):
+		return newProblem(http.StatusUnprocessableEntity, TypeUnknownPaymentAccount, "paymentAccountId is not one of your accounts"), false
 	case errors.Is(err, crypto.ErrShredded):
 		return newProblem(http.StatusUnprocessableEntity, TypeRulePrefix+"subject-erased", "the personal data this needs was erased"), false
 	case errors.Is(err, command.ErrPreconditionFailed):
@@ -100,6 +115,9 @@ func (p *Problem) response(correlationID string) events.APIGatewayV2HTTPResponse
 	p.CorrelationID = correlationID
 	body, _ := json.Marshal(p)
 	headers := map[string]string{"Content-Type": problemContentType}
+	if p.Status == http.StatusUnauthorized {
+		headers["WWW-Authenticate"] = "Bearer"
+	}
 	if p.CurrentVersion != nil {
 		headers["ETag"] = etag(*p.CurrentVersion)
 	}

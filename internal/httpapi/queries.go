@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/query"
 	"github.com/eventfold/eventfold/internal/store"
@@ -26,12 +27,15 @@ const (
 	TypeVersionNotFound = typePrefix + "version-not-found"
 )
 
-type queryRoute func(context.Context, events.APIGatewayV2HTTPRequest) (any, int64, error)
+type queryRoute func(context.Context, auth.Caller, events.APIGatewayV2HTTPRequest) (any, int64, error)
 
 // Queries serves the query routes: read models by ID (optionally waiting for a version:
 // ?minVersion=N, read-your-writes, or as they stood at a time: ?asOf=RFC3339, folded from the
-// event store), lists and a stream's audit trail, paged with opaque cursors. It is safe for
-// concurrent use.
+// event store), lists and a stream's audit trail, paged with opaque cursors. Each answers only
+// what the caller may see (package query decides; see the package doc for the statuses). The
+// operator routes under /ops/ give the answers of the user routes of the same name about
+// anyone, to operators only (403 to a user); API Gateway's IAM auth refuses anyone else first.
+// It is safe for concurrent use.
 type Queries struct {
 	q      *query.Service
 	log    *slog.Logger
@@ -63,7 +67,12 @@ func (h *Queries) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest,
 	if !ok {
 		return newProblem(http.StatusNotFound, TypeRouteNotFound, "no such route").response(correlationID)
 	}
-	v, version, err := run(ctx, req)
+	caller, err := auth.FromRequest(req.RequestContext)
+	if err != nil {
+		p, _ := problemFor(err)
+		return p.response(correlationID)
+	}
+	v, version, err := run(ctx, caller, req)
 	switch {
 	case err == nil:
 		body, _ := json.Marshal(v)
@@ -109,9 +118,9 @@ func intParam(req events.APIGatewayV2HTTPRequest, name string, def, lo, hi int64
 
 // byID is a get-by-ID route: ?minVersion waits for the read model (read-your-writes), ?asOf
 // folds the event store up to a time instead.
-func byID[T any](get func(context.Context, string, int64) (T, error), asOf func(context.Context, string, time.Time) (T, error),
+func byID[T any](get func(context.Context, auth.Caller, string, int64) (T, error), asOf func(context.Context, auth.Caller, string, time.Time) (T, error),
 	param string, version func(T) int64) queryRoute {
-	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
+	return func(ctx context.Context, caller auth.Caller, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
 		var (
 			v   T
 			err error
@@ -121,19 +130,47 @@ func byID[T any](get func(context.Context, string, int64) (T, error), asOf func(
 			if perr != nil {
 				return nil, 0, invalidParam("asOf", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
 			}
-			v, err = asOf(ctx, req.PathParameters[param], t)
+			v, err = asOf(ctx, caller, req.PathParameters[param], t)
 		} else {
 			mv, perr := intParam(req, "minVersion", 0, 0, 1<<53)
 			if perr != nil {
 				return nil, 0, perr
 			}
-			v, err = get(ctx, req.PathParameters[param], mv)
+			v, err = get(ctx, caller, req.PathParameters[param], mv)
 		}
 		return v, version(v), err
 	}
 }
 
+// operatorOnly is an operator route: the route of a user of the same answers, for operators only.
+// A user is refused (403) before the query runs, even about what is their own: the route is not
+// theirs (API Gateway's IAM auth refuses them first).
+func operatorOnly(run queryRoute) queryRoute {
+	return func(ctx context.Context, caller auth.Caller, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
+		if !caller.Operator {
+			return nil, 0, query.ErrForbidden
+		}
+		return run(ctx, caller, req)
+	}
+}
+
+// queryRoutes maps API Gateway route keys to queries. Keep it equal to the HttpApi events of
+// QueriesFunction in template.yaml (TestRoutesMatchTemplate checks).
 func (h *Queries) queryRoutes() map[string]queryRoute {
+	routes := h.userRoutes()
+	for user, ops := range map[string]string{
+		"GET /users/{id}":             "GET /ops/users/{id}",
+		"GET /accounts/{id}":          "GET /ops/accounts/{id}",
+		"GET /orders/{id}":            "GET /ops/orders/{id}",
+		"GET /orders/{id}/fulfilment": "GET /ops/orders/{id}/fulfilment",
+		"GET /customers/{id}/orders":  "GET /ops/customers/{id}/orders",
+	} {
+		routes[ops] = operatorOnly(routes[user])
+	}
+	return routes
+}
+
+func (h *Queries) userRoutes() map[string]queryRoute {
 	q := h.q
 	return map[string]queryRoute{
 		"GET /users/{id}":             byID(q.User, q.UserAsOf, "id", func(u query.User) int64 { return u.Version }),
@@ -141,7 +178,7 @@ func (h *Queries) queryRoutes() map[string]queryRoute {
 		"GET /inventory/{sku}":        byID(q.Item, q.ItemAsOf, "sku", func(i query.Item) int64 { return i.Version }),
 		"GET /orders/{id}":            byID(q.Order, q.OrderAsOf, "id", func(o query.Order) int64 { return o.Version }),
 		"GET /orders/{id}/fulfilment": byID(q.Fulfilment, q.FulfilmentAsOf, "id", func(f query.Fulfilment) int64 { return f.Version }),
-		"GET /users": func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
+		"GET /users": func(ctx context.Context, caller auth.Caller, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
 			status := req.QueryStringParameters["status"]
 			if status != "active" && status != "deactivated" {
 				return nil, 0, invalidParam("status", "must be active or deactivated")
@@ -150,21 +187,21 @@ func (h *Queries) queryRoutes() map[string]queryRoute {
 			if err != nil {
 				return nil, 0, err
 			}
-			p, err := q.UsersByStatus(ctx, status, req.QueryStringParameters["cursor"], int(limit))
+			p, err := q.UsersByStatus(ctx, caller, status, req.QueryStringParameters["cursor"], int(limit))
 			return p, 0, err
 		},
-		"GET /customers/{id}/orders": func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
-			if err := domain.ValidID("id", req.PathParameters["id"]); err != nil {
+		"GET /customers/{id}/orders": func(ctx context.Context, caller auth.Caller, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
+			if err := domain.ValidUserID("id", req.PathParameters["id"]); err != nil {
 				return nil, 0, err
 			}
 			limit, err := intParam(req, "limit", 25, 1, 100)
 			if err != nil {
 				return nil, 0, err
 			}
-			p, err := q.OrdersByCustomer(ctx, req.PathParameters["id"], req.QueryStringParameters["cursor"], int(limit))
+			p, err := q.OrdersByCustomer(ctx, caller, req.PathParameters["id"], req.QueryStringParameters["cursor"], int(limit))
 			return p, 0, err
 		},
-		"GET /streams/{streamId}/events": func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
+		"GET /streams/{streamId}/events": func(ctx context.Context, caller auth.Caller, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
 			cursor := req.QueryStringParameters["cursor"]
 			if cursor != "" && req.QueryStringParameters["from"] != "" {
 				return nil, 0, invalidParam("from", "cannot be given with cursor: the cursor says where the page starts")
@@ -177,7 +214,7 @@ func (h *Queries) queryRoutes() map[string]queryRoute {
 			if err != nil {
 				return nil, 0, err
 			}
-			t, err := q.Audit(ctx, req.PathParameters["streamId"], from, cursor, int(limit))
+			t, err := q.Audit(ctx, caller, req.PathParameters["streamId"], from, cursor, int(limit))
 			return t, 0, err
 		},
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/httpapi"
@@ -73,7 +74,23 @@ func (qh *queryHarness) project(t *testing.T, stream string) {
 
 func (qh *queryHarness) get(t *testing.T, routeKey string, params, query map[string]string) (events.APIGatewayV2HTTPResponse, map[string]any) {
 	t.Helper()
-	resp, err := qh.q.Handle(context.Background(), events.APIGatewayV2HTTPRequest{RouteKey: routeKey, PathParameters: params, QueryStringParameters: query, Headers: map[string]string{}})
+	req := events.APIGatewayV2HTTPRequest{RouteKey: routeKey, PathParameters: params, QueryStringParameters: query, Headers: map[string]string{}}
+	switch {
+	case operatorRoutes[routeKey]:
+		req = asOperator(req)
+	case (routeKey == "GET /users/{id}" || routeKey == "GET /customers/{id}/orders") && auth.ValidSubject(params["id"]):
+		req = as(req, params["id"]) // the user asks about themself
+	default:
+		req = as(req, queryOwner)
+	}
+	return qh.send(t, req)
+}
+
+// send sends req, with the caller it names.
+func (qh *queryHarness) send(t *testing.T, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, map[string]any) {
+	t.Helper()
+	routeKey := req.RouteKey
+	resp, err := qh.q.Handle(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +101,16 @@ func (qh *queryHarness) get(t *testing.T, routeKey string, params, query map[str
 	return resp, body
 }
 
-func qmeta() command.Meta { return command.Meta{CommandID: "cmd", CorrelationID: "corr"} }
+// queryOwner owns the query tests' accounts and orders, and asks about them.
+const queryOwner = "o1"
+
+// qmeta is the metadata of a command queryOwner sends.
+func qmeta() command.Meta { return qas(queryOwner) }
+
+// qas is the metadata of a command the user sends.
+func qas(user string) command.Meta {
+	return command.Meta{CommandID: "cmd", CorrelationID: "corr", Caller: auth.User(user)}
+}
 
 func TestQueriesByIDWaitAndAsOf(t *testing.T) {
 	qh := newQueryHarness(t)
@@ -139,12 +165,12 @@ func TestQueriesByIDWaitAndAsOf(t *testing.T) {
 	}
 	// As of a time for the other read models too: a user before and after an email change.
 	uid := "u" + fmt.Sprint(time.Now().UnixNano())
-	if _, err := qh.cmds.RegisterUser(ctx, qmeta(), domain.RegisterUser{UserID: uid, Email: "old@example.com", Name: "U"}); err != nil {
+	if _, err := qh.cmds.RegisterUser(ctx, qas(uid), domain.RegisterUser{UserID: uid, Email: "old@example.com", Name: "U"}); err != nil {
 		t.Fatal(err)
 	}
 	before := qh.clock.Now()
 	qh.clock.Advance(time.Minute)
-	if _, err := qh.cmds.ChangeEmail(ctx, qmeta(), uid, domain.ChangeEmail{Email: "new@example.com"}); err != nil {
+	if _, err := qh.cmds.ChangeEmail(ctx, qas(uid), uid, domain.ChangeEmail{Email: "new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	if resp, body := qh.get(t, "GET /users/{id}", map[string]string{"id": uid}, map[string]string{"asOf": before.Format(time.RFC3339Nano)}); resp.StatusCode != 200 || body["email"] != "old@example.com" || body["version"] != float64(1) {
@@ -177,11 +203,11 @@ func TestQueriesListsWithCursors(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		id := fmt.Sprintf("u%d-%d", i, time.Now().UnixNano())
 		users = append(users, id)
-		if _, err := qh.cmds.RegisterUser(ctx, qmeta(), domain.RegisterUser{UserID: id, Email: fmt.Sprintf("%s@example.com", id), Name: "U"}); err != nil {
+		if _, err := qh.cmds.RegisterUser(ctx, qas(id), domain.RegisterUser{UserID: id, Email: fmt.Sprintf("%s@example.com", id), Name: "U"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := qh.cmds.DeactivateUser(ctx, qmeta(), users[3]); err != nil {
+	if _, err := qh.cmds.DeactivateUser(ctx, qas(users[3]), users[3]); err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range users {
@@ -398,7 +424,7 @@ func TestQueriesAuditTrailPages(t *testing.T) {
 	foreign, _ := body["next"].(string)
 	uid := "u" + fmt.Sprint(time.Now().UnixNano())
 	for i := 0; i < 2; i++ {
-		if _, err := qh.cmds.RegisterUser(ctx, qmeta(), domain.RegisterUser{UserID: fmt.Sprint(uid, i), Email: fmt.Sprintf("%s-%d@example.com", uid, i), Name: "U"}); err != nil {
+		if _, err := qh.cmds.RegisterUser(ctx, qas(fmt.Sprint(uid, i)), domain.RegisterUser{UserID: fmt.Sprint(uid, i), Email: fmt.Sprintf("%s-%d@example.com", uid, i), Name: "U"}); err != nil {
 			t.Fatal(err)
 		}
 		qh.project(t, fmt.Sprint("user-", uid, i))

@@ -92,7 +92,7 @@ func TestReview2LateAppendBetweenRetryCheckAndLoadDepositsTwice(t *testing.T) {
 // client's next retry of the same key then creates a second account.
 func TestReview2LateCreateBetweenRetryCheckAndLoad(t *testing.T) {
 	plain, hsA, hsB, a, b := lateHarnesses(t)
-	req := request(t, "POST /accounts", `{"ownerId":"u-1","currency":"EUR"}`, nil, "idempotency-key", "open-window")
+	req := request(t, "POST /accounts", `{"currency":"EUR"}`, nil, "idempotency-key", "open-window")
 	r2, r3 := lateBetweenCheckAndLoad(t, plain, hsA, hsB, a, b, req)
 	t.Logf("attempt 2: %d %s id %s; retry: %d %s id %s", r2.StatusCode, r2.Problem.Type, r2.ID, r3.StatusCode, r3.Problem.Type, r3.ID)
 	if r2.StatusCode != http.StatusCreated || r3.StatusCode != http.StatusCreated || r2.ID != r3.ID {

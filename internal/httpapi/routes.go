@@ -10,6 +10,7 @@ import (
 
 // Request bodies. Field names are the API's; the domain's commands are built from them.
 type (
+	// registerUserBody names no user ID: the user is the caller, their ID the token's subject.
 	registerUserBody struct {
 		Email string `json:"email"`
 		Name  string `json:"name"`
@@ -17,8 +18,8 @@ type (
 	changeEmailBody struct {
 		Email string `json:"email"`
 	}
+	// openAccountBody names no owner: the account is the caller's.
 	openAccountBody struct {
-		OwnerID  string `json:"ownerId"`
 		Currency string `json:"currency"`
 	}
 	amountBody struct {
@@ -27,8 +28,9 @@ type (
 	addStockBody struct {
 		Quantity int64 `json:"quantity"`
 	}
+	// placeOrderBody names no customer: the order is the caller's, paid from one of the
+	// caller's accounts.
 	placeOrderBody struct {
-		CustomerID       string             `json:"customerId"`
 		PaymentAccountID string             `json:"paymentAccountId"`
 		Currency         string             `json:"currency"`
 		Lines            []domain.OrderLine `json:"lines"`
@@ -42,7 +44,7 @@ func (h *Handler) commandRoutes() map[string]route {
 	c := h.cmd
 	return map[string]route{
 		"POST /users": {http.StatusCreated, "/users/", withBody(func(ctx context.Context, r request, b registerUserBody) (command.Result, error) {
-			return c.RegisterUser(ctx, r.meta, domain.RegisterUser{UserID: r.newID, Email: b.Email, Name: b.Name})
+			return c.RegisterUser(ctx, r.meta, domain.RegisterUser{Email: b.Email, Name: b.Name})
 		})},
 		"PUT /users/{id}/email": {http.StatusOK, "", withBody(func(ctx context.Context, r request, b changeEmailBody) (command.Result, error) {
 			return c.ChangeEmail(ctx, r.meta, r.params["id"], domain.ChangeEmail{Email: b.Email})
@@ -54,7 +56,7 @@ func (h *Handler) commandRoutes() map[string]route {
 			return c.EraseUser(ctx, r.meta, r.params["id"])
 		})},
 		"POST /accounts": {http.StatusCreated, "/accounts/", withBody(func(ctx context.Context, r request, b openAccountBody) (command.Result, error) {
-			return c.OpenAccount(ctx, r.meta, domain.OpenAccount{AccountID: r.newID, OwnerID: b.OwnerID, Currency: b.Currency})
+			return c.OpenAccount(ctx, r.meta, domain.OpenAccount{AccountID: r.newID, Currency: b.Currency})
 		})},
 		"POST /accounts/{id}/deposits": {http.StatusOK, "", withBody(func(ctx context.Context, r request, b amountBody) (command.Result, error) {
 			return c.Deposit(ctx, r.meta, r.params["id"], domain.Deposit{Amount: b.Amount})
@@ -66,7 +68,7 @@ func (h *Handler) commandRoutes() map[string]route {
 			return c.AddStock(ctx, r.meta, domain.AddStock{SKU: r.params["sku"], Quantity: b.Quantity})
 		})},
 		"POST /orders": {http.StatusAccepted, "/orders/", withBody(func(ctx context.Context, r request, b placeOrderBody) (command.Result, error) {
-			return c.PlaceOrder(ctx, r.meta, domain.PlaceOrder{OrderID: r.newID, CustomerID: b.CustomerID, PaymentAccountID: b.PaymentAccountID,
+			return c.PlaceOrder(ctx, r.meta, domain.PlaceOrder{OrderID: r.newID, PaymentAccountID: b.PaymentAccountID,
 				Currency: b.Currency, Lines: b.Lines, ShippingAddress: b.ShippingAddress})
 		})},
 	}

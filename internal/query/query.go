@@ -2,6 +2,21 @@
 // keeps, waits (boundedly) for a read model to reach a version the caller has written
 // (read-your-writes), folds the event store for "as of" questions, and lists a stream's audit
 // trail.
+//
+// Every query a client asks takes the caller (package auth names it; httpapi reads it from the
+// request), and answers only what the caller may see:
+//
+//   - A user sees their own profile (User, UserAsOf) and their own orders (OrdersByCustomer):
+//     another user's ID is ErrForbidden, before anything is read, since the request alone shows
+//     it is someone else's.
+//   - A user sees an account they own and an order (and its fulfilment run) they placed; someone
+//     else's answers exactly as one that does not exist: ErrNotFound, or ErrNoVersion when a
+//     version was asked for, with a zero value (so no version, no ETag), since that refusal
+//     depends on stored data and must reveal none of it.
+//   - Any caller sees inventory items.
+//   - An operator sees all of these, and alone lists users (UsersByStatus) and reads audit
+//     trails (Audit); a user asking those is ErrForbidden.
+//   - No caller at all (the zero auth.Caller) is ErrUnauthenticated.
 package query
 
 import (
@@ -21,6 +36,7 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/store"
@@ -37,6 +53,11 @@ var (
 	// ErrBehind is returned when the event store has the version asked for but the read model has
 	// not reached it within the wait allowed.
 	ErrBehind = errors.New("the read model has not reached that version yet")
+	// ErrForbidden is returned when the caller may not ask this, as the request alone shows
+	// (another user's ID, a user asking an operator's query); nothing was read.
+	ErrForbidden = auth.ErrForbidden
+	// ErrUnauthenticated is returned for a query without a caller; nothing was read.
+	ErrUnauthenticated = auth.ErrUnauthenticated
 	// ErrBadCursor is returned for a pagination cursor this service did not issue for that list
 	// (another list's, another stream's, or altered).
 	ErrBadCursor = errors.New("bad cursor")
@@ -215,32 +236,88 @@ func (s *Service) readModel(ctx context.Context, stream string, minVersion int64
 	return out.Item, nil
 }
 
-// User returns a user's profile.
-func (s *Service) User(ctx context.Context, id string, minVersion int64) (User, error) {
+// User returns a user's profile: the caller's own, or any to an operator.
+func (s *Service) User(ctx context.Context, caller auth.Caller, id string, minVersion int64) (User, error) {
+	if err := mayAsk(caller, id); err != nil {
+		return User{}, err
+	}
 	var u User
 	err := s.get(ctx, "user-"+id, minVersion, &u)
 	u.Redacted = u.Status == string(domain.UserStatusErased)
 	return u, err
 }
 
-// Account returns an account's balance.
-func (s *Service) Account(ctx context.Context, id string, minVersion int64) (Account, error) {
+// Account returns an account's balance, to its owner or an operator (see the package doc).
+func (s *Service) Account(ctx context.Context, caller auth.Caller, id string, minVersion int64) (Account, error) {
+	if !caller.Authenticated() {
+		return Account{}, ErrUnauthenticated
+	}
 	var a Account
-	return a, s.get(ctx, "account-"+id, minVersion, &a)
+	if err := s.get(ctx, "account-"+id, minVersion, &a); err != nil {
+		return a, err
+	}
+	if !caller.Owns(a.OwnerID) {
+		return Account{}, hidden(minVersion)
+	}
+	return a, nil
 }
 
-// Item returns an inventory item's stock levels.
-func (s *Service) Item(ctx context.Context, sku string, minVersion int64) (Item, error) {
+// Item returns an inventory item's stock levels, to any caller.
+func (s *Service) Item(ctx context.Context, caller auth.Caller, sku string, minVersion int64) (Item, error) {
+	if !caller.Authenticated() {
+		return Item{}, ErrUnauthenticated
+	}
 	var i Item
 	err := s.get(ctx, "inventory-"+sku, minVersion, &i)
 	i.Available = i.OnHand - i.Reserved
 	return i, err
 }
 
-// Order returns an order's summary.
-func (s *Service) Order(ctx context.Context, id string, minVersion int64) (Order, error) {
+// Order returns an order's summary, to its customer or an operator (see the package doc).
+func (s *Service) Order(ctx context.Context, caller auth.Caller, id string, minVersion int64) (Order, error) {
+	if !caller.Authenticated() {
+		return Order{}, ErrUnauthenticated
+	}
 	var o Order
-	return o, s.get(ctx, "order-"+id, minVersion, &o)
+	if err := s.get(ctx, "order-"+id, minVersion, &o); err != nil {
+		return o, err
+	}
+	if !caller.Owns(o.CustomerID) {
+		return Order{}, hidden(minVersion)
+	}
+	return o, nil
+}
+
+// mayAsk reports whether caller may ask about the user userID: ErrUnauthenticated for nobody,
+// ErrForbidden for a user who is not userID.
+func mayAsk(caller auth.Caller, userID string) error {
+	switch {
+	case !caller.Authenticated():
+		return ErrUnauthenticated
+	case !caller.Owns(userID):
+		return ErrForbidden
+	}
+	return nil
+}
+
+// asOperator reports ErrUnauthenticated for nobody, ErrForbidden for a user.
+func asOperator(caller auth.Caller) error {
+	switch {
+	case !caller.Authenticated():
+		return ErrUnauthenticated
+	case !caller.Operator:
+		return ErrForbidden
+	}
+	return nil
+}
+
+// hidden is the error of a read of what the caller may not see: what a read of a stream that
+// does not exist returns, with minVersion or without.
+func hidden(minVersion int64) error {
+	if minVersion > 0 {
+		return ErrNoVersion
+	}
+	return ErrNotFound
 }
 
 // fold folds a stream's events recorded up to t, and returns the state, its version, and
@@ -264,8 +341,12 @@ func fold[S store.Evolver[S, domain.Event]](ctx context.Context, s *Service, str
 	return state, int64(len(events)), shredded, nil
 }
 
-// UserAsOf is a user's profile as it stood at t, folded from the event store.
-func (s *Service) UserAsOf(ctx context.Context, id string, t time.Time) (User, error) {
+// UserAsOf is a user's profile as it stood at t, folded from the event store: the caller's own,
+// or any to an operator.
+func (s *Service) UserAsOf(ctx context.Context, caller auth.Caller, id string, t time.Time) (User, error) {
+	if err := mayAsk(caller, id); err != nil {
+		return User{}, err
+	}
 	u, v, shredded, err := fold[domain.User](ctx, s, "user-"+id, t)
 	out := User{ID: u.ID, Email: u.Email, Name: u.Name, Status: string(u.Status), Version: v}
 	if shredded {
@@ -274,23 +355,46 @@ func (s *Service) UserAsOf(ctx context.Context, id string, t time.Time) (User, e
 	return out, err
 }
 
-// AccountAsOf is an account as it stood at t, folded from the event store.
-func (s *Service) AccountAsOf(ctx context.Context, id string, t time.Time) (Account, error) {
+// AccountAsOf is an account as it stood at t, folded from the event store, to its owner or an
+// operator; someone else's is ErrNotFound, as one that did not exist then.
+func (s *Service) AccountAsOf(ctx context.Context, caller auth.Caller, id string, t time.Time) (Account, error) {
+	if !caller.Authenticated() {
+		return Account{}, ErrUnauthenticated
+	}
 	a, v, _, err := fold[domain.Account](ctx, s, "account-"+id, t)
-	return Account{ID: a.ID, OwnerID: a.OwnerID, Currency: a.Currency, Balance: a.Balance, Version: v}, err
+	if err != nil {
+		return Account{}, err
+	}
+	if !caller.Owns(a.OwnerID) {
+		return Account{}, ErrNotFound
+	}
+	return Account{ID: a.ID, OwnerID: a.OwnerID, Currency: a.Currency, Balance: a.Balance, Version: v}, nil
 }
 
-// ItemAsOf is an inventory item as it stood at t, folded from the event store.
-func (s *Service) ItemAsOf(ctx context.Context, sku string, t time.Time) (Item, error) {
+// ItemAsOf is an inventory item as it stood at t, folded from the event store, to any caller.
+func (s *Service) ItemAsOf(ctx context.Context, caller auth.Caller, sku string, t time.Time) (Item, error) {
+	if !caller.Authenticated() {
+		return Item{}, ErrUnauthenticated
+	}
 	i, v, _, err := fold[domain.Item](ctx, s, "inventory-"+sku, t)
 	return Item{SKU: i.SKU, OnHand: i.OnHand, Reserved: i.Reserved, Available: i.Available(), Version: v}, err
 }
 
-// OrderAsOf is an order as it stood at t, folded from the event store.
-func (s *Service) OrderAsOf(ctx context.Context, id string, t time.Time) (Order, error) {
+// OrderAsOf is an order as it stood at t, folded from the event store, to its customer or an
+// operator; someone else's is ErrNotFound, as one that did not exist then.
+func (s *Service) OrderAsOf(ctx context.Context, caller auth.Caller, id string, t time.Time) (Order, error) {
+	if !caller.Authenticated() {
+		return Order{}, ErrUnauthenticated
+	}
 	o, v, _, err := fold[domain.Order](ctx, s, "order-"+id, t)
+	if err != nil {
+		return Order{}, err
+	}
+	if !caller.Owns(o.CustomerID) {
+		return Order{}, ErrNotFound
+	}
 	return Order{ID: o.ID, CustomerID: o.CustomerID, Status: string(o.Status), Currency: o.Currency, Total: o.Total,
-		Lines: len(o.Lines), CancelReason: o.CancelReason, Version: v}, err
+		Lines: len(o.Lines), CancelReason: o.CancelReason, Version: v}, nil
 }
 
 // Trail is a page of a stream's audit trail and the cursor of the next one ("" on the last page).
@@ -303,8 +407,11 @@ type Trail struct {
 // cursor (a Trail.Next of the same stream) says: the envelopes, not the payloads. It returns
 // ErrNotFound for a stream ID that cannot exist and ErrBadCursor for a cursor it did not issue
 // for this stream. Each page is one read of at most limit+1 events; the extra one only tells
-// whether a next page exists.
-func (s *Service) Audit(ctx context.Context, streamID string, from int64, cursor string, limit int) (Trail, error) {
+// whether a next page exists. Only an operator may read it (else ErrForbidden).
+func (s *Service) Audit(ctx context.Context, caller auth.Caller, streamID string, from int64, cursor string, limit int) (Trail, error) {
+	if err := asOperator(caller); err != nil {
+		return Trail{}, err
+	}
 	if store.ValidStreamID(streamID) != nil {
 		return Trail{}, ErrNotFound
 	}
@@ -378,13 +485,21 @@ type Page[T any] struct {
 	Next  string `json:"next,omitempty"`
 }
 
-// UsersByStatus lists users with the given status, limit at a time.
-func (s *Service) UsersByStatus(ctx context.Context, status, cursor string, limit int) (Page[User], error) {
+// UsersByStatus lists users with the given status, limit at a time. Only an operator may (else
+// ErrForbidden).
+func (s *Service) UsersByStatus(ctx context.Context, caller auth.Caller, status, cursor string, limit int) (Page[User], error) {
+	if err := asOperator(caller); err != nil {
+		return Page[User]{}, err
+	}
 	return list[User](ctx, s, projection.IndexUsersByStatus, projection.AttrUserStatus, status, cursor, limit)
 }
 
-// OrdersByCustomer lists a customer's orders, limit at a time.
-func (s *Service) OrdersByCustomer(ctx context.Context, customerID, cursor string, limit int) (Page[Order], error) {
+// OrdersByCustomer lists a customer's orders, limit at a time: the caller's own, or anyone's to an
+// operator.
+func (s *Service) OrdersByCustomer(ctx context.Context, caller auth.Caller, customerID, cursor string, limit int) (Page[Order], error) {
+	if err := mayAsk(caller, customerID); err != nil {
+		return Page[Order]{}, err
+	}
 	return list[Order](ctx, s, projection.IndexOrdersByCustomer, projection.AttrCustomerID, customerID, cursor, limit)
 }
 

@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	jsonv2 "github.com/go-json-experiment/json"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/store"
@@ -54,8 +56,13 @@ type RunStep struct {
 
 // Fulfilment returns the read model of the fulfilment run of order orderID, waiting for it to
 // reach minVersion of the run's stream (see get). It returns ErrNotFound for an order whose run
-// has not started (or no such order), ErrNoVersion and ErrBehind as get does.
-func (s *Service) Fulfilment(ctx context.Context, orderID string, minVersion int64) (Fulfilment, error) {
+// has not started (or no such order), ErrNoVersion and ErrBehind as get does. Only the order's
+// customer or an operator sees it; to anyone else it is as if there were no such order (see
+// customerOf: one event store read, before the run's).
+func (s *Service) Fulfilment(ctx context.Context, caller auth.Caller, orderID string, minVersion int64) (Fulfilment, error) {
+	if err := s.mayReadRun(ctx, caller, orderID, minVersion); err != nil {
+		return Fulfilment{Steps: []RunStep{}}, err
+	}
 	var f Fulfilment
 	err := s.get(ctx, domain.RunID(orderID), minVersion, &f)
 	if f.Steps == nil {
@@ -65,8 +72,11 @@ func (s *Service) Fulfilment(ctx context.Context, orderID string, minVersion int
 }
 
 // FulfilmentAsOf is the run of order orderID as it stood at t, folded from the event store the
-// way the projector folds it.
-func (s *Service) FulfilmentAsOf(ctx context.Context, orderID string, t time.Time) (Fulfilment, error) {
+// way the projector folds it; to the order's customer or an operator, as Fulfilment.
+func (s *Service) FulfilmentAsOf(ctx context.Context, caller auth.Caller, orderID string, t time.Time) (Fulfilment, error) {
+	if err := s.mayReadRun(ctx, caller, orderID, 0); err != nil {
+		return Fulfilment{Steps: []RunStep{}}, err
+	}
 	stream := domain.RunID(orderID)
 	if store.ValidStreamID(stream) != nil {
 		return Fulfilment{Steps: []RunStep{}}, ErrNotFound
@@ -89,6 +99,50 @@ func (s *Service) FulfilmentAsOf(ctx context.Context, orderID string, t time.Tim
 		f.Steps[i] = RunStep{Step: string(st.Step), At: st.At, EventType: st.EventType, Version: st.Version}
 	}
 	return f, nil
+}
+
+// mayReadRun reports whether caller may see the fulfilment run of order orderID: an operator
+// may; a user when they are the order's customer, else hidden(minVersion), as if there were no
+// such order.
+func (s *Service) mayReadRun(ctx context.Context, caller auth.Caller, orderID string, minVersion int64) error {
+	switch {
+	case !caller.Authenticated():
+		return ErrUnauthenticated
+	case caller.Operator:
+		return nil
+	}
+	customer, err := s.customerOf(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	if !caller.Owns(customer) {
+		return hidden(minVersion)
+	}
+	return nil
+}
+
+// customerOf returns the customer of order orderID, "" when there is no such order. The run's
+// read model does not hold it (projection keeps customerId off runs, which would list them
+// among the customer's orders), so it is read from the order's first event, OrderPlaced, in the
+// envelopes store: one strongly consistent Query of one item, and no personal field opened
+// (customerId is not one). The order stream is always there before its run is, so a run is never
+// refused to its customer for a read model that lags.
+func (s *Service) customerOf(ctx context.Context, orderID string) (string, error) {
+	stream := "order-" + orderID
+	if store.ValidStreamID(stream) != nil {
+		return "", nil
+	}
+	events, err := s.envelopes.Load(ctx, stream, store.Span{From: 1, To: 1})
+	if err != nil || len(events) == 0 {
+		return "", err
+	}
+	var placed struct {
+		CustomerID string `json:"customerId"`
+	}
+	if err := json.Unmarshal(events[0].Data, &placed); err != nil {
+		return "", fmt.Errorf("%s: the first event: %w", stream, err)
+	}
+	return placed.CustomerID, nil
 }
 
 // StuckRun is a run waiting on a deadline that has passed: its order, its step (reserving or

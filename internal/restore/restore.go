@@ -52,6 +52,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/idempotency"
@@ -288,7 +289,8 @@ func Apply(ctx context.Context, c Config, dryRun bool) (Report, error) {
 
 	// 5. Erasures, applied again.
 	for _, subject := range r.Erasures {
-		m := command.Meta{CommandID: c.IDs.New(), CorrelationID: "restore"}
+		// The restore is the operator's (the CLI acts as one): erasure is an operator command.
+		m := command.Meta{CommandID: c.IDs.New(), CorrelationID: "restore", Caller: auth.Operator("eventfold restore")}
 		if _, err := c.Users.EraseUser(ctx, m, subject); err != nil && !errors.Is(err, domain.ErrNotFound) {
 			return r, fmt.Errorf("erase %s again: %w", subject, err)
 		}

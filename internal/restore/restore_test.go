@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
@@ -74,7 +75,7 @@ func (w *world) meta() command.Meta { return command.Meta{CommandID: w.ids.New()
 func (w *world) register(t *testing.T, email string) (string, error) {
 	t.Helper()
 	id := w.ids.New()
-	_, err := w.svc.RegisterUser(context.Background(), w.meta(), domain.RegisterUser{UserID: id, Email: email, Name: "Some One"})
+	_, err := w.svc.RegisterUser(context.Background(), withCaller(w.meta(), auth.User(id)), domain.RegisterUser{UserID: id, Email: email, Name: "Some One"})
 	return id, err
 }
 
@@ -87,11 +88,12 @@ func (w *world) mustRegister(t *testing.T, email string) string {
 	return id
 }
 
-// keyed runs a deposit as an Idempotency-Key request would: Begin, the command, Complete.
-func (w *world) keyed(t *testing.T, key, acct string) command.Meta {
+// keyed runs a deposit of owner's to their account acct as an Idempotency-Key request would:
+// Begin, the command, Complete.
+func (w *world) keyed(t *testing.T, key, owner, acct string) command.Meta {
 	t.Helper()
 	ctx := context.Background()
-	m := w.meta()
+	m := withCaller(w.meta(), auth.User(owner))
 	_, at, err := w.idem.Begin(ctx, key, "hash-"+key, time.Now().Add(time.Minute), idempotency.Attempt{CommandID: m.CommandID})
 	if err != nil {
 		t.Fatal(err)
@@ -132,30 +134,30 @@ func TestRestoreToAPointInTime(t *testing.T) {
 	ann := w.mustRegister(t, "ann@example.com")
 	bob := w.mustRegister(t, "bob@example.com")
 	carl := w.mustRegister(t, "carl@example.com")
-	if _, err := w.svc.EraseUser(ctx, w.meta(), carl); err != nil {
+	if _, err := w.svc.EraseUser(ctx, withCaller(w.meta(), auth.Operator("arn:aws:iam::123456789012:user/ops")), carl); err != nil {
 		t.Fatal(err)
 	}
 	acct := w.ids.New()
-	if _, err := w.svc.OpenAccount(ctx, w.meta(), domain.OpenAccount{AccountID: acct, OwnerID: ann, Currency: "EUR"}); err != nil {
+	if _, err := w.svc.OpenAccount(ctx, withCaller(w.meta(), auth.User(ann)), domain.OpenAccount{AccountID: acct, OwnerID: ann, Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
-	kept := w.keyed(t, "before", acct) // version 2, a snapshot at 2
+	kept := w.keyed(t, "before", ann, acct) // version 2, a snapshot at 2
 	time.Sleep(10 * time.Millisecond)
 	at := time.Now()
 	time.Sleep(10 * time.Millisecond)
 
 	// After T: all of this is lost by the restore, but for the erasure.
-	lost := w.keyed(t, "after", acct) // version 3
-	for i := 0; i < 2; i++ {          // versions 4, 5: a snapshot at 4
-		if _, err := w.svc.Deposit(ctx, w.meta(), acct, domain.Deposit{Amount: 10}); err != nil {
+	lost := w.keyed(t, "after", ann, acct) // version 3
+	for i := 0; i < 2; i++ {               // versions 4, 5: a snapshot at 4
+		if _, err := w.svc.Deposit(ctx, withCaller(w.meta(), auth.User(ann)), acct, domain.Deposit{Amount: 10}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := w.svc.ChangeEmail(ctx, w.meta(), ann, domain.ChangeEmail{Email: "ann.new@example.com"}); err != nil {
+	if _, err := w.svc.ChangeEmail(ctx, withCaller(w.meta(), auth.User(ann)), ann, domain.ChangeEmail{Email: "ann.new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	dave := w.mustRegister(t, "dave@example.com")
-	if _, err := w.svc.EraseUser(ctx, w.meta(), bob); err != nil {
+	if _, err := w.svc.EraseUser(ctx, withCaller(w.meta(), auth.Operator("arn:aws:iam::123456789012:user/ops")), bob); err != nil {
 		t.Fatal(err)
 	}
 
@@ -203,12 +205,12 @@ func TestRestoreToAPointInTime(t *testing.T) {
 	}
 
 	// No gap, even for the instance that holds the account at version 5 in its state cache.
-	res, err := w.svc.Deposit(ctx, w.meta(), acct, domain.Deposit{Amount: 7})
+	res, err := w.svc.Deposit(ctx, withCaller(w.meta(), auth.User(ann)), acct, domain.Deposit{Amount: 7})
 	if err != nil || res.Version != 3 {
 		t.Fatalf("a warm deposit after the restore = %+v, %v; want version 3", res, err)
 	}
 	cold := w.service(t)
-	if res, err := cold.Deposit(ctx, w.meta(), acct, domain.Deposit{Amount: 7}); err != nil || res.Version != 4 {
+	if res, err := cold.Deposit(ctx, withCaller(w.meta(), auth.User(ann)), acct, domain.Deposit{Amount: 7}); err != nil || res.Version != 4 {
 		t.Fatalf("a cold deposit after the restore = %+v, %v; want version 4", res, err)
 	}
 	if got := w.versions(t, "account-"+acct); len(got) != 4 {
@@ -271,11 +273,11 @@ func TestRestoreRefusesACopyWithAGap(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	acct := w.ids.New()
-	if _, err := w.svc.OpenAccount(ctx, w.meta(), domain.OpenAccount{AccountID: acct, OwnerID: "o", Currency: "EUR"}); err != nil {
+	if _, err := w.svc.OpenAccount(ctx, withCaller(w.meta(), auth.User("o")), domain.OpenAccount{AccountID: acct, OwnerID: "o", Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
-		if _, err := w.svc.Deposit(ctx, w.meta(), acct, domain.Deposit{Amount: 1}); err != nil {
+		if _, err := w.svc.Deposit(ctx, withCaller(w.meta(), auth.User("o")), acct, domain.Deposit{Amount: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -292,4 +294,10 @@ func TestRestoreRefusesACopyWithAGap(t *testing.T) {
 	if got := w.versions(t, "account-"+acct); len(got) != 3 {
 		t.Fatalf("the live stream after a refused restore: %d events, want 3", len(got))
 	}
+}
+
+// withCaller is m sent by c: the user commands are the user's, erasure and stock the operator's.
+func withCaller(m command.Meta, c auth.Caller) command.Meta {
+	m.Caller = c
+	return m
 }

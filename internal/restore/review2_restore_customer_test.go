@@ -7,6 +7,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/restore"
 )
@@ -19,14 +20,17 @@ func TestReview2RestoreWithKeysAtTErasesEveryoneErasedAfterT(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	customer, order := w.ids.New(), w.ids.New()
-	if _, err := w.svc.PlaceOrder(ctx, w.meta(), domain.PlaceOrder{OrderID: order, CustomerID: customer, PaymentAccountID: "acc-1", Currency: "EUR",
+	if _, err := w.svc.OpenAccount(ctx, withCaller(w.meta(), auth.User(customer)), domain.OpenAccount{AccountID: "acc-1", OwnerID: customer, Currency: "EUR"}); err != nil {
+		t.Fatal(err) // an order is paid from an account of the customer's
+	}
+	if _, err := w.svc.PlaceOrder(ctx, withCaller(w.meta(), auth.User(customer)), domain.PlaceOrder{OrderID: order, CustomerID: customer, PaymentAccountID: "acc-1", Currency: "EUR",
 		Lines:           []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: 100}},
 		ShippingAddress: domain.Address{Name: "Some One", Line1: "1 Main St", City: "C", PostalCode: "P", Country: "DE"}}); err != nil {
 		t.Fatal(err)
 	}
 	at := pointInTime()
 	key := w.keyItem(t, customer)
-	if _, err := w.svc.EraseUser(ctx, w.meta(), customer); err != nil {
+	if _, err := w.svc.EraseUser(ctx, withCaller(w.meta(), auth.Operator("arn:aws:iam::123456789012:user/ops")), customer); err != nil {
 		t.Fatalf("erase a customer who never registered: %v, want the erasure recorded (and the key erased)", err)
 	}
 	if w.readable(t, "order-"+order) {

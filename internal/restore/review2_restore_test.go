@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
@@ -113,16 +114,16 @@ func TestReview2RestoreStoppedHalfwayKeepsTheErasureMadeAfterT(t *testing.T) {
 			w := newWorld(t)
 			bob := w.mustRegister(t, "bob@example.com")
 			acct := w.ids.New()
-			if _, err := w.svc.OpenAccount(ctx, w.meta(), domain.OpenAccount{AccountID: acct, OwnerID: bob, Currency: "EUR"}); err != nil {
+			if _, err := w.svc.OpenAccount(ctx, withCaller(w.meta(), auth.User(bob)), domain.OpenAccount{AccountID: acct, OwnerID: bob, Currency: "EUR"}); err != nil {
 				t.Fatal(err)
 			}
 			at := pointInTime()
-			lost := w.keyed(t, "after", acct) // a keyed deposit after T
-			if _, err := w.svc.ChangeEmail(ctx, w.meta(), bob, domain.ChangeEmail{Email: "bob.new@example.com"}); err != nil {
+			lost := w.keyed(t, "after", bob, acct) // a keyed deposit after T
+			if _, err := w.svc.ChangeEmail(ctx, withCaller(w.meta(), auth.User(bob)), bob, domain.ChangeEmail{Email: "bob.new@example.com"}); err != nil {
 				t.Fatal(err)
 			}
 			key := w.keyItem(t, bob)
-			if _, err := w.svc.EraseUser(ctx, w.meta(), bob); err != nil {
+			if _, err := w.svc.EraseUser(ctx, withCaller(w.meta(), auth.Operator("arn:aws:iam::123456789012:user/ops")), bob); err != nil {
 				t.Fatal(err)
 			}
 			w.restoreKey(t, key) // KeysTable restored to T too
@@ -178,11 +179,11 @@ func TestReview2RestoreWithKeysAtTErasesAUserErasedAfterT(t *testing.T) {
 	bob := w.mustRegister(t, "bob@example.com")
 	at := pointInTime()
 	key := w.keyItem(t, bob)
-	if _, err := w.svc.EraseUser(ctx, w.meta(), bob); err != nil {
+	if _, err := w.svc.EraseUser(ctx, withCaller(w.meta(), auth.Operator("arn:aws:iam::123456789012:user/ops")), bob); err != nil {
 		t.Fatal(err)
 	}
 	eve := w.mustRegister(t, "eve@example.com")
-	if _, err := w.svc.EraseUser(ctx, w.meta(), eve); err != nil {
+	if _, err := w.svc.EraseUser(ctx, withCaller(w.meta(), auth.Operator("arn:aws:iam::123456789012:user/ops")), eve); err != nil {
 		t.Fatal(err)
 	}
 	w.restoreKey(t, key)

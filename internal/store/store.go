@@ -267,7 +267,7 @@ func (e *ConflictError) Error() string {
 // Is makes errors.Is(err, ErrVersionConflict) true.
 func (e *ConflictError) Is(target error) bool { return target == ErrVersionConflict }
 
-var streamIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9._:-]+$`)
+var streamIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9._:|@+-]+$`)
 
 // ValidStreamID reports ErrInvalidStreamID, wrapped, unless id is a valid stream ID.
 func ValidStreamID(id string) error {
