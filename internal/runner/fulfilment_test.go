@@ -18,9 +18,6 @@ import (
 	"github.com/eventfold/eventfold/internal/store"
 )
 
-// customerULID is the customer of the end-to-end orders: a user ID, as orders require.
-const customerULID = "01J9ZQ4T8K5W3X2Y1V0B6N7M8C"
-
 // startFulfilment runs template.yaml as `make run` does, with a short fulfilment timeout.
 func startFulfilment(t testing.TB, timeout string) *runner.Runner {
 	t.Helper()
@@ -64,13 +61,13 @@ func (s shop) postAs(who caller, path, body string, want int) map[string]any {
 }
 
 func (s shop) account(balance int) string {
-	id := s.post("/accounts", `{"ownerId":"`+customerULID+`","currency":"EUR"}`, 201)["id"].(string)
+	id := s.post("/accounts", `{"currency":"EUR"}`, 201)["id"].(string)
 	s.post("/accounts/"+id+"/deposits", fmt.Sprintf(`{"amount":%d}`, balance), 200)
 	return id
 }
 
 func (s shop) order(account string, lines ...string) string {
-	body := `{"customerId":"` + customerULID + `","paymentAccountId":"` + account + `","currency":"EUR","lines":[` + strings.Join(lines, ",") +
+	body := `{"paymentAccountId":"` + account + `","currency":"EUR","lines":[` + strings.Join(lines, ",") +
 		`],"shippingAddress":{"name":"Bo Berg","line1":"Hauptstraße 1","city":"Berlin","postalCode":"10115","country":"DE"}}`
 	return s.post("/orders", body, 202)["id"].(string)
 }

@@ -255,7 +255,7 @@ func TestInstancesScaleToTheBound(t *testing.T) {
 // e2eBodies are the request bodies TestEndToEnd sends, in one place.
 var e2eBodies = struct{ user, account []byte }{
 	user:    []byte(`{"email":"e2e@example.com","name":"E2E"}`),
-	account: []byte(`{"ownerId":"o-1","currency":"EUR"}`),
+	account: []byte(`{"currency":"EUR"}`),
 }
 
 // TestEndToEnd runs the real template: an HTTP request through the runner reaches the commands

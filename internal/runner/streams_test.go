@@ -291,7 +291,7 @@ func TestEndToEndStream(t *testing.T) {
 			t.Errorf("close the runner: %v", err)
 		}
 	}()
-	resp, body := callAs(t, userOf(t, r, "streams"), "POST", r.URL()+"/accounts", "application/json", []byte(`{"ownerId":"o1","currency":"EUR"}`))
+	resp, body := callAs(t, userOf(t, r, "streams"), "POST", r.URL()+"/accounts", "application/json", []byte(`{"currency":"EUR"}`))
 	if resp.StatusCode != 201 {
 		t.Fatalf("POST /accounts = %d %s", resp.StatusCode, body)
 	}
