@@ -174,10 +174,10 @@ func (s *Service) AddStock(ctx context.Context, m Meta, c domain.AddStock) (Resu
 // PlaceOrder places an order under c.OrderID (the caller generates it) for the caller, a user:
 // c.CustomerID is either empty or the caller's subject (another is ErrForbidden). The payment
 // account must be an open account the caller owns, else ErrUnknownPaymentAccount, the same
-// whether it does not exist or is someone else's, and nothing is appended: that costs one load
-// of the account (a Query when this instance holds its state, else a snapshot GetItem and a
-// Query). The saga checks it again when it charges (domain.ErrAccountNotOwned). Fulfilment
-// (reserving stock, charging, confirming) is the saga's work.
+// whether it does not exist or is someone else's, and nothing is appended: that costs nothing
+// when this instance holds the account's state, else one Query of its first event
+// (accountOwner). The saga checks it again when it charges (domain.ErrAccountNotOwned).
+// Fulfilment (reserving stock, charging, confirming) is the saga's work.
 func (s *Service) PlaceOrder(ctx context.Context, m Meta, c domain.PlaceOrder) (Result, error) {
 	if err := asUser(m.Caller); err != nil {
 		return Result{}, err
@@ -191,21 +191,42 @@ func (s *Service) PlaceOrder(ctx context.Context, m Meta, c domain.PlaceOrder) (
 	if err := domain.ValidID("paymentAccountId", c.PaymentAccountID); err != nil {
 		return Result{}, err
 	}
-	stream, err := accounts.streamID(c.PaymentAccountID)
-	if err != nil {
-		return Result{}, ErrUnknownPaymentAccount
-	}
-	account, _, _, _, err := load[domain.Account](ctx, s, accounts, stream)
+	owner, err := s.accountOwner(ctx, c.PaymentAccountID)
 	if err != nil {
 		return Result{}, err
 	}
-	if !account.Open || account.OwnerID != m.Caller.Subject {
+	if owner != m.Caller.Subject {
 		return Result{}, ErrUnknownPaymentAccount
 	}
 	return update(ctx, s, m, orders, c.OrderID, func(o domain.Order) (decision, error) {
 		events, err := o.Place(c)
 		return decision{events: events}, err
 	})
+}
+
+// accountOwner returns the owner of account id, "" when there is no such account. An account's
+// owner is set when it opens and never changes, so a state this instance holds answers with no
+// request at all, and otherwise the account's first event does: one Query of one item, whatever
+// the account's length, and whatever a later event of it holds.
+func (s *Service) accountOwner(ctx context.Context, id string) (string, error) {
+	stream, err := accounts.streamID(id)
+	if err != nil {
+		return "", nil
+	}
+	if c, hit := s.states.get(stream); hit {
+		if a, ok := c.state.(domain.Account); ok {
+			return a.OwnerID, nil
+		}
+	}
+	events, err := s.store.Load(ctx, stream, store.Span{From: 1, To: 1})
+	if err != nil {
+		return "", err
+	}
+	account, _, _, _, err := fold(domain.Account{}, 0, "", 0, events)
+	if err != nil || !account.Open {
+		return "", err
+	}
+	return account.OwnerID, nil
 }
 
 // ReserveStock sets units of the inventory item sku aside for the order c.OrderID. An order that
