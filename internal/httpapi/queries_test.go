@@ -74,16 +74,21 @@ func (qh *queryHarness) project(t *testing.T, stream string) {
 
 func (qh *queryHarness) get(t *testing.T, routeKey string, params, query map[string]string) (events.APIGatewayV2HTTPResponse, map[string]any) {
 	t.Helper()
+	return qh.send(t, queryRequest(routeKey, params, query, queryOwner))
+}
+
+// queryRequest is a query as its natural caller sends it: an operator on an operator route, the
+// user the path names on a route about a user, else owner.
+func queryRequest(routeKey string, params, query map[string]string, owner string) events.APIGatewayV2HTTPRequest {
 	req := events.APIGatewayV2HTTPRequest{RouteKey: routeKey, PathParameters: params, QueryStringParameters: query, Headers: map[string]string{}}
 	switch {
 	case operatorRoutes[routeKey]:
-		req = asOperator(req)
+		return asOperator(req)
 	case (routeKey == "GET /users/{id}" || routeKey == "GET /customers/{id}/orders") && auth.ValidSubject(params["id"]):
-		req = as(req, params["id"]) // the user asks about themself
+		return as(req, params["id"]) // the user asks about themself
 	default:
-		req = as(req, queryOwner)
+		return as(req, owner)
 	}
-	return qh.send(t, req)
 }
 
 // send sends req, with the caller it names.

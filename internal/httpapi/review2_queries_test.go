@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
@@ -42,16 +40,7 @@ func sealedQueries(t *testing.T, hs *harness) (*httpapi.Queries, *crypto.Keyring
 
 func qget(t *testing.T, q *httpapi.Queries, routeKey string, params, query map[string]string) (int, string, map[string]any) {
 	t.Helper()
-	req := events.APIGatewayV2HTTPRequest{RouteKey: routeKey, PathParameters: params, QueryStringParameters: query, Headers: map[string]string{}}
-	switch {
-	case operatorRoutes[routeKey]:
-		req = asOperator(req)
-	case (routeKey == "GET /users/{id}" || routeKey == "GET /customers/{id}/orders") && auth.ValidSubject(params["id"]):
-		req = as(req, params["id"]) // the user asks about themself
-	default:
-		req = as(req, testSubject)
-	}
-	resp, err := q.Handle(context.Background(), req)
+	resp, err := q.Handle(context.Background(), queryRequest(routeKey, params, query, testSubject))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -98,35 +97,14 @@ type authStack struct {
 
 func startAuth(t *testing.T) *authStack {
 	t.Helper()
-	root, err := awstest.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &authStack{iss: newTestIssuer(t), output: &awstest.SyncBuffer{}}
-	stackSeq++
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	r, err := runner.Start(ctx, runner.Config{
-		Template:         "testdata/auth.yaml",
-		Root:             root,
-		Stack:            "au" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		Params:           map[string]string{"OwnIssuer": s.iss.url, "OwnAudience": "other-api, own-api"},
-		DynamoDBEndpoint: awstest.DynamoDBEndpoint(t),
-		KMSEndpoint:      awstest.KMSEndpoint(t),
-		Addr:             "127.0.0.1:0",
-		Now:              func() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) },
-		Log:              slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Output:           s.output,
+	s.r = startWith(t, runner.Config{
+		Template: "testdata/auth.yaml",
+		Stack:    "au" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		Params:   map[string]string{"OwnIssuer": s.iss.url, "OwnAudience": "other-api, own-api"},
+		Now:      func() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) },
+		Output:   s.output,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := r.Close(); err != nil {
-			t.Errorf("close the runner: %v", err)
-		}
-	})
-	s.r = r
 	return s
 }
 

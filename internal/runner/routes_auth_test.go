@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"maps"
 	"net/http"
 	"path/filepath"
@@ -81,30 +79,16 @@ func newRouteWorld(t *testing.T) *routeWorld {
 		t.Fatal(err)
 	}
 	w := &routeWorld{output: &awstest.SyncBuffer{}}
-	stackSeq++
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	w.r = startWith(t, runner.Config{
+		Template:     filepath.Join(root, "template.yaml"),
+		Stack:        "ra" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		Params:       map[string]string{"EmailHashKey": localKey},
+		MaxInstances: 2,
+		Now:          func() time.Time { return time.Now().Add(time.Duration(w.skew.Load())) },
+		Output:       w.output,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	w.r, err = runner.Start(ctx, runner.Config{
-		Template:         filepath.Join(root, "template.yaml"),
-		Root:             root,
-		Stack:            "ra" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		Params:           map[string]string{"EmailHashKey": localKey},
-		DynamoDBEndpoint: awstest.DynamoDBEndpoint(t),
-		KMSEndpoint:      awstest.KMSEndpoint(t),
-		Addr:             "127.0.0.1:0",
-		MaxInstances:     2,
-		Now:              func() time.Time { return time.Now().Add(time.Duration(w.skew.Load())) },
-		Log:              slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Output:           w.output,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := w.r.Close(); err != nil {
-			t.Errorf("close the runner: %v", err)
-		}
-	})
 	env := w.r.Env()
 	tables, err := awstest.MustTemplate(t).Tables(env)
 	if err != nil {

@@ -41,25 +41,35 @@ var stackSeq int
 
 func mustStart(t testing.TB, tmpl string, params map[string]string, maxInstances int) *runner.Runner {
 	t.Helper()
+	return startWith(t, runner.Config{Template: tmpl, Params: params, MaxInstances: maxInstances})
+}
+
+// startWith starts a runner on the local stack with cfg, whose unset fields get the tests'
+// defaults (the repository root, a fresh stack name, the stack's endpoints, any free port, no
+// output), and closes it when the test ends.
+func startWith(t testing.TB, cfg runner.Config) *runner.Runner {
+	t.Helper()
 	root, err := awstest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	stackSeq++
+	if cfg.Root == "" {
+		cfg.Root = root
+	}
+	if cfg.Stack == "" {
+		cfg.Stack = "rt" + time.Now().Format("150405") + strings.Repeat("x", stackSeq)
+	}
+	cfg.DynamoDBEndpoint, cfg.KMSEndpoint, cfg.Addr = awstest.DynamoDBEndpoint(t), awstest.KMSEndpoint(t), "127.0.0.1:0"
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Output == nil {
+		cfg.Output = io.Discard
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	r, err := runner.Start(ctx, runner.Config{
-		Template:         tmpl,
-		Root:             root,
-		Stack:            "rt" + time.Now().Format("150405") + strings.Repeat("x", stackSeq),
-		Params:           params,
-		DynamoDBEndpoint: awstest.DynamoDBEndpoint(t),
-		KMSEndpoint:      os.Getenv(localaws.EnvKMSEndpoint),
-		Addr:             "127.0.0.1:0",
-		MaxInstances:     maxInstances,
-		Log:              slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Output:           io.Discard,
-	})
+	r, err := runner.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
