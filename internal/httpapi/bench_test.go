@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
@@ -30,14 +31,19 @@ func BenchmarkCommandWithEncryption(b *testing.B) {
 	plain, _ := command.New(command.Config{Store: raw, EmailKey: key})
 	sealed, _ := command.New(command.Config{Store: crypto.NewSealingStore(raw, keys, domain.PersonalFields), EmailKey: key, Eraser: keys})
 	ctx := context.Background()
-	m := command.Meta{CommandID: "bench", CorrelationID: "bench"}
 	ids := store.NewIDs(nil)
-	plainUser, sealedUser := ids.New(), ids.New() // the customers: users
+	plainUser, sealedUser := ids.New(), ids.New() // the customers: users, each paying from an account of theirs
+	as := func(user string) command.Meta {
+		return command.Meta{CommandID: ids.New(), CorrelationID: "bench", Caller: auth.User(user)}
+	}
 	for _, s := range []struct {
 		svc *command.Service
 		id  string
 	}{{plain, plainUser}, {sealed, sealedUser}} {
-		if _, err := s.svc.RegisterUser(ctx, m, domain.RegisterUser{UserID: s.id, Email: s.id + "@example.com", Name: "Bench"}); err != nil {
+		if _, err := s.svc.RegisterUser(ctx, as(s.id), domain.RegisterUser{UserID: s.id, Email: s.id + "@example.com", Name: "Bench"}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.svc.OpenAccount(ctx, as(s.id), domain.OpenAccount{AccountID: "acc-" + s.id, Currency: "EUR"}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -46,16 +52,16 @@ func BenchmarkCommandWithEncryption(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		order := func(id, customer string) domain.PlaceOrder {
-			return domain.PlaceOrder{OrderID: fmt.Sprintf("%s-%d", id, i), CustomerID: customer, PaymentAccountID: "acc-1", Currency: "EUR",
+			return domain.PlaceOrder{OrderID: fmt.Sprintf("%s-%d", id, i), CustomerID: customer, PaymentAccountID: "acc-" + customer, Currency: "EUR",
 				Lines:           []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: 100}},
 				ShippingAddress: domain.Address{Name: "Ann Example", Line1: "1 Main Street", City: "Berlin", PostalCode: "10115", Country: "DE"}}
 		}
 		t0 := time.Now()
-		if _, err := plain.PlaceOrder(ctx, m, order("p", plainUser)); err != nil {
+		if _, err := plain.PlaceOrder(ctx, as(plainUser), order("p", plainUser)); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		if _, err := sealed.PlaceOrder(ctx, m, order("s", sealedUser)); err != nil {
+		if _, err := sealed.PlaceOrder(ctx, as(sealedUser), order("s", sealedUser)); err != nil {
 			b.Fatal(err)
 		}
 		tSealed += time.Since(t1)
