@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
