@@ -3,6 +3,8 @@
 #
 #   sam validate          AWS SAM CLI's validation: the SAM transform, offline
 #   sam validate --lint   cfn-lint through SAM CLI
+#   guided-deploy auth    SAM CLI's own check before `sam deploy --guided` (tools/samauth.py):
+#                         a function route without authentication fails the lint
 #   sam build             the linux/arm64 artifacts (BuildMethod: makefile, no Docker), each
 #                         function's zipped size reported
 #   checkov               on the SAM-transformed template (tools/samtransform.py --output), with
@@ -134,6 +136,7 @@ check() {
 	install
 	mkdir -p "$out"
 	timed "sam validate, sam validate --lint" sam_validate "$root/template.yaml"
+	timed "sam deploy --guided's authentication check" offline "$venvs/sam/bin/python" "$here/samauth.py" "$root/template.yaml"
 	timed "sam build" sam_build
 	timed "checkov" run_checkov
 }

@@ -58,3 +58,27 @@ func TestLintValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestGuidedDeployAuthCheck holds tools/samauth.py, the lint step that asks SAM CLI's own
+// question before `sam deploy --guided` ("… has no authentication. Is this okay?"), to passing
+// the project's template and failing one with an open route.
+func TestGuidedDeployAuthCheck(t *testing.T) {
+	python := filepath.Join(".venv", "sam", "bin", "python")
+	if _, err := os.Stat(python); err != nil {
+		t.Fatalf("%v: install the pinned tools with tools/lint.sh install (make lint does)", err)
+	}
+	for _, tt := range []struct {
+		template, want string
+		fails          bool
+	}{
+		{template: "../template.yaml"},
+		{template: "testdata/open-route.yaml", want: "OpenFunction has no authentication", fails: true},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := exec.CommandContext(ctx, python, "samauth.py", tt.template).CombinedOutput()
+		cancel()
+		if (err != nil) != tt.fails || !strings.Contains(string(out), tt.want) {
+			t.Errorf("samauth.py %s: %v\n%s", tt.template, err, out)
+		}
+	}
+}
