@@ -60,6 +60,8 @@ func commands() []subcommand {
 		{"tables", "create", "create template.yaml's tables on DynamoDB Local", new(tablesCreateCommand).run},
 		{"projections", "rebuild", "rebuild the read models into a new table and verify it against the live one\n" +
 			"(-target naming an existing table: the catch-up pass of a cutover)", new(rebuildCommand).run},
+		{"projections", "repair", "apply to the live read models what they lack from the event store (after the\n" +
+			"projector's stream trigger gave a batch up), then clear its OnFailure queue", new(repairCommand).run},
 		{"parked", "list", "list a stream consumer's parked events", new(parkedListCommand).run},
 		{"parked", "replay", "apply parked events again and remove those that apply", new(parkedReplayCommand).run},
 		{"sagas", "list", "list the unfinished order fulfilment runs (-stuck: those past their deadline)", new(sagasListCommand).run},
