@@ -66,6 +66,8 @@ func commands() []subcommand {
 		{"parked", "replay", "apply parked events again and remove those that apply", new(parkedReplayCommand).run},
 		{"sagas", "list", "list the unfinished order fulfilment runs (-stuck: those past their deadline)", new(sagasListCommand).run},
 		{"sagas", "redrive", "make an order's fulfilment run carry on (past its deadline: compensate and cancel)", new(sagasRedriveCommand).run},
+		{"sagas", "repair", "start a run for every order without one and redrive every unfinished run, from\n" +
+			"the event store (after the saga's stream trigger gave a batch up)", new(sagasRepairCommand).run},
 		{"sagas", "check", "replay the unfinished runs through this build's decisions; exit 1 if any differ\n" +
 			"(run it before deploying changed decisions)", new(sagasCheckCommand).run},
 		{"erasure", "audit", "prove that no personal data of -subject is readable anywhere (exit 1 if some is)", new(auditCommand).run},

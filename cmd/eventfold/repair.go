@@ -2,26 +2,35 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/eventfold/eventfold/internal/consumer"
+	"github.com/eventfold/eventfold/internal/ddbstream"
+	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/projection"
+	"github.com/eventfold/eventfold/internal/store"
 )
 
 // repairCommand is `eventfold projections repair`.
 type repairCommand struct {
 	common
-	segments      int
-	failuresQueue string
-	claimFor      time.Duration
+	segments int
+	failures failureFlags
 }
 
 func (c *repairCommand) run(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -46,8 +55,7 @@ server serves both) or in AWS. It reads the whole event store: on a large one, m
 capacity.`)
 	c.attach(fs, eventsTable, snapshotsTable, readModelsTable, parkingTable, keysTable)
 	fs.IntVar(&c.segments, "segments", 4, "parallel scan segments and workers")
-	fs.StringVar(&c.failuresQueue, "failures-queue", "", "URL of the projector's OnFailure queue: its messages are removed after a successful pass")
-	fs.DurationVar(&c.claimFor, "claim-for", time.Hour, "with -failures-queue: how long the claimed messages stay hidden (at most 12h)")
+	c.failures.attach(fs, "projector")
 	if err := fs.parse(args, out, errOut); err != nil {
 		return err
 	}
@@ -55,8 +63,8 @@ capacity.`)
 	if c.segments < 1 {
 		bad = append(bad, fmt.Errorf("-segments %d: want at least 1", c.segments))
 	}
-	if c.claimFor < time.Second || c.claimFor > 12*time.Hour {
-		bad = append(bad, fmt.Errorf("-claim-for %v: want from 1s to 12h (SQS's visibility timeout)", c.claimFor))
+	if err := c.failures.validate(); err != nil {
+		bad = append(bad, err)
 	}
 	if err := errors.Join(bad...); err != nil {
 		return fs.parsed(err, out, errOut) // the usage, and every bad value at once
@@ -69,48 +77,71 @@ capacity.`)
 	if err != nil {
 		return err
 	}
-	var (
-		queue   failureQueue
-		claimed []string // receipt handles
-	)
-	if c.failuresQueue != "" {
-		if queue, err = d.sqs(ctx); err != nil {
-			return err
-		}
-		if claimed, err = claim(ctx, queue, c.failuresQueue, c.claimFor); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "claimed %d OnFailure records from %s\n", len(claimed), c.failuresQueue)
-	}
 	live := d.tables[readModelsTable]
-	var mu sync.Mutex
-	last := time.Now()
-	progress := func(p projection.Progress) {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Since(last) > time.Second {
-			last = time.Now()
-			fmt.Fprintf(errOut, "\rscanned %d events, applied %d/%d", p.Scanned, p.Applied, p.Total)
+	return c.failures.around(ctx, d, out, func() error {
+		var mu sync.Mutex
+		last := time.Now()
+		progress := func(p projection.Progress) {
+			mu.Lock()
+			defer mu.Unlock()
+			if time.Since(last) > time.Second {
+				last = time.Now()
+				fmt.Fprintf(errOut, "\rscanned %d events, applied %d/%d", p.Scanned, p.Applied, p.Total)
+			}
 		}
+		started := time.Now()
+		p, err := rs.Rebuild(ctx, live, c.segments, progress)
+		if err != nil {
+			return fmt.Errorf("repair of %s stopped after applying %d of the %d events it lacked: %w; every read model is a fold "+
+				"of a prefix of its stream: run the command again once the cause is fixed", live, p.Applied, p.Total, err)
+		}
+		fmt.Fprintf(errOut, "\rscanned %d events, applied %d/%d\n", p.Scanned, p.Applied, p.Total)
+		fmt.Fprintf(out, "repaired %s: %d events applied of %d scanned in %v\n", live, p.Applied, p.Scanned, time.Since(started).Round(time.Millisecond))
+		return nil
+	})
+}
+
+// failureFlags are -failures-queue and -claim-for, of the repair commands.
+type failureFlags struct {
+	queue    string
+	claimFor time.Duration
+}
+
+func (f *failureFlags) attach(fs flagSet, consumer string) {
+	fs.StringVar(&f.queue, "failures-queue", "", "URL of the "+consumer+"'s OnFailure queue: its messages are removed after a successful pass")
+	fs.DurationVar(&f.claimFor, "claim-for", time.Hour, "with -failures-queue: how long the claimed messages stay hidden (at most 12h)")
+}
+
+func (f *failureFlags) validate() error {
+	if f.claimFor < time.Second || f.claimFor > 12*time.Hour {
+		return fmt.Errorf("-claim-for %v: want from 1s to 12h (SQS's visibility timeout)", f.claimFor)
 	}
-	started := time.Now()
-	p, err := rs.Rebuild(ctx, live, c.segments, progress)
+	return nil
+}
+
+// around runs pass. With -failures-queue, it first claims every message of that queue, and
+// deletes them after pass returned nil, or releases them when it failed: every batch they
+// report was stored before pass began, so a pass that succeeded covered it.
+func (f *failureFlags) around(ctx context.Context, d *deployment, out io.Writer, pass func() error) error {
+	if f.queue == "" {
+		return pass()
+	}
+	queue, err := d.sqs(ctx)
 	if err != nil {
-		err = fmt.Errorf("repair of %s stopped after applying %d of the %d events it lacked: %w; every read model is a fold "+
-			"of a prefix of its stream: run the command again once the cause is fixed", live, p.Applied, p.Total, err)
-		if len(claimed) > 0 {
-			err = errors.Join(err, release(context.WithoutCancel(ctx), queue, c.failuresQueue, claimed))
-		}
 		return err
 	}
-	fmt.Fprintf(errOut, "\rscanned %d events, applied %d/%d\n", p.Scanned, p.Applied, p.Total)
-	fmt.Fprintf(out, "repaired %s: %d events applied of %d scanned in %v\n", live, p.Applied, p.Scanned, time.Since(started).Round(time.Millisecond))
-	if len(claimed) > 0 {
-		deleted, err := acknowledge(ctx, queue, c.failuresQueue, claimed)
-		fmt.Fprintf(out, "removed %d of %d OnFailure records from %s\n", deleted, len(claimed), c.failuresQueue)
-		if err != nil {
-			return fmt.Errorf("the read models are repaired; removing the OnFailure records: %w (run the command again to remove them)", err)
-		}
+	claimed, err := claim(ctx, queue, f.queue, f.claimFor)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "claimed %d OnFailure records from %s\n", len(claimed), f.queue)
+	if err := pass(); err != nil {
+		return errors.Join(err, release(context.WithoutCancel(ctx), queue, f.queue, claimed))
+	}
+	deleted, err := acknowledge(ctx, queue, f.queue, claimed)
+	fmt.Fprintf(out, "removed %d of %d OnFailure records from %s\n", deleted, len(claimed), f.queue)
+	if err != nil {
+		return fmt.Errorf("the repair is done; removing the OnFailure records: %w (run the command again to remove them)", err)
 	}
 	return nil
 }
@@ -181,4 +212,114 @@ func (d *deployment) sqs(ctx context.Context) (*sqs.Client, error) {
 		return nil, err
 	}
 	return sqs.NewFromConfig(cfg), nil
+}
+
+// sagasRepairCommand is `eventfold sagas repair`.
+type sagasRepairCommand struct {
+	common
+	failures failureFlags
+}
+
+func (c *sagasRepairCommand) run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fs := newFlagSet("sagas repair", "[-failures-queue URL] [flags]", `
+Repair makes every order's fulfilment run carry on from the event store, whatever the saga's
+stream trigger gave up: it scans the events table (strongly consistent) for every OrderPlaced,
+and for an order without a run it starts one, handing the saga the OrderPlaced as its stream
+would (through the saga's processor, as eventfold parked replay does); for an order whose run
+is not finished it redrives it (as eventfold sagas redrive does: issue again what it has
+pending, compensate and cancel past its deadline). Finished runs are left alone. A reply the
+trigger gave up (a StockReserved or AccountCharged) needs nothing more: the run got it as the
+result of the command it issued, and a redrive issues again what is pending. The saga is wired
+as the saga function wires it; every command it issues is idempotent, so running it again, or
+while the saga runs, has no effect twice. It prints each order it started or redrove, then a
+count, and fails (exit 1) when any could not be repaired.
+
+With -failures-queue (the URL of the saga's OnFailure queue, SagaStreamFailures) it claims
+the queue's messages first and deletes them after a pass that repaired every order, as
+eventfold projections repair does.`)
+	c.attach(fs, eventsTable, snapshotsTable, parkingTable, keysTable)
+	c.attachScheduleGroup(fs)
+	c.failures.attach(fs, "saga")
+	if err := fs.parse(args, out, errOut); err != nil {
+		return err
+	}
+	if err := c.failures.validate(); err != nil {
+		return fs.parsed(err, out, errOut)
+	}
+	d, err := c.resolve()
+	if err != nil {
+		return err
+	}
+	cl, side, err := d.saga(ctx)
+	if err != nil {
+		return err
+	}
+	return c.failures.around(ctx, d, out, func() error {
+		placed, err := scanType(ctx, cl.DynamoDB, d.tables[eventsTable], domain.TypeOrderPlaced)
+		if err != nil {
+			return err
+		}
+		var started, redriven, finished, failed int
+		for _, e := range placed {
+			orderID := strings.TrimPrefix(e.StreamID, "order-")
+			f, version, _, err := side.Saga.Load(ctx, orderID)
+			switch {
+			case err != nil:
+			case version == 0:
+				var rec events.DynamoDBEventRecord
+				if rec, err = ddbstream.Record(e, "0"); err == nil {
+					raw, _ := json.Marshal(rec)
+					err = side.Processor.Replay(ctx, consumer.Parked{Consumer: "saga", StreamID: e.StreamID, Version: e.Version, Record: raw})
+				}
+				if err == nil {
+					started++
+					f, _, _, err = side.Saga.Load(ctx, orderID)
+					fmt.Fprintf(out, "started: %s\tstep %s\n", orderID, f.Step)
+				}
+			case f.Finished():
+				finished++
+			default:
+				if f, err = side.Saga.Redrive(ctx, orderID); err == nil {
+					redriven++
+					fmt.Fprintf(out, "redrove: %s\tstep %s\n", orderID, f.Step)
+				}
+			}
+			if err != nil {
+				failed++
+				fmt.Fprintf(out, "cannot repair: %s: %v\n", orderID, err)
+			}
+		}
+		fmt.Fprintf(out, "%d orders: %d runs started, %d redriven, %d finished already, %d could not be repaired\n",
+			len(placed), started, redriven, finished, failed)
+		if failed > 0 {
+			return fmt.Errorf("sagas repair: %d of %d orders could not be repaired: run the command again once the cause is fixed", failed, len(placed))
+		}
+		return nil
+	})
+}
+
+// scanType returns every event of type typ in the events table, as stored (not upcast), from a
+// strongly consistent scan, ordered by stream.
+func scanType(ctx context.Context, client *dynamodb.Client, table, typ string) ([]store.Event, error) {
+	expr, err := expression.NewBuilder().WithFilter(expression.Name(store.AttrType).Equal(expression.Value(typ))).Build()
+	if err != nil {
+		return nil, err
+	}
+	var found []store.Event
+	for p := dynamodb.NewScanPaginator(client, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		FilterExpression: expr.Filter(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}); p.HasMorePages(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s for %s: %w", table, typ, err)
+		}
+		for _, it := range page.Items {
+			e, err := store.DecodeItem(it)
+			if err != nil {
+				return nil, err
+			}
+			found = append(found, e)
+		}
+	}
+	slices.SortFunc(found, func(a, b store.Event) int { return strings.Compare(a.StreamID, b.StreamID) })
+	return found, nil
 }

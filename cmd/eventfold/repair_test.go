@@ -207,7 +207,8 @@ func receiveAll(t *testing.T, api *sqs.Client, url string) int {
 	return len(out.Messages)
 }
 
-// scanTable returns every item of table by its pk.
+// scanTable returns every item of table by its pk and, where it has one, its version v (the
+// events table's sort key).
 func scanTable(t *testing.T, client *dynamodb.Client, table string) map[string]map[string]ddbtypes.AttributeValue {
 	t.Helper()
 	items := map[string]map[string]ddbtypes.AttributeValue{}
@@ -217,8 +218,52 @@ func scanTable(t *testing.T, client *dynamodb.Client, table string) map[string]m
 			t.Fatal(err)
 		}
 		for _, it := range page.Items {
-			items[it["pk"].(*ddbtypes.AttributeValueMemberS).Value] = it
+			key := it["pk"].(*ddbtypes.AttributeValueMemberS).Value
+			if v, ok := it["v"].(*ddbtypes.AttributeValueMemberN); ok {
+				key += "@" + v.Value
+			}
+			items[key] = it
 		}
 	}
 	return items
+}
+
+// TestSagasRepairStartsMissingRunsAndRedrivesUnfinishedOnes: one order whose OrderPlaced the saga
+// never got (its trigger gave the batch up: no run), one run stuck in charging past its
+// deadline (the reply given up), one run finished. `sagas repair` starts the first (the run
+// charges an account holding nothing, compensates and cancels), redrives the second (past its
+// deadline: compensate, cancel for timeout), leaves the third; run again, it changes nothing.
+func TestSagasRepairStartsMissingRunsAndRedrivesUnfinishedOnes(t *testing.T) {
+	ctx := context.Background()
+	s := newSagaStack(t)
+	lost := s.order(t)
+	stuck, _ := s.stuckInCharging(t, time.Now().Add(-time.Hour))
+	done, _ := s.stuckInCharging(t, time.Now().Add(-time.Hour))
+	if err, out := s.sagas("redrive", done.OrderID); err != nil {
+		t.Fatalf("sagas redrive: %v\n%s", err, out)
+	}
+
+	err, out := s.sagas("repair")
+	if err != nil {
+		t.Fatalf("sagas repair: %v\n%s", err, out)
+	}
+	for _, want := range []string{"started: " + lost.OrderID + "\tstep cancelled\n", "redrove: " + stuck.OrderID + "\tstep cancelled\n",
+		"3 orders: 1 runs started, 1 redriven, 1 finished already, 0 could not be repaired\n"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("sagas repair:\n%s\nwant the line %q", out, want)
+		}
+	}
+	for order, reason := range map[string]string{lost.OrderID: domain.ErrInsufficientFunds.Code, stuck.OrderID: domain.ReasonTimeout} {
+		if f, _, _, err := s.side.Saga.Load(ctx, order); err != nil || f.Step != domain.StepCancelled || f.Reason != reason {
+			t.Fatalf("run of %s after the repair: step %q reason %q (%v), want cancelled for %s", order, f.Step, f.Reason, err, reason)
+		}
+	}
+
+	before := scanTable(t, s.client, s.env.Refs["EventsTable"])
+	if err, out := s.sagas("repair"); err != nil || !strings.Contains(out, "3 orders: 0 runs started, 0 redriven, 3 finished already") {
+		t.Fatalf("second sagas repair: %v\n%s", err, out)
+	}
+	if after := scanTable(t, s.client, s.env.Refs["EventsTable"]); len(after) != len(before) {
+		t.Fatalf("the second repair changed the events table: %d items, had %d", len(after), len(before))
+	}
 }
