@@ -60,10 +60,14 @@ func commands() []subcommand {
 		{"tables", "create", "create template.yaml's tables on DynamoDB Local", new(tablesCreateCommand).run},
 		{"projections", "rebuild", "rebuild the read models into a new table and verify it against the live one\n" +
 			"(-target naming an existing table: the catch-up pass of a cutover)", new(rebuildCommand).run},
+		{"projections", "repair", "apply to the live read models what they lack from the event store (after the\n" +
+			"projector's stream trigger gave a batch up), then clear its OnFailure queue", new(repairCommand).run},
 		{"parked", "list", "list a stream consumer's parked events", new(parkedListCommand).run},
 		{"parked", "replay", "apply parked events again and remove those that apply", new(parkedReplayCommand).run},
 		{"sagas", "list", "list the unfinished order fulfilment runs (-stuck: those past their deadline)", new(sagasListCommand).run},
 		{"sagas", "redrive", "make an order's fulfilment run carry on (past its deadline: compensate and cancel)", new(sagasRedriveCommand).run},
+		{"sagas", "repair", "start a run for every order without one and redrive every unfinished run, from\n" +
+			"the event store (after the saga's stream trigger gave a batch up)", new(sagasRepairCommand).run},
 		{"sagas", "check", "replay the unfinished runs through this build's decisions; exit 1 if any differ\n" +
 			"(run it before deploying changed decisions)", new(sagasCheckCommand).run},
 		{"erasure", "audit", "prove that no personal data of -subject is readable anywhere (exit 1 if some is)", new(auditCommand).run},

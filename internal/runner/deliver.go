@@ -8,8 +8,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/eventfold/eventfold/internal/ddbstream"
+	"github.com/eventfold/eventfold/internal/localaws"
 )
 
 // process delivers one batch, retrying, bisecting and discarding per the mapping, and returns
@@ -45,7 +47,7 @@ func (r *Runner) process(ctx context.Context, m mapping, shardID string, batch [
 		}
 		expired := m.maxAge > 0 && time.Since(aws.ToTime(rest[0].Dynamodb.ApproximateCreationDateTime)) > m.maxAge
 		if (m.maxRetries >= 0 && attempts > m.maxRetries) || expired {
-			r.discard(m, shardID, rest, attempts, o, fnErr)
+			r.discard(ctx, m, shardID, rest, attempts, o, fnErr)
 			return len(batch)
 		}
 		sleep(ctx, r.retryDelay(attempts))
@@ -130,8 +132,11 @@ func batchItemFailures(out []byte, seqs []string) (int, bool) {
 	return lowest, false
 }
 
-// discard gives up on a batch and tells its OnFailure destination, as Lambda does.
-func (r *Runner) discard(m mapping, shardID string, batch []types.Record, attempts int, o outcome, fnErr error) {
+// discard gives up on a batch and tells its OnFailure destination, as Lambda does: it records
+// the failure record (see Failures) and, when the destination is a queue of the template on
+// moto's server, sends it there as the message's JSON body, so that what reads an OnFailure queue
+// in AWS reads it locally too.
+func (r *Runner) discard(ctx context.Context, m mapping, shardID string, batch []types.Record, attempts int, o outcome, fnErr error) {
 	var f FailureRecord
 	f.RequestContext.RequestID = newRequestID()
 	f.RequestContext.FunctionARN = r.functions[m.function].arn
@@ -158,10 +163,19 @@ func (r *Runner) discard(m mapping, shardID string, batch []types.Record, attemp
 		dest = "(none)"
 	}
 	r.sendFailure(dest, f)
+	sent := false
+	if url, ok := r.queues[r.env.Attrs[m.onFailure+".Arn"]]; ok && m.onFailure != "" {
+		body, _ := json.Marshal(f)
+		_, err := localaws.SQS(r.cfg.KMSEndpoint).SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(string(body))})
+		if err != nil && ctx.Err() == nil {
+			r.cfg.Log.Warn("send to the OnFailure queue", "function", m.function, "event", m.event, "destination", dest, "error", err.Error())
+		}
+		sent = err == nil
+	}
 	errText := ""
 	if fnErr != nil {
 		errText = fnErr.Error()
 	}
-	r.cfg.Log.Warn("discarded batch", "function", m.function, "event", m.event, "destination", dest,
+	r.cfg.Log.Warn("discarded batch", "function", m.function, "event", m.event, "destination", dest, "sent", sent,
 		"records", len(batch), "first", info.StartSequenceNumber, "attempts", attempts, "error", errText)
 }

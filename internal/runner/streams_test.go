@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
@@ -171,6 +172,10 @@ func TestEventSourceMappingRules(t *testing.T) {
 			f[0].DDBStreamBatchInfo.StreamARN != r.Env().Attrs["RetryTable.StreamArn"] {
 			t.Fatalf("OnFailure record = %+v", f)
 		}
+		// The record reaches the template's queue on moto's SQS too, as Lambda's JSON body.
+		if got := receiveFailures(t, r.Env().Refs["FailureQueue"]); len(got) != 1 || got[0] != f[0] {
+			t.Fatalf("FailureQueue on SQS holds %+v, want %+v", got, f)
+		}
 	})
 
 	t.Run("BisectIsolatesThePoisonRecord", func(t *testing.T) {
@@ -307,6 +312,33 @@ func TestEndToEndStream(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// receiveFailures receives and deletes every message on the queue at url, each an OnFailure
+// record.
+func receiveFailures(t *testing.T, url string) []runner.FailureRecord {
+	t.Helper()
+	api := localaws.SQS(os.Getenv(localaws.EnvKMSEndpoint))
+	var out []runner.FailureRecord
+	for {
+		msgs, err := api.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs.Messages) == 0 {
+			return out
+		}
+		for _, m := range msgs.Messages {
+			var f runner.FailureRecord
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &f); err != nil {
+				t.Fatalf("OnFailure message %q: %v", aws.ToString(m.Body), err)
+			}
+			out = append(out, f)
+			if _, err := api.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
 
 func testLog(t *testing.T) *slog.Logger {
