@@ -165,13 +165,16 @@ func New(cfg Config) *Service {
 }
 
 // get reads the read model of stream into v, waiting up to the service's bound for it to reach
-// minVersion (0: no wait). It returns ErrNotFound, ErrNoVersion or ErrBehind.
+// minVersion (0: no wait). It returns ErrNotFound, ErrNoVersion or ErrBehind. visible, when not
+// nil, is asked once the event store shows the version exists and before any wait, and its error
+// is returned instead: so a stream the caller may not see answers at once, as one that does not
+// exist, and never ErrBehind, which would tell it has that version.
 //
 // Its reads: one GetItem when the read model already has minVersion (no event store read); else
 // one event store read of version minVersion, then, when the version exists, a GetItem every poll
 // until the read model has it or the bound passes. A version the store does not have is answered
 // at once: waiting cannot bring it.
-func (s *Service) get(ctx context.Context, stream string, minVersion int64, v any) error {
+func (s *Service) get(ctx context.Context, stream string, minVersion int64, v any, visible func(context.Context) error) error {
 	if store.ValidStreamID(stream) != nil {
 		return ErrNotFound
 	}
@@ -195,6 +198,11 @@ func (s *Service) get(ctx context.Context, stream string, minVersion int64, v an
 			}
 			if len(events) == 0 {
 				return ErrNoVersion
+			}
+			if visible != nil {
+				if err := visible(ctx); err != nil {
+					return err
+				}
 			}
 			checked = true
 		}
@@ -242,7 +250,7 @@ func (s *Service) User(ctx context.Context, caller auth.Caller, id string, minVe
 		return User{}, err
 	}
 	var u User
-	err := s.get(ctx, "user-"+id, minVersion, &u)
+	err := s.get(ctx, "user-"+id, minVersion, &u, nil)
 	u.Redacted = u.Status == string(domain.UserStatusErased)
 	return u, err
 }
@@ -253,7 +261,8 @@ func (s *Service) Account(ctx context.Context, caller auth.Caller, id string, mi
 		return Account{}, ErrUnauthenticated
 	}
 	var a Account
-	if err := s.get(ctx, "account-"+id, minVersion, &a); err != nil {
+	stream := "account-" + id
+	if err := s.get(ctx, stream, minVersion, &a, s.owned(caller, stream, "ownerId", minVersion)); err != nil {
 		return a, err
 	}
 	if !caller.Owns(a.OwnerID) {
@@ -268,7 +277,7 @@ func (s *Service) Item(ctx context.Context, caller auth.Caller, sku string, minV
 		return Item{}, ErrUnauthenticated
 	}
 	var i Item
-	err := s.get(ctx, "inventory-"+sku, minVersion, &i)
+	err := s.get(ctx, "inventory-"+sku, minVersion, &i, nil)
 	i.Available = i.OnHand - i.Reserved
 	return i, err
 }
@@ -279,13 +288,30 @@ func (s *Service) Order(ctx context.Context, caller auth.Caller, id string, minV
 		return Order{}, ErrUnauthenticated
 	}
 	var o Order
-	if err := s.get(ctx, "order-"+id, minVersion, &o); err != nil {
+	stream := "order-" + id
+	if err := s.get(ctx, stream, minVersion, &o, s.owned(caller, stream, "customerId", minVersion)); err != nil {
 		return o, err
 	}
 	if !caller.Owns(o.CustomerID) {
 		return Order{}, hidden(minVersion)
 	}
 	return o, nil
+}
+
+// owned is get's visible for a stream whose owner its first event names in the field owner
+// (AccountOpened's ownerId, OrderPlaced's customerId): hidden(minVersion) unless the caller owns
+// it. It is asked only when the read model lags behind a version the stream has.
+func (s *Service) owned(caller auth.Caller, stream, owner string, minVersion int64) func(context.Context) error {
+	return func(ctx context.Context) error {
+		id, err := s.firstString(ctx, stream, owner)
+		if err != nil {
+			return err
+		}
+		if !caller.Owns(id) {
+			return hidden(minVersion)
+		}
+		return nil
+	}
 }
 
 // mayAsk reports whether caller may ask about the user userID: ErrUnauthenticated for nobody,
