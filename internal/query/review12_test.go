@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,5 +77,62 @@ func appendEvent(t *testing.T, st *store.DynamoDB, stream string, e domain.Event
 	}
 	if _, err := st.Append(context.Background(), stream, 0, store.Event{ID: ids.New(), Type: e.EventType(), Data: data}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// openingStore is the sealing store as the temporal queries see it: it counts the loads, each
+// of which opens the personal fields of what it loads.
+type openingStore struct {
+	query.Events
+	loads atomic.Int64
+}
+
+func (o *openingStore) Load(ctx context.Context, stream string, span store.Span) ([]store.Event, error) {
+	o.loads.Add(1)
+	return o.Events.Load(ctx, stream, span)
+}
+
+// TestReview12AsOfOpensNothingOfOthers: bob asking for ann's order (whose shipping address is
+// ann's personal data) or account as of a time is told there is none, and the service does not
+// open ann's events to tell him so: the ownership is read from the envelopes, as
+// Fulfilment's is, before the sealing store is read.
+func TestReview12AsOfOpensNothingOfOthers(t *testing.T) {
+	client := awstest.DynamoDB(t)
+	env := awstest.MustTables(t, client)
+	reg, err := command.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(client, store.Config{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"], Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opening := &openingStore{Events: st}
+	q := query.New(query.Config{API: client, Table: env.Refs["ReadModelsTable"], Events: opening, Envelopes: st})
+	ctx := context.Background()
+	accountID, orderID := ids.New(), ids.New()
+	appendEvent(t, st, "account-"+accountID, domain.AccountOpened{AccountID: accountID, OwnerID: "ann", Currency: "EUR"})
+	appendEvent(t, st, "order-"+orderID, domain.OrderPlaced{OrderID: orderID, CustomerID: "ann", PaymentAccountID: accountID,
+		Currency: "EUR", Lines: []domain.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: 100}}, Total: 100})
+	later := time.Now().Add(time.Hour)
+
+	bob, ann := auth.User("bob"), auth.User("ann")
+	if _, err := q.OrderAsOf(ctx, bob, orderID, later); !errors.Is(err, query.ErrNotFound) {
+		t.Fatalf("bob, ann's order: %v", err)
+	}
+	if _, err := q.AccountAsOf(ctx, bob, accountID, later); !errors.Is(err, query.ErrNotFound) {
+		t.Fatalf("bob, ann's account: %v", err)
+	}
+	if n := opening.loads.Load(); n != 0 {
+		t.Errorf("bob's questions about ann's order and account opened %d loads of ann's events", n)
+	}
+	if o, err := q.OrderAsOf(ctx, ann, orderID, later); err != nil || o.CustomerID != "ann" {
+		t.Fatalf("ann, her order: %+v %v", o, err)
+	}
+	if a, err := q.AccountAsOf(ctx, ann, accountID, later); err != nil || a.OwnerID != "ann" {
+		t.Fatalf("ann, her account: %+v %v", a, err)
+	}
+	if _, err := q.OrderAsOf(ctx, bob, ids.New(), later); !errors.Is(err, query.ErrNotFound) {
+		t.Fatalf("bob, no such order: %v", err)
 	}
 }
