@@ -45,6 +45,7 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -379,7 +380,8 @@ func (h *Handler) run(ctx context.Context, rt route, r request) (events.APIGatew
 	}{res.ID, res.Version, eventIDs})
 	headers := map[string]string{"Content-Type": "application/json", "ETag": etag(res.Version)}
 	if rt.create != "" {
-		headers["Location"] = rt.create + res.ID
+		// A user's ID is their token's subject, which may hold what a path may not ("auth0|…").
+		headers["Location"] = rt.create + url.PathEscape(res.ID)
 	}
 	return events.APIGatewayV2HTTPResponse{StatusCode: rt.status, Headers: headers, Body: string(body)}, res, nil
 }

@@ -165,23 +165,28 @@ func New(cfg Config) *Service {
 }
 
 // get reads the read model of stream into v, waiting up to the service's bound for it to reach
-// minVersion (0: no wait). It returns ErrNotFound, ErrNoVersion or ErrBehind.
+// minVersion (0: no wait). It returns ErrNotFound, ErrNoVersion or ErrBehind. visible, when not
+// nil, is asked once the event store shows the version exists and before any wait, with the read
+// model's item at an earlier version (nil when it has none), and its error is returned instead:
+// so a stream the caller may not see answers at once, as one that does not exist, and never
+// ErrBehind, which would tell it has that version.
 //
 // Its reads: one GetItem when the read model already has minVersion (no event store read); else
-// one event store read of version minVersion, then, when the version exists, a GetItem every poll
+// one event store read of version minVersion (and one of its first event when visible needs it
+// and the read model has no item of it yet), then, when the version exists, a GetItem every poll
 // until the read model has it or the bound passes. A version the store does not have is answered
 // at once: waiting cannot bring it.
-func (s *Service) get(ctx context.Context, stream string, minVersion int64, v any) error {
+func (s *Service) get(ctx context.Context, stream string, minVersion int64, v any, visible func(ctx context.Context, stale map[string]types.AttributeValue) error) error {
 	if store.ValidStreamID(stream) != nil {
 		return ErrNotFound
 	}
 	deadline := time.Now().Add(s.wait)
 	for checked := false; ; {
-		item, err := s.readModel(ctx, stream, minVersion)
+		item, reached, err := s.readModel(ctx, stream, minVersion)
 		if err != nil {
 			return err
 		}
-		if item != nil {
+		if reached {
 			return attributevalue.UnmarshalMap(item, v)
 		}
 		if minVersion == 0 {
@@ -196,6 +201,11 @@ func (s *Service) get(ctx context.Context, stream string, minVersion int64, v an
 			if len(events) == 0 {
 				return ErrNoVersion
 			}
+			if visible != nil {
+				if err := visible(ctx, item); err != nil {
+					return err
+				}
+			}
 			checked = true
 		}
 		if time.Now().After(deadline) {
@@ -209,9 +219,9 @@ func (s *Service) get(ctx context.Context, stream string, minVersion int64, v an
 	}
 }
 
-// readModel returns the read-model item of stream when it exists and has reached minVersion, nil
-// otherwise.
-func (s *Service) readModel(ctx context.Context, stream string, minVersion int64) (map[string]types.AttributeValue, error) {
+// readModel returns the read-model item of stream, nil when there is none, and whether it has
+// reached minVersion.
+func (s *Service) readModel(ctx context.Context, stream string, minVersion int64) (map[string]types.AttributeValue, bool, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.table),
 		Key:       map[string]types.AttributeValue{projection.AttrKey: &types.AttributeValueMemberS{Value: stream}},
@@ -219,21 +229,18 @@ func (s *Service) readModel(ctx context.Context, stream string, minVersion int64
 		ConsistentRead: aws.Bool(minVersion > 0),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read model of %s: %w", stream, err)
+		return nil, false, fmt.Errorf("read model of %s: %w", stream, err)
 	}
 	if out.Item == nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	var at struct {
 		V int64 `dynamodbav:"v"`
 	}
 	if err := attributevalue.UnmarshalMap(out.Item, &at); err != nil {
-		return nil, fmt.Errorf("read model of %s: %w", stream, err)
+		return nil, false, fmt.Errorf("read model of %s: %w", stream, err)
 	}
-	if at.V < minVersion {
-		return nil, nil
-	}
-	return out.Item, nil
+	return out.Item, at.V >= minVersion, nil
 }
 
 // User returns a user's profile: the caller's own, or any to an operator.
@@ -242,7 +249,7 @@ func (s *Service) User(ctx context.Context, caller auth.Caller, id string, minVe
 		return User{}, err
 	}
 	var u User
-	err := s.get(ctx, "user-"+id, minVersion, &u)
+	err := s.get(ctx, "user-"+id, minVersion, &u, nil)
 	u.Redacted = u.Status == string(domain.UserStatusErased)
 	return u, err
 }
@@ -253,7 +260,8 @@ func (s *Service) Account(ctx context.Context, caller auth.Caller, id string, mi
 		return Account{}, ErrUnauthenticated
 	}
 	var a Account
-	if err := s.get(ctx, "account-"+id, minVersion, &a); err != nil {
+	stream := "account-" + id
+	if err := s.get(ctx, stream, minVersion, &a, s.owned(caller, stream, "ownerId", minVersion)); err != nil {
 		return a, err
 	}
 	if !caller.Owns(a.OwnerID) {
@@ -268,7 +276,7 @@ func (s *Service) Item(ctx context.Context, caller auth.Caller, sku string, minV
 		return Item{}, ErrUnauthenticated
 	}
 	var i Item
-	err := s.get(ctx, "inventory-"+sku, minVersion, &i)
+	err := s.get(ctx, "inventory-"+sku, minVersion, &i, nil)
 	i.Available = i.OnHand - i.Reserved
 	return i, err
 }
@@ -279,13 +287,40 @@ func (s *Service) Order(ctx context.Context, caller auth.Caller, id string, minV
 		return Order{}, ErrUnauthenticated
 	}
 	var o Order
-	if err := s.get(ctx, "order-"+id, minVersion, &o); err != nil {
+	stream := "order-" + id
+	if err := s.get(ctx, stream, minVersion, &o, s.owned(caller, stream, "customerId", minVersion)); err != nil {
 		return o, err
 	}
 	if !caller.Owns(o.CustomerID) {
 		return Order{}, hidden(minVersion)
 	}
 	return o, nil
+}
+
+// owned is get's visible for a stream whose owner its first event names in the field owner
+// (AccountOpened's ownerId, OrderPlaced's customerId; the read model's attribute of the same
+// name): hidden(minVersion) unless the caller owns it. The owner never changes, so a read-model
+// item at an earlier version names it; without one, the stream's first event does. get asks it
+// only when the read model lags behind a version the stream has; the temporal queries ask it
+// (with no item) before they fold, so that someone else's events are not opened (their personal
+// fields decrypted) to refuse them. An operator is not asked about: nothing is read.
+func (s *Service) owned(caller auth.Caller, stream, owner string, minVersion int64) func(context.Context, map[string]types.AttributeValue) error {
+	return func(ctx context.Context, stale map[string]types.AttributeValue) error {
+		if caller.Operator {
+			return nil
+		}
+		var id string
+		var err error
+		if a, ok := stale[owner].(*types.AttributeValueMemberS); ok {
+			id = a.Value
+		} else if id, err = s.firstString(ctx, stream, owner); err != nil {
+			return err
+		}
+		if !caller.Owns(id) {
+			return hidden(minVersion)
+		}
+		return nil
+	}
 }
 
 // mayAsk reports whether caller may ask about the user userID: ErrUnauthenticated for nobody,
@@ -356,12 +391,17 @@ func (s *Service) UserAsOf(ctx context.Context, caller auth.Caller, id string, t
 }
 
 // AccountAsOf is an account as it stood at t, folded from the event store, to its owner or an
-// operator; someone else's is ErrNotFound, as one that did not exist then.
+// operator; someone else's is ErrNotFound, as one that did not exist then, decided from the
+// account's first envelope before any event is opened.
 func (s *Service) AccountAsOf(ctx context.Context, caller auth.Caller, id string, t time.Time) (Account, error) {
 	if !caller.Authenticated() {
 		return Account{}, ErrUnauthenticated
 	}
-	a, v, _, err := fold[domain.Account](ctx, s, "account-"+id, t)
+	stream := "account-" + id
+	if err := s.owned(caller, stream, "ownerId", 0)(ctx, nil); err != nil {
+		return Account{}, err
+	}
+	a, v, _, err := fold[domain.Account](ctx, s, stream, t)
 	if err != nil {
 		return Account{}, err
 	}
@@ -381,12 +421,18 @@ func (s *Service) ItemAsOf(ctx context.Context, caller auth.Caller, sku string, 
 }
 
 // OrderAsOf is an order as it stood at t, folded from the event store, to its customer or an
-// operator; someone else's is ErrNotFound, as one that did not exist then.
+// operator; someone else's is ErrNotFound, as one that did not exist then, decided from the
+// order's first envelope before any event (whose shipping address is the customer's personal
+// data) is opened.
 func (s *Service) OrderAsOf(ctx context.Context, caller auth.Caller, id string, t time.Time) (Order, error) {
 	if !caller.Authenticated() {
 		return Order{}, ErrUnauthenticated
 	}
-	o, v, _, err := fold[domain.Order](ctx, s, "order-"+id, t)
+	stream := "order-" + id
+	if err := s.owned(caller, stream, "customerId", 0)(ctx, nil); err != nil {
+		return Order{}, err
+	}
+	o, v, _, err := fold[domain.Order](ctx, s, stream, t)
 	if err != nil {
 		return Order{}, err
 	}

@@ -64,7 +64,7 @@ func (s *Service) Fulfilment(ctx context.Context, caller auth.Caller, orderID st
 		return Fulfilment{Steps: []RunStep{}}, err
 	}
 	var f Fulfilment
-	err := s.get(ctx, domain.RunID(orderID), minVersion, &f)
+	err := s.get(ctx, domain.RunID(orderID), minVersion, &f, nil)
 	if f.Steps == nil {
 		f.Steps = []RunStep{}
 	}
@@ -128,7 +128,13 @@ func (s *Service) mayReadRun(ctx context.Context, caller auth.Caller, orderID st
 // (customerId is not one). The order stream is always there before its run is, so a run is never
 // refused to its customer for a read model that lags.
 func (s *Service) customerOf(ctx context.Context, orderID string) (string, error) {
-	stream := "order-" + orderID
+	return s.firstString(ctx, "order-"+orderID, "customerId")
+}
+
+// firstString returns the string field name of the payload of stream's first event, read from
+// the envelopes store (no personal field opened: name must not be one), "" when the stream has
+// no events or cannot exist, or the field is absent.
+func (s *Service) firstString(ctx context.Context, stream, name string) (string, error) {
 	if store.ValidStreamID(stream) != nil {
 		return "", nil
 	}
@@ -136,13 +142,17 @@ func (s *Service) customerOf(ctx context.Context, orderID string) (string, error
 	if err != nil || len(events) == 0 {
 		return "", err
 	}
-	var placed struct {
-		CustomerID string `json:"customerId"`
-	}
-	if err := json.Unmarshal(events[0].Data, &placed); err != nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(events[0].Data, &fields); err != nil {
 		return "", fmt.Errorf("%s: the first event: %w", stream, err)
 	}
-	return placed.CustomerID, nil
+	var v string
+	if raw, ok := fields[name]; ok {
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return "", fmt.Errorf("%s: the first event's %s: %w", stream, name, err)
+		}
+	}
+	return v, nil
 }
 
 // StuckRun is a run waiting on a deadline that has passed: its order, its step (reserving or
