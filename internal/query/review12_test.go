@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/internal/auth"
-	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/domain"
-	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/query"
 	"github.com/eventfold/eventfold/internal/store"
@@ -23,16 +21,7 @@ import (
 // (ErrNoVersion, at once), not ErrBehind (503 not-yet-consistent), which would tell bob that
 // ann's account or order exists and has that version.
 func TestReview12MinVersionHidesOthersLaggingStreams(t *testing.T) {
-	client := awstest.DynamoDB(t)
-	env := awstest.MustTables(t, client)
-	reg, err := command.Registry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(client, store.Config{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"], Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, env, st := newStore(t)
 	q := query.New(query.Config{API: client, Table: env.Refs["ReadModelsTable"], Events: st, MaxWait: 3 * time.Second})
 	ctx := context.Background()
 
@@ -74,16 +63,7 @@ func TestReview12MinVersionHidesOthersLaggingStreams(t *testing.T) {
 // version of ann's account: bob asking for the next one is answered at once, as about one that
 // does not exist, and ann waits for it.
 func TestReview12MinVersionHidesOthersStaleItems(t *testing.T) {
-	client := awstest.DynamoDB(t)
-	env := awstest.MustTables(t, client)
-	reg, err := command.Registry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(client, store.Config{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"], Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, env, st := newStore(t)
 	table := env.Refs["ReadModelsTable"]
 	q := query.New(query.Config{API: client, Table: table, Events: st, MaxWait: 3 * time.Second})
 	ctx := context.Background()
@@ -141,16 +121,7 @@ func (o *openingStore) Load(ctx context.Context, stream string, span store.Span)
 // open ann's events to tell him so: the ownership is read from the envelopes, as
 // Fulfilment's is, before the sealing store is read.
 func TestReview12AsOfOpensNothingOfOthers(t *testing.T) {
-	client := awstest.DynamoDB(t)
-	env := awstest.MustTables(t, client)
-	reg, err := command.Registry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(client, store.Config{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"], Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, env, st := newStore(t)
 	opening := &openingStore{Events: st}
 	q := query.New(query.Config{API: client, Table: env.Refs["ReadModelsTable"], Events: opening, Envelopes: st})
 	ctx := context.Background()

@@ -8,12 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/projection"
 	"github.com/eventfold/eventfold/internal/query"
 	"github.com/eventfold/eventfold/internal/store"
+	"github.com/eventfold/eventfold/internal/template"
 )
 
 func TestMain(m *testing.M) { awstest.Main(m) }
@@ -26,7 +29,9 @@ type runsFixture struct {
 	q     *query.Service
 }
 
-func newRunsFixture(t *testing.T) runsFixture {
+// newStore returns the DynamoDB Local client, a fresh set of the template's tables and the event
+// store on them.
+func newStore(t *testing.T) (*dynamodb.Client, template.Env, *store.DynamoDB) {
 	t.Helper()
 	client := awstest.DynamoDB(t)
 	env := awstest.MustTables(t, client)
@@ -38,6 +43,12 @@ func newRunsFixture(t *testing.T) runsFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return client, env, st
+}
+
+func newRunsFixture(t *testing.T) runsFixture {
+	t.Helper()
+	client, env, st := newStore(t)
 	table := env.Refs["ReadModelsTable"]
 	return runsFixture{store: st, proj: projection.New(client, table, st), q: query.New(query.Config{API: client, Table: table, Events: st})}
 }
