@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 
 	"github.com/eventfold/eventfold/internal/localaws"
@@ -116,12 +115,5 @@ func (c *devTokenCommand) names() (pool, client string, err error) {
 // cognito is the client of -cognito-endpoint; without one, of the environment's AWS
 // configuration.
 func (c *devTokenCommand) cognito(ctx context.Context) (cognitoAPI, error) {
-	if c.endpoint != "" {
-		return localaws.Cognito(c.endpoint), nil
-	}
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return cip.NewFromConfig(cfg), nil
+	return awsClient(ctx, c.endpoint, localaws.Cognito, cip.NewFromConfig)
 }

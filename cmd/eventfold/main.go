@@ -333,41 +333,34 @@ func (c *common) connect(ctx context.Context) (*deployment, app.Clients, error) 
 	return d, cl, err
 }
 
-// dynamoDB returns the client of -endpoint; without one, of the environment's AWS configuration.
-func (d *deployment) dynamoDB(ctx context.Context) (*dynamodb.Client, error) {
-	if d.endpoint != "" {
-		return localaws.DynamoDB(d.endpoint), nil
+// awsClient returns the client of a local endpoint when one is given (the local stack), else one
+// of the environment's AWS configuration: how every command reaches AWS or the local stack.
+func awsClient[C, O any](ctx context.Context, endpoint string, local func(string) C, fromConfig func(aws.Config, ...func(*O)) C) (C, error) {
+	if endpoint != "" {
+		return local(endpoint), nil
 	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return nil, err
+		var none C
+		return none, err
 	}
-	return dynamodb.NewFromConfig(cfg), nil
+	return fromConfig(cfg), nil
+}
+
+// dynamoDB returns the client of -endpoint; without one, of the environment's AWS configuration.
+func (d *deployment) dynamoDB(ctx context.Context) (*dynamodb.Client, error) {
+	return awsClient(ctx, d.endpoint, func(e string) *dynamodb.Client { return localaws.DynamoDB(e) }, dynamodb.NewFromConfig)
 }
 
 // kms returns the client of -kms-endpoint; without one, of the environment's AWS configuration.
 func (d *deployment) kms(ctx context.Context) (crypto.KMS, error) {
-	if d.kmsEndpoint != "" {
-		return localaws.KMS(d.kmsEndpoint), nil
-	}
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return kms.NewFromConfig(cfg), nil
+	return awsClient(ctx, d.kmsEndpoint, localaws.KMS, kms.NewFromConfig)
 }
 
 // scheduler returns the EventBridge Scheduler client of -kms-endpoint (moto's server, which
 // serves both); without one, of the environment's AWS configuration.
 func (d *deployment) scheduler(ctx context.Context) (schedule.API, error) {
-	if d.kmsEndpoint != "" {
-		return localaws.Scheduler(d.kmsEndpoint), nil
-	}
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return scheduler.NewFromConfig(cfg), nil
+	return awsClient(ctx, d.kmsEndpoint, localaws.Scheduler, scheduler.NewFromConfig)
 }
 
 // clients returns the DynamoDB, KMS and Scheduler clients.

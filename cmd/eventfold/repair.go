@@ -13,9 +13,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/eventfold/eventfold/internal/consumer"
@@ -204,14 +204,7 @@ func acknowledge(ctx context.Context, api failureQueue, url string, handles []st
 // sqs returns the SQS client of -kms-endpoint (moto's server); without one, of the
 // environment's AWS configuration.
 func (d *deployment) sqs(ctx context.Context) (*sqs.Client, error) {
-	if d.kmsEndpoint != "" {
-		return localaws.SQS(d.kmsEndpoint), nil
-	}
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return sqs.NewFromConfig(cfg), nil
+	return awsClient(ctx, d.kmsEndpoint, localaws.SQS, sqs.NewFromConfig)
 }
 
 // sagasRepairCommand is `eventfold sagas repair`.
@@ -301,24 +294,15 @@ eventfold projections repair does.`)
 // scanType returns every event of type typ in the events table, as stored (not upcast), from a
 // strongly consistent scan, ordered by stream.
 func scanType(ctx context.Context, client *dynamodb.Client, table, typ string) ([]store.Event, error) {
-	expr, err := expression.NewBuilder().WithFilter(expression.Name(store.AttrType).Equal(expression.Value(typ))).Build()
-	if err != nil {
-		return nil, err
-	}
 	var found []store.Event
-	for p := dynamodb.NewScanPaginator(client, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		FilterExpression: expr.Filter(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}); p.HasMorePages(); {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("scan %s for %s: %w", table, typ, err)
-		}
-		for _, it := range page.Items {
-			e, err := store.DecodeItem(it)
-			if err != nil {
-				return nil, err
-			}
-			found = append(found, e)
-		}
+	filter := expression.Name(store.AttrType).Equal(expression.Value(typ))
+	err := store.ScanTable(ctx, client, table, &filter, func(it map[string]ddbtypes.AttributeValue) error {
+		e, err := store.DecodeItem(it)
+		found = append(found, e)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events of type %s: %w", typ, err)
 	}
 	slices.SortFunc(found, func(a, b store.Event) int { return strings.Compare(a.StreamID, b.StreamID) })
 	return found, nil
