@@ -59,6 +59,42 @@ func (c Caller) Owns(owner string) bool {
 	return c.Operator || (c.Subject != "" && c.Subject == owner)
 }
 
+// AsUser returns nil when c is a user, ErrUnauthenticated for nobody and ErrForbidden for an
+// operator (an operator acts on no one's behalf).
+func (c Caller) AsUser() error {
+	switch {
+	case !c.Authenticated():
+		return ErrUnauthenticated
+	case c.Subject == "":
+		return ErrForbidden
+	}
+	return nil
+}
+
+// AsOperator returns nil when c is an operator, ErrUnauthenticated for nobody and ErrForbidden
+// for a user.
+func (c Caller) AsOperator() error {
+	switch {
+	case !c.Authenticated():
+		return ErrUnauthenticated
+	case !c.Operator:
+		return ErrForbidden
+	}
+	return nil
+}
+
+// MayActOn returns nil when c Owns what belongs to owner, ErrUnauthenticated for nobody and
+// ErrForbidden for anyone else.
+func (c Caller) MayActOn(owner string) error {
+	switch {
+	case !c.Authenticated():
+		return ErrUnauthenticated
+	case !c.Owns(owner):
+		return ErrForbidden
+	}
+	return nil
+}
+
 // ValidSubject reports whether s can be a caller's subject, and so a user ID: the one rule is
 // domain.ValidUserID's ([domain.UserIDPattern]). A subject outside it is refused rather than
 // stored.

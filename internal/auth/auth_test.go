@@ -51,3 +51,26 @@ func TestOwns(t *testing.T) {
 		t.Fatal("Authenticated")
 	}
 }
+
+func TestCallerChecks(t *testing.T) {
+	ann, ops, nobody := auth.User("ann"), auth.Operator("arn:aws:iam::1:user/ops"), auth.Caller{}
+	for _, c := range []struct {
+		name      string
+		got, want error
+	}{
+		{"nobody as a user", nobody.AsUser(), auth.ErrUnauthenticated},
+		{"a user as a user", ann.AsUser(), nil},
+		{"an operator as a user", ops.AsUser(), auth.ErrForbidden},
+		{"nobody as an operator", nobody.AsOperator(), auth.ErrUnauthenticated},
+		{"a user as an operator", ann.AsOperator(), auth.ErrForbidden},
+		{"an operator as an operator", ops.AsOperator(), nil},
+		{"nobody on ann's", nobody.MayActOn("ann"), auth.ErrUnauthenticated},
+		{"ann on ann's", ann.MayActOn("ann"), nil},
+		{"ann on bob's", ann.MayActOn("bob"), auth.ErrForbidden},
+		{"an operator on bob's", ops.MayActOn("bob"), nil},
+	} {
+		if !errors.Is(c.got, c.want) || (c.want == nil) != (c.got == nil) {
+			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}

@@ -15,7 +15,7 @@ import (
 // address is claimed atomically with the event; one held by another user fails with
 // domain.ErrEmailTaken. A user registered already is domain.ErrExists.
 func (s *Service) RegisterUser(ctx context.Context, m Meta, c domain.RegisterUser) (Result, error) {
-	if err := asUser(m.Caller); err != nil {
+	if err := m.Caller.AsUser(); err != nil {
 		return Result{}, err
 	}
 	if c.UserID == "" {
@@ -84,7 +84,7 @@ func (s *Service) DeactivateUser(ctx context.Context, m Meta, userID string) (Re
 // before anything is read or written: no data can be theirs, and no tombstone is left for it.
 // Only an operator may erase (else ErrForbidden, before anything else).
 func (s *Service) EraseUser(ctx context.Context, m Meta, userID string) (Result, error) {
-	if err := asOperator(m.Caller); err != nil {
+	if err := m.Caller.AsOperator(); err != nil {
 		return Result{}, err
 	}
 	if s.eraser == nil {
@@ -119,7 +119,7 @@ func (s *Service) EraseUser(ctx context.Context, m Meta, userID string) (Result,
 // OpenAccount opens an account under c.AccountID (the caller generates it), owned by the caller,
 // a user: c.OwnerID is either empty or the caller's subject (another is ErrForbidden).
 func (s *Service) OpenAccount(ctx context.Context, m Meta, c domain.OpenAccount) (Result, error) {
-	if err := asUser(m.Caller); err != nil {
+	if err := m.Caller.AsUser(); err != nil {
 		return Result{}, err
 	}
 	if c.OwnerID == "" {
@@ -137,7 +137,7 @@ func (s *Service) OpenAccount(ctx context.Context, m Meta, c domain.OpenAccount)
 // Deposit puts money into an account the caller owns. Someone else's answers as one that does
 // not exist (see guarded); an operator is ErrForbidden.
 func (s *Service) Deposit(ctx context.Context, m Meta, accountID string, c domain.Deposit) (Result, error) {
-	if err := asUser(m.Caller); err != nil {
+	if err := m.Caller.AsUser(); err != nil {
 		return Result{}, err
 	}
 	return guarded(ctx, s, m, accounts, accountID, owned(m.Caller), func(a domain.Account) (decision, error) {
@@ -148,7 +148,7 @@ func (s *Service) Deposit(ctx context.Context, m Meta, accountID string, c domai
 
 // Withdraw takes money out of an account the caller owns, as Deposit puts it in.
 func (s *Service) Withdraw(ctx context.Context, m Meta, accountID string, c domain.Withdraw) (Result, error) {
-	if err := asUser(m.Caller); err != nil {
+	if err := m.Caller.AsUser(); err != nil {
 		return Result{}, err
 	}
 	return guarded(ctx, s, m, accounts, accountID, owned(m.Caller), func(a domain.Account) (decision, error) {
@@ -159,7 +159,7 @@ func (s *Service) Withdraw(ctx context.Context, m Meta, accountID string, c doma
 
 // AddStock adds units to the inventory item c.SKU. Only an operator may (else ErrForbidden).
 func (s *Service) AddStock(ctx context.Context, m Meta, c domain.AddStock) (Result, error) {
-	if err := asOperator(m.Caller); err != nil {
+	if err := m.Caller.AsOperator(); err != nil {
 		return Result{}, err
 	}
 	if err := domain.ValidSKU(c.SKU); err != nil {
@@ -179,7 +179,7 @@ func (s *Service) AddStock(ctx context.Context, m Meta, c domain.AddStock) (Resu
 // (accountOwner). The saga checks it again when it charges (domain.ErrAccountNotOwned).
 // Fulfilment (reserving stock, charging, confirming) is the saga's work.
 func (s *Service) PlaceOrder(ctx context.Context, m Meta, c domain.PlaceOrder) (Result, error) {
-	if err := asUser(m.Caller); err != nil {
+	if err := m.Caller.AsUser(); err != nil {
 		return Result{}, err
 	}
 	if c.CustomerID == "" {
@@ -314,37 +314,13 @@ func emailTaken(err error) error {
 	return err
 }
 
-// asUser reports whether c is a user: ErrUnauthenticated for nobody, ErrForbidden for an
-// operator (an operator acts on no one's behalf).
-func asUser(c auth.Caller) error {
-	switch {
-	case !c.Authenticated():
-		return ErrUnauthenticated
-	case c.Subject == "":
-		return ErrForbidden
-	}
-	return nil
-}
-
 // self reports whether c is the user userID: ErrUnauthenticated for nobody, ErrForbidden for
 // anyone else.
 func self(c auth.Caller, userID string) error {
-	if err := asUser(c); err != nil {
+	if err := c.AsUser(); err != nil {
 		return err
 	}
 	if c.Subject != userID {
-		return ErrForbidden
-	}
-	return nil
-}
-
-// asOperator reports whether c is an operator: ErrUnauthenticated for nobody, ErrForbidden for a
-// user.
-func asOperator(c auth.Caller) error {
-	switch {
-	case !c.Authenticated():
-		return ErrUnauthenticated
-	case !c.Operator:
 		return ErrForbidden
 	}
 	return nil

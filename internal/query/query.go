@@ -245,7 +245,7 @@ func (s *Service) readModel(ctx context.Context, stream string, minVersion int64
 
 // User returns a user's profile: the caller's own, or any to an operator.
 func (s *Service) User(ctx context.Context, caller auth.Caller, id string, minVersion int64) (User, error) {
-	if err := mayAsk(caller, id); err != nil {
+	if err := caller.MayActOn(id); err != nil {
 		return User{}, err
 	}
 	var u User
@@ -323,29 +323,6 @@ func (s *Service) owned(caller auth.Caller, stream, owner string, minVersion int
 	}
 }
 
-// mayAsk reports whether caller may ask about the user userID: ErrUnauthenticated for nobody,
-// ErrForbidden for a user who is not userID.
-func mayAsk(caller auth.Caller, userID string) error {
-	switch {
-	case !caller.Authenticated():
-		return ErrUnauthenticated
-	case !caller.Owns(userID):
-		return ErrForbidden
-	}
-	return nil
-}
-
-// asOperator reports ErrUnauthenticated for nobody, ErrForbidden for a user.
-func asOperator(caller auth.Caller) error {
-	switch {
-	case !caller.Authenticated():
-		return ErrUnauthenticated
-	case !caller.Operator:
-		return ErrForbidden
-	}
-	return nil
-}
-
 // hidden is the error of a read of what the caller may not see: what a read of a stream that
 // does not exist returns, with minVersion or without.
 func hidden(minVersion int64) error {
@@ -379,7 +356,7 @@ func fold[S store.Evolver[S, domain.Event]](ctx context.Context, s *Service, str
 // UserAsOf is a user's profile as it stood at t, folded from the event store: the caller's own,
 // or any to an operator.
 func (s *Service) UserAsOf(ctx context.Context, caller auth.Caller, id string, t time.Time) (User, error) {
-	if err := mayAsk(caller, id); err != nil {
+	if err := caller.MayActOn(id); err != nil {
 		return User{}, err
 	}
 	u, v, shredded, err := fold[domain.User](ctx, s, "user-"+id, t)
@@ -455,7 +432,7 @@ type Trail struct {
 // for this stream. Each page is one read of at most limit+1 events; the extra one only tells
 // whether a next page exists. Only an operator may read it (else ErrForbidden).
 func (s *Service) Audit(ctx context.Context, caller auth.Caller, streamID string, from int64, cursor string, limit int) (Trail, error) {
-	if err := asOperator(caller); err != nil {
+	if err := caller.AsOperator(); err != nil {
 		return Trail{}, err
 	}
 	if store.ValidStreamID(streamID) != nil {
@@ -534,7 +511,7 @@ type Page[T any] struct {
 // UsersByStatus lists users with the given status, limit at a time. Only an operator may (else
 // ErrForbidden).
 func (s *Service) UsersByStatus(ctx context.Context, caller auth.Caller, status, cursor string, limit int) (Page[User], error) {
-	if err := asOperator(caller); err != nil {
+	if err := caller.AsOperator(); err != nil {
 		return Page[User]{}, err
 	}
 	return list[User](ctx, s, projection.IndexUsersByStatus, projection.AttrUserStatus, status, cursor, limit)
@@ -543,7 +520,7 @@ func (s *Service) UsersByStatus(ctx context.Context, caller auth.Caller, status,
 // OrdersByCustomer lists a customer's orders, limit at a time: the caller's own, or anyone's to an
 // operator.
 func (s *Service) OrdersByCustomer(ctx context.Context, caller auth.Caller, customerID, cursor string, limit int) (Page[Order], error) {
-	if err := mayAsk(caller, customerID); err != nil {
+	if err := caller.MayActOn(customerID); err != nil {
 		return Page[Order]{}, err
 	}
 	return list[Order](ctx, s, projection.IndexOrdersByCustomer, projection.AttrCustomerID, customerID, cursor, limit)
