@@ -147,8 +147,8 @@ func byID[T any](get func(context.Context, auth.Caller, string, int64) (T, error
 // theirs (API Gateway's IAM auth refuses them first).
 func operatorOnly(run queryRoute) queryRoute {
 	return func(ctx context.Context, caller auth.Caller, req events.APIGatewayV2HTTPRequest) (any, int64, error) {
-		if !caller.Operator {
-			return nil, 0, query.ErrForbidden
+		if err := caller.AsOperator(); err != nil {
+			return nil, 0, err
 		}
 		return run(ctx, caller, req)
 	}
