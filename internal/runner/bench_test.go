@@ -30,7 +30,6 @@ import (
 	"github.com/eventfold/eventfold/internal/store"
 )
 
-
 // BenchmarkHTTPThroughRunner interleaves a deposit sent over HTTP through the runner (API Gateway
 // emulation, Runtime API, the commands Lambda process) and the same deposit given to the same
 // handler code in process, on the same DynamoDB Local and tables, and reports the ratio
