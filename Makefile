@@ -13,7 +13,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 BENCHTIME ?= 500x
 FUZZTIME  ?= 30s
 
-.PHONY: help run up down status test lint build bench fuzz clean
+.PHONY: help run up down status test lint build bench fuzz clean deploy
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -54,6 +54,18 @@ lint: ## gofmt, go vet, cfn-lint, the SAM transform offline, sam validate and bu
 	@localstack/.venv/bin/cfn-lint template.yaml
 	@localstack/.venv/bin/python tools/samtransform.py --cfn-lint template.yaml
 	@tools/lint.sh check
+
+# sam deploy reads samconfig.toml's DEPLOY_ENV environment (default, or prod: the example second
+# one); DEPLOY_ARGS adds flags, e.g. DEPLOY_ARGS=--guided the first time. aws-sam-cli is the one
+# make lint pins (tools/.venv/sam). AWS credentials come from the environment or profile.
+DEPLOY_ENV  ?= default
+DEPLOY_ARGS ?=
+SAM := tools/.venv/sam/bin/sam
+
+deploy: ## sam build, then sam deploy to AWS with samconfig.toml's DEPLOY_ENV (needs AWS credentials)
+	@tools/lint.sh install
+	@$(SAM) build --config-env $(DEPLOY_ENV)
+	@$(SAM) deploy --config-env $(DEPLOY_ENV) $(DEPLOY_ARGS)
 
 build: ## Lambda binaries: bin/<function>/bootstrap for linux/arm64
 	@for f in $(FUNCTIONS); do \

@@ -5,6 +5,9 @@
 #   sam validate --lint   cfn-lint through SAM CLI
 #   guided-deploy auth    SAM CLI's own check before `sam deploy --guided` (tools/samauth.py):
 #                         a function route without authentication fails the lint
+#   deploy configuration  samconfig.toml as `sam deploy` reads it, against the template
+#                         (tools/samdeploy.py): region, tags, capabilities, parameter overrides
+#                         the template declares and accepts, a default for every parameter
 #   sam build             the linux/arm64 artifacts (BuildMethod: makefile, no Docker), each
 #                         function's zipped size reported
 #   checkov               on the SAM-transformed template (tools/samtransform.py --output), with
@@ -137,6 +140,7 @@ check() {
 	mkdir -p "$out"
 	timed "sam validate, sam validate --lint" sam_validate "$root/template.yaml"
 	timed "sam deploy --guided's authentication check" offline "$venvs/sam/bin/python" "$here/samauth.py" "$root/template.yaml"
+	timed "samconfig.toml's deploy environments" offline "$venvs/sam/bin/python" "$here/samdeploy.py" "$root/template.yaml" "$root/samconfig.toml"
 	timed "sam build" sam_build
 	timed "checkov" run_checkov
 }

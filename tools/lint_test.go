@@ -82,3 +82,38 @@ func TestGuidedDeployAuthCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployConfigCheck holds tools/samdeploy.py, the lint step that reads samconfig.toml as
+// `sam deploy` does, to passing the project's files and naming every problem of bad ones.
+func TestDeployConfigCheck(t *testing.T) {
+	python := filepath.Join(".venv", "sam", "bin", "python")
+	if _, err := os.Stat(python); err != nil {
+		t.Fatalf("%v: install the pinned tools with tools/lint.sh install (make lint does)", err)
+	}
+	for _, tt := range []struct {
+		template, config string
+		want             []string // in the output; none for a pass
+	}{
+		{template: "../template.yaml", config: "../samconfig.toml"},
+		{template: "../template.yaml", config: "testdata/samconfig-bad.toml", want: []string{
+			"sets no region", "sets no tags", "does not confirm changesets", "want \"CAPABILITY_IAM\"",
+			"overrides EmailHashKey, which the template does not declare", "LogRetentionInDays=2 is not one of its AllowedValues",
+			"KeysRecoveryPeriodInDays=90 is above its MaxValue",
+		}},
+		{template: "testdata/parameter-without-default.yaml", config: "../samconfig.toml", want: []string{
+			"parameter MustInvent has no Default", "[prod] overrides LogRetentionInDays, which the template does not declare",
+		}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := exec.CommandContext(ctx, python, "samdeploy.py", tt.template, tt.config).CombinedOutput()
+		cancel()
+		if (err != nil) != (len(tt.want) > 0) {
+			t.Errorf("samdeploy.py %s %s: %v\n%s", tt.template, tt.config, err, out)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("samdeploy.py %s %s: output lacks %q:\n%s", tt.template, tt.config, w, out)
+			}
+		}
+	}
+}
