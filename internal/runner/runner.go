@@ -554,7 +554,9 @@ func (r *Runner) build(ctx context.Context, s functionSpec, out string) (string,
 }
 
 // processEnv is a function process's environment: what Lambda sets, the template's variables,
-// and the local endpoints. Nothing else of the runner's environment leaks in but PATH and HOME.
+// and the local endpoints, which come last and so win over the template's (it declares them
+// empty, for `sam local`; exec keeps the last value of a key). Nothing else of the runner's
+// environment leaks in but PATH and HOME.
 func (r *Runner) processEnv(s functionSpec) ([]string, error) {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TZ=:UTC",
@@ -563,12 +565,6 @@ func (r *Runner) processEnv(s functionSpec) ([]string, error) {
 		"AWS_LAMBDA_FUNCTION_NAME=" + r.env.Refs[s.id], "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(s.memory),
 		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + s.id, "_HANDLER=bootstrap",
-		"AWS_ENDPOINT_URL_DYNAMODB=" + r.cfg.DynamoDBEndpoint,
-		"AWS_ENDPOINT_URL_DYNAMODB_STREAMS=" + r.cfg.DynamoDBEndpoint,
-	}
-	if r.cfg.KMSEndpoint != "" {
-		env = append(env, "AWS_ENDPOINT_URL_KMS="+r.cfg.KMSEndpoint, "AWS_ENDPOINT_URL_SCHEDULER="+r.cfg.KMSEndpoint,
-			"AWS_ENDPOINT_URL_SECRETS_MANAGER="+r.cfg.KMSEndpoint)
 	}
 	envProp, _ := s.props["Environment"].(map[string]any)
 	vars, _ := envProp["Variables"].(map[string]any)
@@ -579,6 +575,11 @@ func (r *Runner) processEnv(s functionSpec) ([]string, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		env = append(env, k+"="+fmt.Sprint(vars[k]))
+	}
+	env = append(env, "AWS_ENDPOINT_URL_DYNAMODB="+r.cfg.DynamoDBEndpoint, "AWS_ENDPOINT_URL_DYNAMODB_STREAMS="+r.cfg.DynamoDBEndpoint)
+	if r.cfg.KMSEndpoint != "" {
+		env = append(env, "AWS_ENDPOINT_URL_KMS="+r.cfg.KMSEndpoint, "AWS_ENDPOINT_URL_SCHEDULER="+r.cfg.KMSEndpoint,
+			"AWS_ENDPOINT_URL_SECRETS_MANAGER="+r.cfg.KMSEndpoint)
 	}
 	return env, nil
 }
