@@ -322,7 +322,7 @@ func TestSagaEnvIsTheTemplatesSagaEnvironment(t *testing.T) {
 			if err := fs.parse(append([]string{"-template", "../../template.yaml", "-stack", "st"}, tc.flags...), io.Discard, io.Discard); err != nil {
 				t.Fatal(err)
 			}
-			d, err := c.resolve()
+			d, err := c.resolve(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}

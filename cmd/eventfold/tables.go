@@ -28,7 +28,7 @@ stream. A table that exists is left as it is, so the command can run again.`)
 	if c.endpoint == "" {
 		return fmt.Errorf("no DynamoDB Local endpoint: pass -endpoint or set %s (make up prints it)", localaws.EnvDynamoDBEndpoint)
 	}
-	d, err := c.resolve()
+	d, err := c.resolve(ctx)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,10 @@ import (
 const (
 	EnvDynamoDBEndpoint = "EVENTFOLD_DYNAMODB_ENDPOINT"
 	EnvKMSEndpoint      = "EVENTFOLD_KMS_ENDPOINT"
+	// EnvCloudFormationEndpoint names a CloudFormation emulator (moto's server serves one on
+	// EnvKMSEndpoint's port) that holds the stacks cmd/eventfold's -stack names. stack.sh does not
+	// set it: unset, the commands name a local deployment's resources as the template does.
+	EnvCloudFormationEndpoint = "EVENTFOLD_CLOUDFORMATION_ENDPOINT"
 )
 
 // Region and Account are what the local stack pretends to be.
