@@ -256,7 +256,7 @@ type common struct {
 	cfnEndpoint               string
 	tables                    tables
 	uses                      []table // the tables the command takes flags for
-	keys                      bool // -kms-endpoint and -data-key are attached
+	keys                      bool    // -kms-endpoint and -data-key are attached
 	kmsEndpoint, dataKey      string
 	// scheduleGroup is -schedule-group, of the commands that build the saga.
 	scheduleGroup string

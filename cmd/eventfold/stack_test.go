@@ -42,7 +42,7 @@ var motoStackTypes = map[string]func(props map[string]any) map[string]any{
 		return map[string]any{"Description": "eventfold test", "KeyPolicy": map[string]any{"Fn::Sub": `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", ` +
 			`"Principal": {"AWS": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}, "Action": "kms:*", "Resource": "*"}]}`}}
 	},
-	"AWS::KMS::Alias": func(p map[string]any) map[string]any { return p },
+	"AWS::KMS::Alias":  func(p map[string]any) map[string]any { return p },
 	localaws.QueueType: func(map[string]any) map[string]any { return map[string]any{} },
 	"AWS::IAM::Role": func(map[string]any) map[string]any {
 		return map[string]any{"AssumeRolePolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
@@ -73,7 +73,9 @@ func createMotoStack(t *testing.T, name string, ids ...string) map[string]string
 		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam}}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cfn.DeleteStack(context.Background(), &cloudformation.DeleteStackInput{StackName: aws.String(name)}) })
+	t.Cleanup(func() {
+		cfn.DeleteStack(context.Background(), &cloudformation.DeleteStackInput{StackName: aws.String(name)})
+	})
 	out, err := cfn.ListStackResources(ctx, &cloudformation.ListStackResourcesInput{StackName: aws.String(name)})
 	if err != nil {
 		t.Fatal(err)
