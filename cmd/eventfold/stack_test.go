@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
@@ -270,5 +271,131 @@ func TestStackErrors(t *testing.T) {
 	// A flag naming the table the stack lacks is enough.
 	if out := eventfold(t, append([]string{"parked", "list", "-parking-table", s.env.Refs["ParkingTable"]}, commonWithout(cliStack{common: flags(partial)}, "-kms-endpoint")...)...); !strings.Contains(out, "0 parked") {
 		t.Fatalf("parked list with -parking-table against a stack without one:\n%s", out)
+	}
+}
+
+// fakeStacks is a CloudFormation holding one stack, whose resources ListStackResources returns
+// a page at a time, pageSize a page.
+type fakeStacks struct {
+	stack     cfntypes.Stack
+	resources []cfntypes.StackResourceSummary
+	pageSize  int
+}
+
+func (f *fakeStacks) DescribeStacks(_ context.Context, in *cloudformation.DescribeStacksInput, _ ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
+	if aws.ToString(in.StackName) != aws.ToString(f.stack.StackName) {
+		return nil, &smithy.GenericAPIError{Code: "ValidationError", Message: "Stack with id " + aws.ToString(in.StackName) + " does not exist"}
+	}
+	return &cloudformation.DescribeStacksOutput{Stacks: []cfntypes.Stack{f.stack}}, nil
+}
+
+func (f *fakeStacks) ListStackResources(_ context.Context, in *cloudformation.ListStackResourcesInput, _ ...func(*cloudformation.Options)) (*cloudformation.ListStackResourcesOutput, error) {
+	start := 0
+	if in.NextToken != nil {
+		start, _ = strconv.Atoi(*in.NextToken)
+	}
+	end := min(start+f.pageSize, len(f.resources))
+	out := &cloudformation.ListStackResourcesOutput{StackResourceSummaries: f.resources[start:end]}
+	if end < len(f.resources) {
+		out.NextToken = aws.String(strconv.Itoa(end))
+	}
+	return out, nil
+}
+
+// TestDeployedEnv: the names a deployed stack gives, as deployedEnv reads them: every page of
+// resources, their ARNs in the stack's partition, region and account, the stack's parameter
+// values (not the mask of a NoEcho one), and the saga's environment resolved with them; a stack
+// in a status whose resources are not all in place is refused.
+func TestDeployedEnv(t *testing.T) {
+	ctx := context.Background()
+	tmpl := awstest.MustTemplate(t)
+	const (
+		stackID = "arn:aws-cn:cloudformation:cn-north-1:111122223333:stack/prod/5b1e2a30-0000-11ef-0000-0a1b2c3d4e5f"
+		queue   = "https://sqs.cn-north-1.amazonaws.com.cn/111122223333/prod-DeadlineDeadLetterQueue-1A2B3C4D5E6F"
+	)
+	res := func(id, typ, physical string) cfntypes.StackResourceSummary {
+		return cfntypes.StackResourceSummary{LogicalResourceId: aws.String(id), ResourceType: aws.String(typ), PhysicalResourceId: aws.String(physical),
+			ResourceStatus: cfntypes.ResourceStatusCreateComplete}
+	}
+	f := &fakeStacks{pageSize: 2, stack: cfntypes.Stack{StackName: aws.String("prod"), StackId: aws.String(stackID),
+		StackStatus: cfntypes.StackStatusUpdateRollbackComplete, Parameters: []cfntypes.Parameter{
+			{ParameterKey: aws.String("FulfilmentTimeout"), ParameterValue: aws.String("45m")},
+			{ParameterKey: aws.String("JwtAudience"), ParameterValue: aws.String("a, b")},
+			{ParameterKey: aws.String("EmailHashKey"), ParameterValue: aws.String(noEchoMask)},
+		}}, resources: []cfntypes.StackResourceSummary{
+		res("EventsTable", template.TableType, "prod-EventsTable-AAAA1111BBBB"),
+		res("SnapshotsTable", template.TableType, "prod-SnapshotsTable-CCCC2222DDDD"),
+		res("ParkingTable", template.TableType, "prod-ParkingTable-EEEE3333FFFF"),
+		res("KeysTable", template.TableType, "prod-KeysTable-GGGG4444HHHH"),
+		res("DataKey", "AWS::KMS::Key", "1234abcd-12ab-34cd-56ef-1234567890ab"),
+		res("DataKeyAlias", "AWS::KMS::Alias", "alias/prod-data"),
+		res("FulfilmentSchedules", localaws.ScheduleGroupType, "FulfilmentSchedules-XYZ123"),
+		res("SchedulerRole", "AWS::IAM::Role", "prod-SchedulerRole-9Z8Y7X6W5V4U"),
+		res("DeadlineDeadLetterQueue", localaws.QueueType, queue),
+		{LogicalResourceId: aws.String("ClaimsTable"), ResourceType: aws.String(template.TableType), ResourceStatus: cfntypes.ResourceStatusCreateFailed},
+	}}
+	env, err := deployedEnv(ctx, f, tmpl, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{
+		"AWS::Region": "cn-north-1", "AWS::AccountId": "111122223333", "AWS::Partition": "aws-cn", "AWS::URLSuffix": "amazonaws.com.cn",
+		"EventsTable": "prod-EventsTable-AAAA1111BBBB", "DeadlineDeadLetterQueue": queue, "FulfilmentTimeout": "45m",
+		"LogRetentionInDays": tmpl.Parameters["LogRetentionInDays"].Default, // the template's default: the stack does not list it
+	} {
+		if env.Refs[k] != want {
+			t.Errorf("Ref %s = %q, want %q", k, env.Refs[k], want)
+		}
+	}
+	for _, k := range []string{"EmailHashKey", "ClaimsTable"} {
+		if v, ok := env.Refs[k]; ok {
+			t.Errorf("Ref %s = %q, want none", k, v)
+		}
+	}
+	if got := env.Lists["JwtAudience"]; !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("JwtAudience %q", got)
+	}
+	for k, want := range map[string]string{
+		"EventsTable.Arn":             "arn:aws-cn:dynamodb:cn-north-1:111122223333:table/prod-EventsTable-AAAA1111BBBB",
+		"DataKey.Arn":                 "arn:aws-cn:kms:cn-north-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"DeadlineDeadLetterQueue.Arn": "arn:aws-cn:sqs:cn-north-1:111122223333:prod-DeadlineDeadLetterQueue-1A2B3C4D5E6F",
+		"SchedulerRole.Arn":           "arn:aws-cn:iam::111122223333:role/prod-SchedulerRole-9Z8Y7X6W5V4U",
+		"FulfilmentSchedules.Arn":     "arn:aws-cn:scheduler:cn-north-1:111122223333:schedule-group/FulfilmentSchedules-XYZ123",
+	} {
+		if env.Attrs[k] != want {
+			t.Errorf("GetAtt %s = %q, want %q", k, env.Attrs[k], want)
+		}
+	}
+	d := &deployment{tmpl: tmpl, env: env, stack: "prod"}
+	for _, t := range []table{eventsTable, snapshotsTable, parkingTable, keysTable} {
+		_, id, _ := t.spec()
+		d.tables[t] = env.Refs[id]
+	}
+	d.dataKey = env.Refs["DataKeyAlias"]
+	vars, err := d.sagaEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"EVENTS_TABLE": "prod-EventsTable-AAAA1111BBBB", "DATA_KEY": "alias/prod-data",
+		"SCHEDULE_GROUP": "FulfilmentSchedules-XYZ123", "SCHEDULER_ROLE_ARN": env.Attrs["SchedulerRole.Arn"],
+		"DEADLINE_DLQ_ARN": env.Attrs["DeadlineDeadLetterQueue.Arn"], "FULFILMENT_TIMEOUT": "45m"} {
+		if vars[k] != want {
+			t.Errorf("saga %s = %q, want %q", k, vars[k], want)
+		}
+	}
+	d.scheduleGroup = "mine"
+	if vars, err := d.sagaEnv(); err != nil || vars["SCHEDULE_GROUP"] != "mine" {
+		t.Errorf("with -schedule-group: SCHEDULE_GROUP %q, %v", vars["SCHEDULE_GROUP"], err)
+	}
+
+	for _, status := range []cfntypes.StackStatus{cfntypes.StackStatusCreateInProgress, cfntypes.StackStatusRollbackComplete,
+		cfntypes.StackStatusUpdateInProgress, cfntypes.StackStatusDeleteInProgress, cfntypes.StackStatusDeleteFailed} {
+		f.stack.StackStatus = status
+		if _, err := deployedEnv(ctx, f, tmpl, "prod"); !errors.Is(err, errStackNotUsable) || !strings.Contains(err.Error(), "stack prod is "+string(status)) {
+			t.Errorf("stack %s: %v, want %v naming it", status, err, errStackNotUsable)
+		}
+	}
+	if _, err := deployedEnv(ctx, f, tmpl, "other"); !errors.Is(err, errNoStack) || !strings.Contains(err.Error(), "stack other") {
+		t.Errorf("unknown stack: %v", err)
 	}
 }
