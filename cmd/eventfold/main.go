@@ -146,7 +146,11 @@ func printCommands(w io.Writer, what string, cmds []subcommand) {
 			fmt.Fprintf(w, "  %-22s %s\n", "", l)
 		}
 	}
-	fmt.Fprintln(w, "\nRun eventfold NOUN VERB -h for what a command does and its flags.")
+	fmt.Fprintln(w, "\nRun eventfold NOUN VERB -h for what a command does and its flags.\n\n"+
+		"Without -endpoint the commands work on AWS: on the deployed stack -stack (default eventfold),\n"+
+		"whose tables, key alias and other resources they find through CloudFormation, with the\n"+
+		"credentials and region of the environment (AWS_PROFILE, AWS_REGION, ...). With -endpoint\n"+
+		"(EVENTFOLD_DYNAMODB_ENDPOINT) they work on the local stack, named as make run names it.")
 }
 
 // flagSet is a command's own flag set and usage text. Parse errors are not printed by the flag

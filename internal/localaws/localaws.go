@@ -1,6 +1,6 @@
 // Package localaws connects eventfold to the local AWS stack (AWS's DynamoDB Local and moto's
-// server, started by localstack/stack.sh; moto emulates KMS, EventBridge Scheduler and SQS on one
-// port) and creates on it the resources template.yaml declares. Nothing here is used in AWS.
+// server, started by localstack/stack.sh; moto emulates KMS, EventBridge Scheduler, SQS and
+// CloudFormation on one port) and creates on it the resources template.yaml declares. Nothing here is used in AWS.
 package localaws
 
 import (
