@@ -4,8 +4,10 @@
 // VERB -h` describes one and lists its flags.
 //
 // Each command is a noun and a verb (`eventfold projections rebuild`) with a flag set of its
-// own; the flags they share come from common.attach. Table names default to what a local
-// deployment of the template under -stack names them, so local and deployed names agree.
+// own; the flags they share come from common.attach. Against the local stack (-endpoint given)
+// resources are named as a local deployment of the template under -stack names them; against
+// AWS (no -endpoint), or a CloudFormation emulator (-cloudformation-endpoint), as the deployed
+// stack -stack names them: its resources' physical IDs, read from CloudFormation.
 package main
 
 import (
@@ -145,7 +147,11 @@ func printCommands(w io.Writer, what string, cmds []subcommand) {
 			fmt.Fprintf(w, "  %-22s %s\n", "", l)
 		}
 	}
-	fmt.Fprintln(w, "\nRun eventfold NOUN VERB -h for what a command does and its flags.")
+	fmt.Fprintln(w, "\nRun eventfold NOUN VERB -h for what a command does and its flags.\n\n"+
+		"Without -endpoint the commands work on AWS: on the deployed stack -stack (default eventfold),\n"+
+		"whose tables, key alias and other resources they find through CloudFormation, with the\n"+
+		"credentials and region of the environment (AWS_PROFILE, AWS_REGION, ...). With -endpoint\n"+
+		"(EVENTFOLD_DYNAMODB_ENDPOINT) they work on the local stack, named as make run names it.")
 }
 
 // flagSet is a command's own flag set and usage text. Parse errors are not printed by the flag
@@ -248,12 +254,14 @@ func (t table) spec() (flagName, logicalID, holds string) {
 type tables [numTables]string
 
 // common holds the flags the commands share, as parsed: the template and the stack its tables are
-// named after, the DynamoDB endpoint, the names of the tables the command uses, and, for the
-// commands that read the keys table, the KMS endpoint and the data key.
+// named after, the DynamoDB and CloudFormation endpoints, the names of the tables the command
+// uses, and, for the commands that read the keys table, the KMS endpoint and the data key.
 type common struct {
 	template, stack, endpoint string
+	cfnEndpoint               string
 	tables                    tables
-	keys                      bool // -kms-endpoint and -data-key are attached
+	uses                      []table // the tables the command takes flags for
+	keys                      bool    // -kms-endpoint and -data-key are attached
 	kmsEndpoint, dataKey      string
 	// scheduleGroup is -schedule-group, of the commands that build the saga.
 	scheduleGroup string
@@ -263,8 +271,12 @@ type common struct {
 // among ts, also -kms-endpoint and -data-key, since the keys table is read through KMS.
 func (c *common) attach(fs flagSet, ts ...table) {
 	fs.StringVar(&c.template, "template", "template.yaml", "the SAM template")
-	fs.StringVar(&c.stack, "stack", "eventfold", "the stack name tables are named after")
+	fs.StringVar(&c.stack, "stack", "eventfold", "the stack: deployed (no -endpoint, or -cloudformation-endpoint), its resources are\n"+
+		"found through CloudFormation; else the local deployment named after it")
 	fs.StringVar(&c.endpoint, "endpoint", os.Getenv(localaws.EnvDynamoDBEndpoint), "DynamoDB endpoint (DynamoDB Local); empty: AWS")
+	fs.StringVar(&c.cfnEndpoint, "cloudformation-endpoint", os.Getenv(localaws.EnvCloudFormationEndpoint),
+		"CloudFormation endpoint (an emulator) holding -stack; empty: AWS's when -endpoint is empty, else none")
+	c.uses = ts
 	for _, t := range ts {
 		name, _, holds := t.spec()
 		fs.StringVar(&c.tables[t], name, "", holds+" (default: from the template)")
@@ -285,8 +297,10 @@ func (c *common) attachScheduleGroup(fs flagSet) {
 // deployment is what a command's common flags name, resolved against the template: every table
 // named, from its flag or as the template names it, and the data key.
 type deployment struct {
-	tmpl                  *template.Template
-	env                   template.Env
+	tmpl *template.Template
+	env  template.Env
+	// stack is the name of the deployed stack env was read from; "" for a local deployment.
+	stack                 string
 	endpoint, kmsEndpoint string
 	tables                tables
 	// dataKey is -data-key or the template's alias, for the commands that take -data-key.
@@ -295,30 +309,52 @@ type deployment struct {
 	scheduleGroup string
 }
 
-// resolve reads the template and fills in the names the flags do not give.
-func (c *common) resolve() (*deployment, error) {
+// resolve reads the template and fills in the names the flags do not give. With
+// -cloudformation-endpoint, or without -endpoint (AWS), they are the deployed stack -stack's (see
+// deployedEnv), and a table or data key the command uses that the stack lacks is an error naming
+// the stack and the logical ID (errNoResource); else they are a local deployment's
+// (template.LocalEnv).
+func (c *common) resolve(ctx context.Context) (*deployment, error) {
 	tmpl, err := template.ParseFile(c.template)
 	if err != nil {
 		return nil, err
 	}
-	env, err := tmpl.LocalEnv(c.stack, localaws.Region, localaws.Account)
-	if err != nil {
+	d := &deployment{tmpl: tmpl, endpoint: c.endpoint, kmsEndpoint: c.kmsEndpoint, tables: c.tables, dataKey: c.dataKey,
+		scheduleGroup: c.scheduleGroup}
+	if c.cfnEndpoint != "" || c.endpoint == "" {
+		api, err := c.cloudFormation(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if d.env, err = deployedEnv(ctx, api, tmpl, c.stack); err != nil {
+			return nil, err
+		}
+		d.stack = c.stack
+	} else if d.env, err = tmpl.LocalEnv(c.stack, localaws.Region, localaws.Account); err != nil {
 		return nil, err
 	}
-	d := &deployment{tmpl: tmpl, env: env, endpoint: c.endpoint, kmsEndpoint: c.kmsEndpoint, tables: c.tables, dataKey: c.dataKey,
-		scheduleGroup: c.scheduleGroup}
+	var missing []error
 	for t := range numTables {
 		if d.tables[t] == "" {
-			_, logicalID, _ := t.spec()
-			d.tables[t] = env.Refs[logicalID]
+			flagName, logicalID, _ := t.spec()
+			d.tables[t] = d.env.Refs[logicalID]
+			if slices.Contains(c.uses, t) {
+				missing = append(missing, d.need(logicalID, "-"+flagName))
+			}
 		}
 	}
 	if c.keys && d.dataKey == "" {
 		if alias, ok := tmpl.Resources["DataKeyAlias"]; ok {
-			if d.dataKey, err = env.String(alias.Properties["AliasName"]); err != nil {
+			if d.stack != "" {
+				d.dataKey = d.env.Refs["DataKeyAlias"] // the alias's name
+				missing = append(missing, d.need("DataKeyAlias", "-data-key"))
+			} else if d.dataKey, err = d.env.String(alias.Properties["AliasName"]); err != nil {
 				return nil, err
 			}
 		}
+	}
+	if err := errors.Join(missing...); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
@@ -326,7 +362,7 @@ func (c *common) resolve() (*deployment, error) {
 // connect resolves the deployment (see resolve) and builds its DynamoDB and KMS clients (see
 // clients).
 func (c *common) connect(ctx context.Context) (*deployment, app.Clients, error) {
-	d, err := c.resolve()
+	d, err := c.resolve(ctx)
 	if err != nil {
 		return nil, app.Clients{}, err
 	}

@@ -25,7 +25,7 @@ there are. It only reads the parking table.`)
 	if err := fs.parse(args, out, errOut); err != nil {
 		return err
 	}
-	d, err := c.resolve()
+	d, err := c.resolve(ctx)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ schedule, shows in sagas list -stuck once its deadline passes, and sagas redrive
 	if c.consumer != "projector" && c.consumer != "saga" {
 		return fmt.Errorf("parked replay: -consumer %q: replay knows the projector and the saga", c.consumer)
 	}
-	d, err := c.resolve()
+	d, err := c.resolve(ctx)
 	if err != nil {
 		return err
 	}

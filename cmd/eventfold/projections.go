@@ -42,7 +42,7 @@ read side", for the cutover.`)
 	if c.segments < 1 {
 		return fmt.Errorf("-segments %d: want at least 1", c.segments)
 	}
-	d, err := c.resolve()
+	d, err := c.resolve(ctx)
 	if err != nil {
 		return err
 	}

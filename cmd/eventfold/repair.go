@@ -69,7 +69,7 @@ capacity.`)
 	if err := errors.Join(bad...); err != nil {
 		return fs.parsed(err, out, errOut) // the usage, and every bad value at once
 	}
-	d, err := c.resolve()
+	d, err := c.resolve(ctx)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ eventfold projections repair does.`)
 	if err := c.failures.validate(); err != nil {
 		return fs.parsed(err, out, errOut)
 	}
-	d, err := c.resolve()
+	d, err := c.resolve(ctx)
 	if err != nil {
 		return err
 	}

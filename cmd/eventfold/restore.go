@@ -50,7 +50,7 @@ aws dynamodb restore-table-to-point-in-time. See the README, "Restoring the even
 	if target == "" {
 		return errors.New("restore copy needs -target, the name of the new table")
 	}
-	d, err := c.resolve()
+	d, err := c.resolve(ctx)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ reads the read-model table.`)
 		}
 		now = t
 	}
-	d, err := c.resolve()
+	d, err := c.resolve(ctx)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ started. Deadlines it cancels are cancelled in -schedule-group, on the Scheduler
 	if err != nil {
 		return err
 	}
-	d, err := c.resolve()
+	d, err := c.resolve(ctx)
 	if err != nil {
 		return err
 	}
@@ -212,7 +212,7 @@ tables and changes nothing.`)
 	if err := fs.parse(args, out, errOut); err != nil {
 		return err
 	}
-	d, err := c.resolve()
+	d, err := c.resolve(ctx)
 	if err != nil {
 		return err
 	}
@@ -301,7 +301,9 @@ func (d *deployment) saga(ctx context.Context) (app.Clients, *app.SagaSide, erro
 // the schedule group as -schedule-group or a local deployment names it, and every other
 // resource as a local deployment names it ("<stack>-<LogicalID>", an ARN of its type's shape).
 // Those others (the scheduler's role, the dead-letter queue) are used only when a deadline is
-// set, which outside Lambda the saga never does.
+// set, which outside Lambda the saga never does. For a deployed stack every resource is named as
+// the stack names it, the schedule group as -schedule-group or the stack names it, and a
+// variable naming a resource the stack lacks is an error naming it (errNoResource).
 func (d *deployment) sagaEnv() (map[string]string, error) {
 	res, ok := d.tmpl.Resources[sagaFunction]
 	if !ok {
@@ -309,14 +311,25 @@ func (d *deployment) sagaEnv() (map[string]string, error) {
 	}
 	env := template.Env{Refs: maps.Clone(d.env.Refs), Attrs: maps.Clone(d.env.Attrs)}
 	for t := range numTables {
-		_, logicalID, _ := t.spec()
-		env.Refs[logicalID] = d.tables[t]
+		if _, logicalID, _ := t.spec(); d.tables[t] != "" || d.stack == "" {
+			env.Refs[logicalID] = d.tables[t]
+		}
 	}
 	if d.dataKey != "" {
 		env.Refs["DataKeyAlias"] = d.dataKey
 	}
 	stack := env.Refs["AWS::StackName"]
+	for _, id := range d.tmpl.OfType(localaws.ScheduleGroupType) {
+		if d.stack != "" && d.scheduleGroup != "" {
+			env.Refs[id] = d.scheduleGroup
+			env.Attrs[id+".Arn"] = fmt.Sprintf("arn:%s:scheduler:%s:%s:schedule-group/%s", env.Refs["AWS::Partition"], env.Refs["AWS::Region"],
+				env.Refs["AWS::AccountId"], d.scheduleGroup)
+		}
+	}
 	for _, id := range slices.Sorted(maps.Keys(d.tmpl.Resources)) {
+		if d.stack != "" {
+			break // the stack names them
+		}
 		r := d.tmpl.Resources[id]
 		name := stack + "-" + id
 		if r.Type == localaws.ScheduleGroupType {
@@ -348,7 +361,15 @@ func (d *deployment) sagaEnv() (map[string]string, error) {
 		}
 	}
 	out := make(map[string]string, len(vars))
-	for name, v := range vars {
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		v := vars[name]
+		for _, id := range references(v) {
+			if _, ok := d.tmpl.Resources[id]; ok && d.stack != "" {
+				if _, ok := env.Refs[id]; !ok {
+					return nil, d.need(id, "the template's "+sagaFunction+" environment variable "+name)
+				}
+			}
+		}
 		s, err := env.String(v)
 		if err != nil {
 			return nil, fmt.Errorf("the template's %s environment: %s: %w", sagaFunction, name, err)

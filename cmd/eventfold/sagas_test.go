@@ -34,7 +34,13 @@ type sagaStack struct {
 
 func newSagaStack(t *testing.T) sagaStack {
 	t.Helper()
-	s := sagaStack{cliStack: newCLIStack(t, "sg"), ids: store.NewIDs(nil)}
+	return sagaStackOf(t, newCLIStack(t, "sg"))
+}
+
+// sagaStackOf is newSagaStack on the tables and keys of cs.
+func sagaStackOf(t *testing.T, cs cliStack) sagaStack {
+	t.Helper()
+	s := sagaStack{cliStack: cs, ids: store.NewIDs(nil)}
 	kmsClient := awstest.MustKeys(t, s.env)
 	cfg := app.SagaConfig{EventsTable: s.env.Refs["EventsTable"], SnapshotsTable: s.env.Refs["SnapshotsTable"], ParkingTable: s.env.Refs["ParkingTable"],
 		KeysConfig: app.KeysConfig{KeysTable: s.env.Refs["KeysTable"], DataKey: s.env.Refs["DataKeyAlias"]},
@@ -322,7 +328,7 @@ func TestSagaEnvIsTheTemplatesSagaEnvironment(t *testing.T) {
 			if err := fs.parse(append([]string{"-template", "../../template.yaml", "-stack", "st"}, tc.flags...), io.Discard, io.Discard); err != nil {
 				t.Fatal(err)
 			}
-			d, err := c.resolve()
+			d, err := c.resolve(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,8 +19,9 @@ type tablesCreateCommand struct {
 func (c *tablesCreateCommand) run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs := newFlagSet("tables create", "[flags]", `
 Create creates the tables template.yaml declares on DynamoDB Local, named as a local deployment
-of the template under -stack names them, and prints each table's name and, where it has one, its
-stream. A table that exists is left as it is, so the command can run again.`)
+of the template under -stack names them (with -cloudformation-endpoint: as the stack -stack
+there names them), and prints each table's name and, where it has one, its stream. A table
+that exists is left as it is, so the command can run again.`)
 	c.attach(fs)
 	if err := fs.parse(args, out, errOut); err != nil {
 		return err
@@ -28,7 +29,7 @@ stream. A table that exists is left as it is, so the command can run again.`)
 	if c.endpoint == "" {
 		return fmt.Errorf("no DynamoDB Local endpoint: pass -endpoint or set %s (make up prints it)", localaws.EnvDynamoDBEndpoint)
 	}
-	d, err := c.resolve()
+	d, err := c.resolve(ctx)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func flagNames(usage string) []string {
 }
 
 // commonFlags are the flags every command takes.
-var commonFlags = []string{"endpoint", "stack", "template"}
+var commonFlags = []string{"cloudformation-endpoint", "endpoint", "stack", "template"}
 
 // keyFlags are the flags of the commands that read the keys table.
 var keyFlags = []string{"data-key", "keys-table", "kms-endpoint"}

@@ -1,6 +1,6 @@
 // Package localaws connects eventfold to the local AWS stack (AWS's DynamoDB Local and moto's
-// server, started by localstack/stack.sh; moto emulates KMS, EventBridge Scheduler and SQS on one
-// port) and creates on it the resources template.yaml declares. Nothing here is used in AWS.
+// server, started by localstack/stack.sh; moto emulates KMS, EventBridge Scheduler, SQS and
+// CloudFormation on one port) and creates on it the resources template.yaml declares. Nothing here is used in AWS.
 package localaws
 
 import (
@@ -21,6 +21,10 @@ import (
 const (
 	EnvDynamoDBEndpoint = "EVENTFOLD_DYNAMODB_ENDPOINT"
 	EnvKMSEndpoint      = "EVENTFOLD_KMS_ENDPOINT"
+	// EnvCloudFormationEndpoint names a CloudFormation emulator (moto's server serves one on
+	// EnvKMSEndpoint's port) that holds the stacks cmd/eventfold's -stack names. stack.sh does not
+	// set it: unset, the commands name a local deployment's resources as the template does.
+	EnvCloudFormationEndpoint = "EVENTFOLD_CLOUDFORMATION_ENDPOINT"
 )
 
 // Region and Account are what the local stack pretends to be.

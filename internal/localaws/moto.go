@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -108,4 +109,10 @@ func CreateQueues(ctx context.Context, api QueueAPI, tmpl *template.Template, en
 		urls[arn] = aws.ToString(out.QueueUrl)
 	}
 	return urls, nil
+}
+
+// CloudFormation returns a CloudFormation client for moto's server at endpoint (see
+// EnvCloudFormationEndpoint).
+func CloudFormation(endpoint string) *cloudformation.Client {
+	return cloudformation.NewFromConfig(Config(), func(o *cloudformation.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }
