@@ -107,6 +107,9 @@ from the stack's secret (EmailHashKeySecret), as the commands function does. Aft
 	if err != nil {
 		return err
 	}
+	if err := d.need(emailHashKeySecret, "restore apply"); err != nil {
+		return err
+	}
 	key, err := app.ReadEmailHashKey(ctx, cl.Secrets, d.env.Refs[emailHashKeySecret])
 	if err != nil {
 		return err
