@@ -13,7 +13,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 BENCHTIME ?= 500x
 FUZZTIME  ?= 30s
 
-.PHONY: help run up down status test lint build bench fuzz clean deploy
+.PHONY: help run up down status test lint build bench fuzz clean deploy sam-env
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -66,6 +66,16 @@ deploy: ## sam build, then sam deploy to AWS with samconfig.toml's DEPLOY_ENV (n
 	@tools/lint.sh install
 	@$(SAM) build --config-env $(DEPLOY_ENV)
 	@$(SAM) deploy --config-env $(DEPLOY_ENV) $(DEPLOY_ARGS)
+
+# sam local start-api / invoke, for those who use them (they need Docker; nothing here does):
+# the --env-vars file pointing the functions at the local stack that `make run` fills. SAM_HOST is
+# the address the functions' containers reach this machine at (empty: 127.0.0.1, which works with
+# --docker-network host on Linux; host.docker.internal on Docker Desktop).
+SAM_HOST ?=
+sam-env: up ## write .aws-sam/env.json, sam local's --env-vars file for the local stack (README, "Other local paths")
+	@mkdir -p .aws-sam
+	@eval "$$($(STACK) env)"; $(GO) run ./cmd/eventfold dev sam-env -stack $(RUN_STACK) $(if $(SAM_HOST),-host $(SAM_HOST)) > .aws-sam/env.json
+	@echo "wrote .aws-sam/env.json: sam local start-api --env-vars .aws-sam/env.json --docker-network host --port 3001"
 
 build: ## Lambda binaries: bin/<function>/bootstrap for linux/arm64
 	@for f in $(FUNCTIONS); do \

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -116,4 +120,67 @@ func (c *devTokenCommand) names() (pool, client string, err error) {
 // configuration.
 func (c *devTokenCommand) cognito(ctx context.Context) (cognitoAPI, error) {
 	return awsClient(ctx, c.endpoint, localaws.Cognito, cip.NewFromConfig)
+}
+
+// devSAMEnvCommand is `eventfold dev sam-env`.
+type devSAMEnvCommand struct {
+	common
+	host string
+}
+
+func (c *devSAMEnvCommand) run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fs := newFlagSet("dev sam-env", "[flags]", `
+Sam-env prints the --env-vars file of sam local (start-api, invoke) for the local deployment of
+the template under -stack: each function's environment variables, resolved as make run names
+the resources, and the AWS_ENDPOINT_URL_* variables the template declares (empty in AWS),
+pointed at the local stack: -endpoint for DynamoDB, -kms-endpoint (moto's server) for the rest.
+sam local overrides only variables the template declares. With -host, the endpoints name that
+host instead of theirs: the address the functions' containers reach this machine at (with
+--docker-network host on Linux, 127.0.0.1 needs none). make run creates the resources the file
+names; see the README, "Other local paths".`)
+	c.attach(fs, keysTable)
+	fs.StringVar(&c.host, "host", "", "the host the functions' containers reach the local stack at (default: the endpoints' own)")
+	if err := fs.parse(args, out, errOut); err != nil {
+		return err
+	}
+	if c.endpoint == "" || c.kmsEndpoint == "" {
+		return fmt.Errorf("dev sam-env points the functions at the local stack: pass -endpoint and -kms-endpoint, or set %s and %s (make up prints them)",
+			localaws.EnvDynamoDBEndpoint, localaws.EnvKMSEndpoint)
+	}
+	endpoints := map[string]string{}
+	for name, e := range map[string]string{
+		"AWS_ENDPOINT_URL_DYNAMODB": c.endpoint, "AWS_ENDPOINT_URL_KMS": c.kmsEndpoint,
+		"AWS_ENDPOINT_URL_SCHEDULER": c.kmsEndpoint, "AWS_ENDPOINT_URL_SECRETS_MANAGER": c.kmsEndpoint,
+	} {
+		u, err := url.Parse(e)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("dev sam-env: %q is not an endpoint URL", e)
+		}
+		if c.host != "" {
+			u.Host = net.JoinHostPort(c.host, u.Port())
+		}
+		endpoints[name] = u.String()
+	}
+	d, err := c.resolve(ctx)
+	if err != nil {
+		return err
+	}
+	file := map[string]map[string]string{}
+	for _, id := range d.tmpl.OfType("AWS::Serverless::Function") {
+		vars, err := d.functionEnv(id)
+		if err != nil {
+			return err
+		}
+		for name := range vars {
+			if e, ok := endpoints[name]; ok {
+				vars[name] = e
+			} else if strings.HasPrefix(name, "AWS_ENDPOINT_URL") {
+				return fmt.Errorf("dev sam-env: %s declares %s, which it cannot point at the local stack", id, name)
+			}
+		}
+		file[id] = vars
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(file)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
+	"github.com/eventfold/eventfold/internal/template"
 )
 
 // TestDevToken: against the pool and client the runner creates from template.yaml, dev token
@@ -63,5 +64,62 @@ func TestDevToken(t *testing.T) {
 				t.Fatalf("= %v, printed %q; want an error (%v) and nothing printed", err, out.String(), tc.want)
 			}
 		})
+	}
+}
+
+// TestDevSAMEnv: the --env-vars file gives every variable each function of the template
+// declares a value (sam local gives an intrinsic it cannot resolve ""), names the resources as
+// make run does, and points every declared endpoint variable at the local stack, at -host.
+func TestDevSAMEnv(t *testing.T) {
+	tmpl, err := template.ParseFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := eventfold(t, "dev", "sam-env", "-template", "../../template.yaml", "-stack", "samenv",
+		"-endpoint", "http://127.0.0.1:8000", "-kms-endpoint", "http://127.0.0.1:4599", "-host", "host.docker.internal")
+	var file map[string]map[string]string
+	if err := json.Unmarshal([]byte(out), &file); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	functions := tmpl.OfType("AWS::Serverless::Function")
+	if len(file) != len(functions) {
+		t.Fatalf("the file has %d functions, the template %d", len(file), len(functions))
+	}
+	global, _ := tmpl.Globals["Function"].(map[string]any)
+	for _, id := range functions {
+		declared := map[string]bool{}
+		for _, props := range []map[string]any{global, tmpl.Resources[id].Properties} {
+			e, _ := props["Environment"].(map[string]any)
+			vars, _ := e["Variables"].(map[string]any)
+			for k := range vars {
+				declared[k] = true
+			}
+		}
+		vars := file[id]
+		if len(vars) != len(declared) {
+			t.Errorf("%s: %d variables, the template declares %d", id, len(vars), len(declared))
+		}
+		for k := range declared {
+			if vars[k] == "" {
+				t.Errorf("%s: %s has no value", id, k)
+			}
+			if strings.HasPrefix(k, "AWS_ENDPOINT_URL_") && !strings.HasPrefix(vars[k], "http://host.docker.internal:") {
+				t.Errorf("%s: %s = %q, want the local stack at -host", id, k, vars[k])
+			}
+		}
+	}
+	for k, want := range map[string]string{
+		"EVENTS_TABLE": "samenv-EventsTable", "EMAIL_HASH_KEY_SECRET": "samenv-EmailHashKeySecret", "DATA_KEY": "alias/samenv-data",
+		"AWS_ENDPOINT_URL_DYNAMODB": "http://host.docker.internal:8000", "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://host.docker.internal:4599",
+	} {
+		if got := file["CommandsFunction"][k]; got != want {
+			t.Errorf("CommandsFunction %s = %q, want %q", k, got, want)
+		}
+	}
+
+	var o, e bytes.Buffer
+	if err := run(context.Background(), []string{"dev", "sam-env", "-template", "../../template.yaml", "-endpoint", "", "-kms-endpoint", ""}, &o, &e); err == nil ||
+		!strings.Contains(err.Error(), "make up prints them") || o.Len() != 0 {
+		t.Fatalf("without endpoints: %v, %q", err, o.String())
 	}
 }

@@ -80,6 +80,7 @@ func commands() []subcommand {
 			"claims and idempotency records agree with it and erasures are made again", new(restoreApplyCommand).run},
 		{"dev", "token", "sign a user in to the stack's Cognito user pool (signing them up if new) and print\n" +
 			"their access token, for the user routes", new(devTokenCommand).run},
+		{"dev", "sam-env", "print the --env-vars file that points sam local's functions at the local stack", new(devSAMEnvCommand).run},
 	}
 }
 

@@ -304,10 +304,14 @@ func (d *deployment) saga(ctx context.Context) (app.Clients, *app.SagaSide, erro
 // set, which outside Lambda the saga never does. For a deployed stack every resource is named as
 // the stack names it, the schedule group as -schedule-group or the stack names it, and a
 // variable naming a resource the stack lacks is an error naming it (errNoResource).
-func (d *deployment) sagaEnv() (map[string]string, error) {
-	res, ok := d.tmpl.Resources[sagaFunction]
-	if !ok {
-		return nil, fmt.Errorf("the template declares no %s", sagaFunction)
+func (d *deployment) sagaEnv() (map[string]string, error) { return d.functionEnv(sagaFunction) }
+
+// functionEnv returns the environment variables of the template's function fn (the Globals' and
+// its own, as SAM merges them), resolved against the deployment as sagaEnv says.
+func (d *deployment) functionEnv(fn string) (map[string]string, error) {
+	res, ok := d.tmpl.Resources[fn]
+	if !ok || res.Type != "AWS::Serverless::Function" {
+		return nil, fmt.Errorf("the template declares no function %s", fn)
 	}
 	env := template.Env{Refs: maps.Clone(d.env.Refs), Attrs: maps.Clone(d.env.Attrs)}
 	for t := range numTables {
@@ -366,13 +370,13 @@ func (d *deployment) sagaEnv() (map[string]string, error) {
 		for _, id := range references(v) {
 			if _, ok := d.tmpl.Resources[id]; ok && d.stack != "" {
 				if _, ok := env.Refs[id]; !ok {
-					return nil, d.need(id, "the template's "+sagaFunction+" environment variable "+name)
+					return nil, d.need(id, "the template's "+fn+" environment variable "+name)
 				}
 			}
 		}
 		s, err := env.String(v)
 		if err != nil {
-			return nil, fmt.Errorf("the template's %s environment: %s: %w", sagaFunction, name, err)
+			return nil, fmt.Errorf("the template's %s environment: %s: %w", fn, name, err)
 		}
 		out[name] = s
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -336,7 +337,8 @@ func TestSagaEnvIsTheTemplatesSagaEnvironment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			declared := d.tmpl.Resources[sagaFunction].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+			declared := maps.Clone(d.tmpl.Resources[sagaFunction].Properties["Environment"].(map[string]any)["Variables"].(map[string]any))
+			maps.Copy(declared, globalFunction(d.tmpl)["Environment"].(map[string]any)["Variables"].(map[string]any))
 			if len(vars) != len(declared) {
 				t.Errorf("%d variables, the template declares %d: %v", len(vars), len(declared), vars)
 			}
