@@ -117,7 +117,7 @@ flag). Afterwards, start every function cold and rebuild the read models; see th
 	cs, err := app.Commands(app.CommandsConfig{
 		EventsTable: t[eventsTable], SnapshotsTable: t[snapshotsTable], ClaimsTable: t[claimsTable], IdempotencyTable: t[idempotencyTable],
 		KeysConfig: d.uncachedKeys(), EmailHashKey: key, // every key as it is now, as the audit reads them
-	}, cl, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, cl, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		return err
 	}
