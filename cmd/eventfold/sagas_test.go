@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -330,7 +331,14 @@ func TestSagaEnvIsTheTemplatesSagaEnvironment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			declared := d.tmpl.Resources[sagaFunction].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+			declared := maps.Clone(d.tmpl.Resources[sagaFunction].Properties["Environment"].(map[string]any)["Variables"].(map[string]any))
+			if g, ok := d.tmpl.Globals["Function"].(map[string]any)["Environment"].(map[string]any); ok {
+				for k, v := range g["Variables"].(map[string]any) {
+					if _, own := declared[k]; !own {
+						declared[k] = v // the Globals' apply too, as in Lambda
+					}
+				}
+			}
 			if len(vars) != len(declared) {
 				t.Errorf("%d variables, the template declares %d: %v", len(vars), len(declared), vars)
 			}
