@@ -118,7 +118,7 @@ from the stack's secret (EmailHashKeySecret), as the commands function does. Aft
 	cs, err := app.Commands(app.CommandsConfig{
 		EventsTable: t[eventsTable], SnapshotsTable: t[snapshotsTable], ClaimsTable: t[claimsTable], IdempotencyTable: t[idempotencyTable],
 		KeysConfig: d.uncachedKeys(), EmailHashKey: key, // every key as it is now, as the audit reads them
-	}, cl, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, cl, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		return err
 	}

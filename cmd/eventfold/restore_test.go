@@ -46,7 +46,7 @@ func TestRestoreProcedure(t *testing.T) {
 		EventsTable: s.env.Refs["EventsTable"], SnapshotsTable: s.env.Refs["SnapshotsTable"], ClaimsTable: s.env.Refs["ClaimsTable"],
 		IdempotencyTable: s.env.Refs["IdempotencyTable"], KeysConfig: app.KeysConfig{KeysTable: s.env.Refs["KeysTable"], DataKey: s.env.Refs["DataKeyAlias"]},
 		EmailHashKey: emailKey,
-	}, app.Clients{DynamoDB: s.client, KMS: kmsClient}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, app.Clients{DynamoDB: s.client, KMS: kmsClient}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,10 @@ func wire(ctx context.Context, log *slog.Logger) (*httpapi.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := app.MetricsFromEnv(os.Getenv, os.Stdout)
+	if err != nil {
+		return nil, err
+	}
 	clients, err := app.LoadClients(ctx)
 	if err != nil {
 		return nil, err
@@ -28,7 +32,7 @@ func wire(ctx context.Context, log *slog.Logger) (*httpapi.Handler, error) {
 	if cfg.EmailHashKey, err = app.ReadEmailHashKey(ctx, clients.Secrets, cfg.EmailHashKeySecret); err != nil {
 		return nil, err
 	}
-	cs, err := app.Commands(cfg, clients, log)
+	cs, err := app.Commands(cfg, clients, log, m)
 	if err != nil {
 		return nil, err
 	}

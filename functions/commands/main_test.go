@@ -32,6 +32,7 @@ func TestWire(t *testing.T) {
 	for k, v := range map[string]string{
 		"EVENTS_TABLE": "e", "SNAPSHOTS_TABLE": "s", "CLAIMS_TABLE": "c", "IDEMPOTENCY_TABLE": "i", "KEYS_TABLE": "k", "DATA_KEY": "alias/d",
 		"EMAIL_HASH_KEY_SECRET":            env.Refs["EmailHashKeySecret"],
+		"METRICS_STACK":                    "st",
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER": awstest.KMSEndpoint(t),
 		"AWS_REGION":                       localaws.Region, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
 	} {
@@ -42,6 +43,12 @@ func TestWire(t *testing.T) {
 		t.Fatalf("wire = %v, %v", h, err)
 	}
 
+	t.Run("a function without METRICS_STACK fails its cold start", func(t *testing.T) {
+		t.Setenv("METRICS_STACK", "")
+		if _, err := wire(context.Background(), log); err == nil || !strings.Contains(err.Error(), "METRICS_STACK") {
+			t.Fatalf("wire without METRICS_STACK: %v, want it named", err)
+		}
+	})
 	t.Run("a missing secret fails the cold start", func(t *testing.T) {
 		t.Setenv("EMAIL_HASH_KEY_SECRET", env.Refs["AWS::StackName"]+"-no-such-secret")
 		if _, err := wire(context.Background(), log); err == nil || !strings.Contains(err.Error(), "no-such-secret") {

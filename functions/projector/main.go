@@ -11,7 +11,6 @@ import (
 
 	"github.com/eventfold/eventfold/internal/app"
 	"github.com/eventfold/eventfold/internal/consumer"
-	"github.com/eventfold/eventfold/internal/metrics"
 )
 
 func main() { app.Start(wire, (*consumer.Processor).Handle) }
@@ -21,11 +20,15 @@ func wire(ctx context.Context, log *slog.Logger) (*consumer.Processor, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := app.MetricsFromEnv(os.Getenv, os.Stdout)
+	if err != nil {
+		return nil, err
+	}
 	clients, err := app.LoadClients(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := app.Projector(cfg, clients, log, metrics.New(os.Stdout))
+	rs, err := app.Projector(cfg, clients, log, m)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"os"
 
 	"github.com/eventfold/eventfold/internal/app"
-	"github.com/eventfold/eventfold/internal/metrics"
 	"github.com/eventfold/eventfold/internal/saga"
 )
 
@@ -21,11 +20,15 @@ func wire(ctx context.Context, log *slog.Logger) (*saga.Function, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := app.MetricsFromEnv(os.Getenv, os.Stdout)
+	if err != nil {
+		return nil, err
+	}
 	clients, err := app.LoadClients(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s, err := app.Saga(cfg, clients, log, metrics.New(os.Stdout))
+	s, err := app.Saga(cfg, clients, log, m)
 	if err != nil {
 		return nil, err
 	}

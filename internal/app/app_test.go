@@ -87,7 +87,7 @@ func TestCommandsConfigValidateReportsEveryProblem(t *testing.T) {
 			c := full
 			tc.cfg(&c)
 			checkProblems(t, "Validate()", c.Validate(), tc.want)
-			cs, err := app.Commands(c, unreachable, discard)
+			cs, err := app.Commands(c, unreachable, discard, nil)
 			checkProblems(t, "Commands", err, tc.want)
 			if err == nil && (cs.Handler == nil || cs.Service == nil || cs.Idempotency == nil || cs.Store == nil || cs.Keys == nil) {
 				t.Fatalf("Commands = %+v, want every part built", cs)

@@ -7,6 +7,7 @@ import (
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/httpapi"
 	"github.com/eventfold/eventfold/internal/idempotency"
+	"github.com/eventfold/eventfold/internal/metrics"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -24,8 +25,9 @@ type CommandSide struct {
 }
 
 // Commands builds the command side on cfg's tables: what the commands function serves and what
-// `eventfold restore apply` erases again through. It does no network I/O.
-func Commands(cfg CommandsConfig, c Clients, log *slog.Logger) (*CommandSide, error) {
+// `eventfold restore apply` erases again through; its commands emit their metrics to m (nil:
+// none). It does no network I/O.
+func Commands(cfg CommandsConfig, c Clients, log *slog.Logger, m *metrics.Emitter) (*CommandSide, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -33,7 +35,7 @@ func Commands(cfg CommandsConfig, c Clients, log *slog.Logger) (*CommandSide, er
 	if err != nil {
 		return nil, err
 	}
-	svc, err := command.New(command.Config{Store: s.Store, EmailKey: cfg.EmailHashKey, Eraser: s.Keys})
+	svc, err := command.New(command.Config{Store: s.Store, EmailKey: cfg.EmailHashKey, Eraser: s.Keys, Metrics: m})
 	if err != nil {
 		return nil, err
 	}

@@ -124,7 +124,7 @@ func newFulfilment(tb testing.TB) *fulfilment {
 	keys := app.KeysConfig{KeysTable: env.Refs["KeysTable"], DataKey: env.Refs["DataKeyAlias"]}
 	place, err := app.Commands(app.CommandsConfig{EventsTable: env.Refs["EventsTable"], SnapshotsTable: env.Refs["SnapshotsTable"],
 		ClaimsTable: env.Refs["ClaimsTable"], IdempotencyTable: env.Refs["IdempotencyTable"], KeysConfig: keys,
-		EmailHashKey: []byte(strings.Repeat("k", 32))}, app.Clients{DynamoDB: raw, KMS: kmsClient}, discard)
+		EmailHashKey: []byte(strings.Repeat("k", 32))}, app.Clients{DynamoDB: raw, KMS: kmsClient}, discard, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

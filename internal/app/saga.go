@@ -91,7 +91,7 @@ func Saga(cfg SagaConfig, c Clients, log *slog.Logger, m *metrics.Emitter) (*Sag
 	if err != nil {
 		return nil, err
 	}
-	svc, err := command.New(command.Config{Store: s.Store})
+	svc, err := command.New(command.Config{Store: s.Store, Metrics: m})
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/metrics"
 	"github.com/eventfold/eventfold/internal/store"
 )
 
@@ -82,6 +83,19 @@ type Config struct {
 	// instance loads only the events after the state it holds; 0 means 10,000, negative none.
 	// Aggregates whose state holds personal data are never cached (nor snapshotted).
 	CachedStates int
+	// Metrics receives MetricEventsAppended after each append, with the metrics.DimStack
+	// dimension set (metrics.Emitter.With) in a deployed function; nil means none.
+	Metrics *metrics.Emitter
+}
+
+// MetricEventsAppended counts the events a Service appended, under the one dimension
+// metrics.DimStack: the HTTP commands' and the saga's together (see Metrics). A run's own
+// events (package saga) are not among them.
+const MetricEventsAppended = "EventsAppended"
+
+// Metrics returns the metrics a Service emits, with their dimension sets.
+func Metrics() []metrics.Metric {
+	return []metrics.Metric{{Name: MetricEventsAppended, Dimensions: []string{metrics.DimStack}}}
 }
 
 // Eraser erases a data subject's key. It is idempotent.
@@ -110,6 +124,7 @@ type Service struct {
 	snapshotEvery int
 	states        *states
 	eraser        Eraser
+	metrics       *metrics.Emitter
 }
 
 // New returns a Service.
@@ -135,6 +150,7 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		store: cfg.Store, ids: cfg.IDs, emailKey: cfg.EmailKey, maxAttempts: cfg.MaxAttempts,
 		snapshotEvery: cfg.SnapshotEvery, states: &states{max: cfg.CachedStates, m: map[string]cached{}}, eraser: cfg.Eraser,
+		metrics: cfg.Metrics,
 	}, nil
 }
 
@@ -313,6 +329,10 @@ func guarded[S aggregate[S]](ctx context.Context, s *Service, m Meta, k kind, id
 		}
 		if err != nil {
 			return Result{}, err
+		}
+		if s.metrics != nil {
+			// A failed write of a metric is not the command's failure.
+			_ = s.metrics.Emit(nil, map[string]metrics.Value{MetricEventsAppended: {Value: float64(len(res[0].Events)), Unit: metrics.Count}})
 		}
 		out := Result{ID: id, StreamID: stream, Version: res[0].Version}
 		for _, e := range res[0].Events {

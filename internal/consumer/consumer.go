@@ -38,6 +38,29 @@ type Handler interface {
 // ErrPoison marks an error that retrying cannot fix.
 var ErrPoison = errors.New("poison event")
 
+// The metrics a Processor emits after each batch, under the dimensions DimConsumer (its Name)
+// and metrics.DimStack (see Metrics).
+const (
+	// MetricEventsApplied counts the events the handler applied (or found applied).
+	MetricEventsApplied = "EventsApplied"
+	// MetricFailures counts the records reported failed, to be retried.
+	MetricFailures = "Failures"
+	// MetricParked counts the events parked.
+	MetricParked = "Parked"
+	// MetricLagMs is now minus the recorded-at of the latest event applied; a batch that
+	// applied nothing emits none.
+	MetricLagMs = "LagMs"
+	// DimConsumer is the dimension that names the consumer.
+	DimConsumer = "Consumer"
+)
+
+// Metrics returns the metrics a Processor emits, with their dimension sets.
+func Metrics() []metrics.Metric {
+	dims := []string{DimConsumer, metrics.DimStack}
+	return []metrics.Metric{{Name: MetricEventsApplied, Dimensions: dims}, {Name: MetricFailures, Dimensions: dims},
+		{Name: MetricParked, Dimensions: dims}, {Name: MetricLagMs, Dimensions: dims}}
+}
+
 // Parked is an event set aside because it can never be applied as it is.
 type Parked struct {
 	Consumer string
@@ -95,7 +118,8 @@ type Config struct {
 	// Parking keeps the events that can never be applied.
 	Parking Parking
 	Log     *slog.Logger
-	// Metrics receives the batch metrics; nil means none.
+	// Metrics receives the batch metrics (see Metrics), with the metrics.DimStack dimension
+	// set (metrics.Emitter.With) in a deployed function; nil means none.
 	Metrics *metrics.Emitter
 	// Unsealer opens each event's personal fields before Handler sees it: the sealing event
 	// store (crypto.SealingStore), or NoUnsealer when the events hold no sealed fields.
@@ -181,14 +205,14 @@ func (p *Processor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events
 	p.log.InfoContext(ctx, "batch", "consumer", p.name, "records", len(ev.Records), "applied", applied, "failed", len(resp.BatchItemFailures), "parked", parkedN)
 	if p.metrics != nil {
 		values := map[string]metrics.Value{
-			"EventsApplied": {Value: float64(applied), Unit: metrics.Count},
-			"Failures":      {Value: float64(len(resp.BatchItemFailures)), Unit: metrics.Count},
-			"Parked":        {Value: float64(parkedN), Unit: metrics.Count},
+			MetricEventsApplied: {Value: float64(applied), Unit: metrics.Count},
+			MetricFailures:      {Value: float64(len(resp.BatchItemFailures)), Unit: metrics.Count},
+			MetricParked:        {Value: float64(parkedN), Unit: metrics.Count},
 		}
 		if applied > 0 { // a batch that applied nothing says nothing of the lag
-			values["LagMs"] = metrics.Value{Value: float64(lag.Milliseconds()), Unit: metrics.Milliseconds}
+			values[MetricLagMs] = metrics.Value{Value: float64(lag.Milliseconds()), Unit: metrics.Milliseconds}
 		}
-		p.metrics.Emit(map[string]string{"Consumer": p.name}, values)
+		p.metrics.Emit(map[string]string{DimConsumer: p.name}, values)
 	}
 	return resp, nil
 }

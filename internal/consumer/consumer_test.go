@@ -83,7 +83,7 @@ func TestFailFastPerStreamAndParking(t *testing.T) {
 	}}
 	var logs, emf bytes.Buffer
 	p, err := consumer.New(consumer.Config{Name: "test", Registry: reg, Handler: h, Parking: park,
-		Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics.New(&emf), Unsealer: consumer.NoUnsealer})
+		Log: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: metrics.New(&emf).With(metrics.DimStack, "test-stack"), Unsealer: consumer.NoUnsealer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +155,14 @@ func TestFailFastPerStreamAndParking(t *testing.T) {
 	var m struct{ EventsApplied, Failures, Parked, LagMs float64 }
 	if err := json.Unmarshal(emf.Bytes(), &m); err != nil || m.EventsApplied != 3 || m.Failures != 2 || m.Parked != 4 || m.LagMs < 0 {
 		t.Fatalf("metrics line %s (%v)", emf.String(), err)
+	}
+	// What it emits is what it declares (template.yaml's alarms are held to the declaration).
+	points, err := metrics.Decode(emf.Bytes())
+	if err != nil || len(points) != 4 {
+		t.Fatalf("metrics %s: %d points, %v", emf.String(), len(points), err)
+	}
+	if err := metrics.Check(points, consumer.Metrics()); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -76,8 +76,8 @@ type Config struct {
 	Clock func() time.Time
 	IDs   *store.IDs
 	Log   *slog.Logger
-	// Metrics receives a FulfilmentsFinished count per run that ends, with its Outcome
-	// (confirmed, or the cancel reason); nil means none.
+	// Metrics receives the runs' metrics (see Metrics), with the metrics.DimStack dimension set
+	// (metrics.Emitter.With) in a deployed function; nil means none.
 	Metrics *metrics.Emitter
 	// Parallel bounds the commands issued at once; 0 means 8.
 	Parallel int
@@ -99,6 +99,45 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// The metrics of runs. Each is emitted under the dimensions consumer.DimConsumer ("saga") and
+// metrics.DimStack; MetricFulfilmentsFinished also under DimOutcome (see Metrics).
+const (
+	// MetricFulfilmentsStarted counts the runs started (their FulfilmentStarted appended).
+	MetricFulfilmentsStarted = "FulfilmentsStarted"
+	// MetricFulfilmentsFinished counts the runs that ended, confirmed or cancelled: with
+	// DimOutcome, per outcome (confirmed, or the cancel reason).
+	MetricFulfilmentsFinished = "FulfilmentsFinished"
+	// MetricFulfilmentsCancelled counts the runs that ended cancelled (0 with each confirmed
+	// one), whatever the reason.
+	MetricFulfilmentsCancelled = "FulfilmentsCancelled"
+	// MetricFulfilmentsStuck counts the firings of a run's deadline (the one it waits on)
+	// after which the run has not finished: it was past its deadline and could not be brought
+	// to an end, because the firing failed (the scheduler retries it, then dead-letters it) or
+	// the run waits on what no command it issues can give. A run is counted once per firing,
+	// so once per attempt of a firing that fails. `eventfold sagas list -stuck` names them.
+	MetricFulfilmentsStuck = "FulfilmentsStuck"
+	// DimOutcome is the dimension of MetricFulfilmentsFinished that names how a run ended.
+	DimOutcome = "Outcome"
+	// Consumer is the saga's consumer name: the value of its consumer.DimConsumer dimension.
+	Consumer = "saga"
+)
+
+// Metrics returns the metrics a Saga emits, with their dimension sets.
+func Metrics() []metrics.Metric {
+	dims := []string{dimConsumer, metrics.DimStack}
+	return []metrics.Metric{
+		{Name: MetricFulfilmentsStarted, Dimensions: dims},
+		{Name: MetricFulfilmentsFinished, Dimensions: dims},
+		{Name: MetricFulfilmentsFinished, Dimensions: append([]string{DimOutcome}, dims...)},
+		{Name: MetricFulfilmentsCancelled, Dimensions: dims},
+		{Name: MetricFulfilmentsStuck, Dimensions: dims},
+	}
+}
+
+// dimConsumer is consumer.DimConsumer, which package consumer (that imports none of this)
+// declares; a test holds them equal.
+const dimConsumer = "Consumer"
 
 // Saga carries out runs. It is safe for concurrent use.
 type Saga struct {
@@ -203,7 +242,10 @@ func (s *Saga) Deadline(ctx context.Context, in DeadlineInput) error {
 	if in.Deadline == nil || in.Deadline.OrderID == "" || in.Deadline.DeadlineID == "" {
 		return errors.New("saga: a deadline input needs fulfilmentDeadline.orderId and .deadlineId")
 	}
-	_, err := s.advance(ctx, in.Deadline.OrderID, domain.FireDeadline{ID: in.Deadline.DeadlineID}, "", in.Deadline.DeadlineID)
+	f, err := s.advance(ctx, in.Deadline.OrderID, domain.FireDeadline{ID: in.Deadline.DeadlineID}, "", in.Deadline.DeadlineID)
+	if f.Deadline.ID == in.Deadline.DeadlineID && !f.Finished() {
+		s.emit(nil, map[string]float64{MetricFulfilmentsStuck: 1})
+	}
 	return err
 }
 
@@ -308,17 +350,38 @@ func (s *Saga) advance(ctx context.Context, orderID string, t domain.FulfilmentT
 	return f, fmt.Errorf("saga: %s did not settle in %d rounds", stream, maxRounds)
 }
 
-// finished counts a run that has just ended: confirmed, or cancelled for a reason.
+// finished counts a run that has just started, or just ended: confirmed, or cancelled for a
+// reason.
 func (s *Saga) finished(before domain.FulfilmentStep, f domain.Fulfilment) {
-	if s.cfg.Metrics == nil || before == f.Step || (f.Step != domain.StepConfirmed && f.Step != domain.StepCancelled) {
+	if before == "" && f.Step != "" {
+		s.emit(nil, map[string]float64{MetricFulfilmentsStarted: 1})
+	}
+	if before == f.Step || (f.Step != domain.StepConfirmed && f.Step != domain.StepCancelled) {
 		return
 	}
-	outcome := string(f.Step)
+	outcome, cancelled := string(f.Step), 0.0
 	if f.Step == domain.StepCancelled {
-		outcome = f.Reason
+		outcome, cancelled = f.Reason, 1
 	}
-	s.cfg.Metrics.Emit(map[string]string{"Consumer": "saga", "Outcome": outcome},
-		map[string]metrics.Value{"FulfilmentsFinished": {Value: 1, Unit: metrics.Count}})
+	s.emit(map[string]string{DimOutcome: outcome}, map[string]float64{MetricFulfilmentsFinished: 1})
+	s.emit(nil, map[string]float64{MetricFulfilmentsFinished: 1, MetricFulfilmentsCancelled: cancelled})
+}
+
+// emit writes one line of counts under the saga's dimensions and dims. A failed write is not
+// the run's failure: it is dropped.
+func (s *Saga) emit(dims map[string]string, counts map[string]float64) {
+	if s.cfg.Metrics == nil {
+		return
+	}
+	d := map[string]string{dimConsumer: Consumer}
+	for k, v := range dims {
+		d[k] = v
+	}
+	values := map[string]metrics.Value{}
+	for name, v := range counts {
+		values[name] = metrics.Value{Value: v, Unit: metrics.Count}
+	}
+	_ = s.cfg.Metrics.Emit(d, values)
 }
 
 func (s *Saga) deadlines(ctx context.Context, orderID string, d domain.FulfilmentDecision) error {

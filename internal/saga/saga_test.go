@@ -2,6 +2,7 @@ package saga_test
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -112,8 +113,14 @@ func TestSagaRunsEndAsTheyMust(t *testing.T) {
 			if outcome == "cancelled" {
 				outcome = w.run("o1").Reason
 			}
-			if m := w.metrics.String(); strings.Count(m, "FulfilmentsFinished") != 2 || !strings.Contains(m, `"Outcome":"`+outcome+`"`) {
-				t.Errorf("metrics = %s, want one FulfilmentsFinished of outcome %s", m, outcome)
+			cancelled := 0.0
+			if w.run("o1").Step == domain.StepCancelled {
+				cancelled = 1
+			}
+			want := map[string]float64{saga.MetricFulfilmentsStarted: 1, saga.MetricFulfilmentsFinished: 1,
+				saga.MetricFulfilmentsFinished + "/" + outcome: 1, saga.MetricFulfilmentsCancelled: cancelled}
+			if got := w.counts(); !maps.Equal(got, want) {
+				t.Errorf("metrics %v, want %v\n%s", got, want, w.metrics.String())
 			}
 		})
 	}
@@ -229,6 +236,9 @@ func TestSagaDeadline(t *testing.T) {
 		if f.Step != domain.StepCancelled || f.Reason != domain.ReasonTimeout || !f.Finished() {
 			t.Fatalf("run %s (%s) finished %v", f.Step, f.Reason, f.Finished())
 		}
+		if n, ok := w.counts()[saga.MetricFulfilmentsStuck]; ok {
+			t.Fatalf("%s = %v after a firing that cancelled the run", saga.MetricFulfilmentsStuck, n)
+		}
 		if o := w.orderState("o1"); o.Status != domain.OrderStatusCancelled || o.CancelReason != domain.ReasonTimeout {
 			t.Fatalf("order %s (%s)", o.Status, o.CancelReason)
 		}
@@ -251,6 +261,33 @@ func TestSagaDeadline(t *testing.T) {
 			t.Fatalf("balance %d after a timed-out run", a.Balance)
 		}
 		w.exactlyOnce("o1")
+	})
+	t.Run("a firing that cannot compensate counts the run stuck", func(t *testing.T) {
+		w := stuck(t)
+		w.clock.advance(16 * time.Minute)
+		w.st.fail = func(a []store.StreamAppend) error {
+			if strings.HasPrefix(a[0].StreamID, "inventory-") {
+				return context.DeadlineExceeded // the release of its stock fails
+			}
+			return nil
+		}
+		if err := w.fire(w.saga(), "fulfilment-o1"); err == nil {
+			t.Fatal("the firing did not fail")
+		}
+		if n := w.counts()[saga.MetricFulfilmentsStuck]; n != 1 {
+			t.Fatalf("%s = %v after a firing that left the run %s, want 1", saga.MetricFulfilmentsStuck, n, w.run("o1").Step)
+		}
+		w.st.fail = nil
+		if err := w.saga().Deadline(context.Background(), deadlineInput("o1", w.run("o1").Deadline.ID)); err != nil {
+			t.Fatal(err)
+		}
+		if f := w.run("o1"); !f.Finished() {
+			t.Fatalf("the retried firing left the run %s", f.Step)
+		}
+		got := w.counts()
+		if got[saga.MetricFulfilmentsStuck] != 1 || got[saga.MetricFulfilmentsFinished+"/"+domain.ReasonTimeout] != 1 || got[saga.MetricFulfilmentsCancelled] != 1 {
+			t.Fatalf("metrics %v: want the one stuck firing, then one run cancelled on timeout", got)
+		}
 	})
 	t.Run("another run's deadline changes nothing", func(t *testing.T) {
 		w := stuck(t)

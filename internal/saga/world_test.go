@@ -14,6 +14,7 @@ import (
 
 	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
+	"github.com/eventfold/eventfold/internal/consumer"
 	"github.com/eventfold/eventfold/internal/domain"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/metrics"
@@ -54,7 +55,7 @@ func (w *world) saga() *saga.Saga {
 	}
 	s, err := saga.New(saga.Config{Store: w.st, Commands: svc, Deadlines: w.deadlines, Name: func(o string) string { return "fulfilment-" + o },
 		Timeout: 15 * time.Minute, Target: "arn:aws:lambda:eu-west-1:000000000000:function:saga", Clock: w.clock.Now,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(w.metrics)})
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(w.metrics).With(metrics.DimStack, "test-stack")})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -376,4 +377,29 @@ func (w *world) fireIfSet(s *saga.Saga, name string) error {
 		return err
 	}
 	return s.Deadline(context.Background(), in)
+}
+
+// counts sums the saga's metrics emitted so far by metric key ("Name[Dim ...]"), after holding
+// every point to the saga's declaration (saga.Metrics) and to its consumer dimension.
+func (w *world) counts() map[string]float64 {
+	w.t.Helper()
+	points, err := metrics.Decode([]byte(w.metrics.String()))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := metrics.Check(points, saga.Metrics()); err != nil {
+		w.t.Fatal(err)
+	}
+	n := map[string]float64{}
+	for _, p := range points {
+		if p.Dims[consumer.DimConsumer] != saga.Consumer || p.Dims[metrics.DimStack] != "test-stack" {
+			w.t.Fatalf("point %+v: want consumer %s in stack test-stack", p, saga.Consumer)
+		}
+		k := p.Metric.Name
+		if o, ok := p.Dims[saga.DimOutcome]; ok {
+			k += "/" + o
+		}
+		n[k] += p.Value
+	}
+	return n
 }
