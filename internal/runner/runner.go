@@ -176,6 +176,9 @@ func (r *Runner) startPollers() {
 // URL is the HTTP API's base URL.
 func (r *Runner) URL() string { return "http://" + r.ln.Addr().String() }
 
+// CallLog is the directory calls are recorded in (Config.CallLog), or "".
+func (r *Runner) CallLog() string { return r.cfg.CallLog }
+
 // Env returns the names the template's references resolve to locally.
 func (r *Runner) Env() template.Env { return r.env }
 
