@@ -18,8 +18,6 @@ FUZZTIME  ?= 30s
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-# A key for local runs only: the in-memory DynamoDB Local forgets everything it guarded anyway.
-LOCAL_EMAIL_HASH_KEY ?= bG9jYWwtb25seTogZXZlbnRmb2xkIGRldiBlbWFpbCBoYXNoIGtleQ==
 RUN_ADDR ?= 127.0.0.1:3000
 RUN_STACK ?= eventfold
 LOCAL_BIN ?= bin/local
@@ -29,7 +27,7 @@ LOCAL_BIN ?= bin/local
 # the same SIGINT by the terminal, still ends by that signal, silently.
 run: up ## run eventfold locally: the local stack, then the functions and the HTTP API on RUN_ADDR
 	@$(GO) build -o $(LOCAL_BIN) ./cmd/local
-	@eval "$$($(STACK) env)"; exec $(LOCAL_BIN) -addr $(RUN_ADDR) -stack $(RUN_STACK) -param EmailHashKey=$(LOCAL_EMAIL_HASH_KEY)
+	@eval "$$($(STACK) env)"; exec $(LOCAL_BIN) -addr $(RUN_ADDR) -stack $(RUN_STACK)
 
 up: ## start DynamoDB Local and the KMS emulator (installs them on first use)
 	@$(STACK) up

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/eventfold/eventfold/internal/app"
 	"github.com/eventfold/eventfold/internal/crypto"
@@ -363,7 +364,8 @@ func (d *deployment) scheduler(ctx context.Context) (schedule.API, error) {
 	return awsClient(ctx, d.kmsEndpoint, localaws.Scheduler, scheduler.NewFromConfig)
 }
 
-// clients returns the DynamoDB, KMS and Scheduler clients.
+// clients returns the DynamoDB, KMS, Scheduler and Secrets Manager clients (the last two of
+// -kms-endpoint, moto's server, or of AWS).
 func (d *deployment) clients(ctx context.Context) (app.Clients, error) {
 	client, err := d.dynamoDB(ctx)
 	if err != nil {
@@ -374,7 +376,11 @@ func (d *deployment) clients(ctx context.Context) (app.Clients, error) {
 		return app.Clients{}, err
 	}
 	sched, err := d.scheduler(ctx)
-	return app.Clients{DynamoDB: client, KMS: kmsAPI, Scheduler: sched}, err
+	if err != nil {
+		return app.Clients{}, err
+	}
+	secrets, err := awsClient(ctx, d.kmsEndpoint, localaws.SecretsManager, secretsmanager.NewFromConfig)
+	return app.Clients{DynamoDB: client, KMS: kmsAPI, Scheduler: sched, Secrets: secrets}, err
 }
 
 // keys is the keyring the flags name, with the cache of the Lambda functions.

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/eventfold/eventfold/internal/app"
@@ -16,9 +14,9 @@ import (
 	"github.com/eventfold/eventfold/internal/template"
 )
 
-// envEmailHashKey names the variable that holds the stack's EmailHashKey for `restore apply`:
-// a secret, so never a flag (it would stay in the shell's history).
-const envEmailHashKey = "EVENTFOLD_EMAIL_HASH_KEY"
+// emailHashKeySecret is the template's secret holding the email hash key, which `restore apply`
+// reads as the commands function does.
+const emailHashKeySecret = "EmailHashKeySecret"
 
 // restoreCopyCommand is `eventfold restore copy`: the events recorded up to -until, into a new
 // table -target with the events table's definition. Locally only: in AWS, point-in-time recovery
@@ -92,8 +90,8 @@ events the copy has and the live table lacks are put back, events past the copy'
 stream are deleted. Then snapshots, claims and idempotency records are made to agree with the
 restored events, and erasures are made again, exactly as DELETE /users/{id} makes them. Every
 step is idempotent: a restore that stops halfway is finished by running it again; writers must be
-stopped while it runs. With -dry-run it reports what it would change and changes nothing. It needs `+envEmailHashKey+`, the stack's EmailHashKey, base64 (a secret, so never a
-flag). Afterwards, start every function cold and rebuild the read models; see the README,
+stopped while it runs. With -dry-run it reports what it would change and changes nothing. It reads the email hash key
+from the stack's secret (EmailHashKeySecret), as the commands function does. Afterwards, start every function cold and rebuild the read models; see the README,
 "Restoring the event store".`)
 	c.attach(fs, eventsTable, snapshotsTable, claimsTable, idempotencyTable, keysTable)
 	fs.StringVar(&c.from, "from", "", "the restored copy of the events table")
@@ -105,11 +103,11 @@ flag). Afterwards, start every function cold and rebuild the read models; see th
 	if from == "" {
 		return errors.New("restore apply needs -from, the restored copy of the events table")
 	}
-	key, err := base64.StdEncoding.DecodeString(os.Getenv(envEmailHashKey))
-	if err != nil || len(key) < 32 {
-		return fmt.Errorf("restore apply needs %s: the stack's EmailHashKey, base64, at least 32 bytes", envEmailHashKey)
-	}
 	d, cl, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	key, err := app.ReadEmailHashKey(ctx, cl.Secrets, d.env.Refs[emailHashKeySecret])
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -11,12 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/eventfold/eventfold/internal/app"
 	"github.com/eventfold/eventfold/internal/auth"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/domain"
+	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 	"github.com/eventfold/eventfold/internal/store"
 )
@@ -31,8 +33,15 @@ func TestRestoreProcedure(t *testing.T) {
 	ctx := context.Background()
 	s := newCLIStack(t, "rs")
 	kmsClient := awstest.MustKeys(t, s.env)
-	emailKey := []byte("0123456789abcdef0123456789abcdef")
-	t.Setenv(envEmailHashKey, base64.StdEncoding.EncodeToString(emailKey))
+	// The stack's secret, on moto, as the runner or CloudFormation creates it; restore apply
+	// reads the key from it as the commands function does.
+	secrets := localaws.SecretsManager(awstest.KMSEndpoint(t))
+	secretName := s.env.Refs[emailHashKeySecret]
+	awstest.MustSecrets(t, s.env)
+	emailKey, err := app.ReadEmailHashKey(ctx, secrets, secretName)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cs, err := app.Commands(app.CommandsConfig{
 		EventsTable: s.env.Refs["EventsTable"], SnapshotsTable: s.env.Refs["SnapshotsTable"], ClaimsTable: s.env.Refs["ClaimsTable"],
 		IdempotencyTable: s.env.Refs["IdempotencyTable"], KeysConfig: app.KeysConfig{KeysTable: s.env.Refs["KeysTable"], DataKey: s.env.Refs["DataKeyAlias"]},
@@ -124,10 +133,12 @@ func TestRestoreProcedure(t *testing.T) {
 		t.Fatalf("ann's address of T: %v, want it hers again", err)
 	}
 
-	// Without the email hash key the command refuses to run.
-	t.Setenv(envEmailHashKey, "")
+	// Without the email hash key's secret the command refuses to run, and says which.
+	if _, err := secrets.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(secretName), ForceDeleteWithoutRecovery: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
 	var o, e bytes.Buffer
-	if err := run(ctx, apply, &o, &e); err == nil || !strings.Contains(err.Error(), envEmailHashKey) {
-		t.Fatalf("restore apply without %s: %v", envEmailHashKey, err)
+	if err := run(ctx, apply, &o, &e); err == nil || !strings.Contains(err.Error(), secretName) {
+		t.Fatalf("restore apply without the secret %s: %v", secretName, err)
 	}
 }

@@ -22,9 +22,6 @@ import (
 	"github.com/eventfold/eventfold/internal/localaws/awstest"
 )
 
-// localEmailHashKey is the Makefile's LOCAL_EMAIL_HASH_KEY: a key for local runs only.
-const localEmailHashKey = "bG9jYWwtb25seTogZXZlbnRmb2xkIGRldiBlbWFpbCBoYXNoIGtleQ=="
-
 func uniqueStack(prefix string) string { return prefix + strconv.FormatInt(time.Now().UnixNano(), 36) }
 
 // runReturns runs run with args and fails t unless it returns by itself (a run that started
@@ -80,14 +77,14 @@ func TestRunRejectsBadCommandLinesBeforeStarting(t *testing.T) {
 		want string
 	}{
 		{"unknown flag", []string{"-subject", "x"}, "flag provided but not defined: -subject"},
-		{"param without a value", []string{"-param", "EmailHashKey"}, `want Name=Value, got "EmailHashKey"`},
+		{"param without a value", []string{"-param", "FulfilmentTimeout"}, `want Name=Value, got "FulfilmentTimeout"`},
 		{"not a number", []string{"-max-instances", "many"}, `invalid value "many" for flag -max-instances`},
 		{"an argument", []string{"serve"}, `unexpected argument "serve"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stack := uniqueStack("badargs")
 			args := append([]string{"-template", "../../template.yaml", "-addr", "127.0.0.1:0", "-stack", stack,
-				"-param", "EmailHashKey=" + localEmailHashKey}, tc.bad...)
+				"-param", "FulfilmentTimeout=15m"}, tc.bad...)
 			err, stdout, stderr := runReturns(t, args...)
 			var usage usageError
 			if !errors.As(err, &usage) || !strings.Contains(err.Error(), tc.want) {
@@ -135,7 +132,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-template", "../../template.yaml", "-addr", "127.0.0.1:0", "-stack", stack,
-			"-param", "EmailHashKey=" + localEmailHashKey}, &stdout, &stderr)
+			"-param", "FulfilmentTimeout=15m"}, &stdout, &stderr)
 	}()
 	running := regexp.MustCompile(`eventfold is running on (http://\S+)`)
 	var base string

@@ -1,7 +1,8 @@
 // Command commands is the Lambda function behind the command routes of the HTTP API: it builds
 // the command side (app.Commands, as `eventfold restore apply` does) from its environment, then
 // serves API Gateway HTTP API (payload v2.0) events. Everything is read and built once, at cold
-// start, without network I/O; a bad configuration fails the cold start loudly.
+// start; the one network call there reads the email hash key from Secrets Manager. A bad
+// configuration or an unreadable key fails the cold start loudly.
 package main
 
 import (
@@ -22,6 +23,9 @@ func wire(ctx context.Context, log *slog.Logger) (*httpapi.Handler, error) {
 	}
 	clients, err := app.LoadClients(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if cfg.EmailHashKey, err = app.ReadEmailHashKey(ctx, clients.Secrets, cfg.EmailHashKeySecret); err != nil {
 		return nil, err
 	}
 	cs, err := app.Commands(cfg, clients, log)

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/eventfold/eventfold/internal/awscall"
 	"github.com/eventfold/eventfold/internal/command"
@@ -49,10 +50,13 @@ type Clients struct {
 	KMS      crypto.KMS
 	// Scheduler sets and cancels the saga's deadlines; only the saga needs it.
 	Scheduler schedule.API
+	// Secrets reads the email hash key (ReadEmailHashKey); only the command side needs it.
+	Secrets SecretAPI
 }
 
-// LoadClients returns the DynamoDB, KMS and Scheduler clients, from the function's AWS configuration, read
-// once (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_KMS and AWS_ENDPOINT_URL_SCHEDULER point them at the local stack).
+// LoadClients returns the DynamoDB, KMS, Scheduler and Secrets Manager clients, from the
+// function's AWS configuration, read once (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_KMS,
+// AWS_ENDPOINT_URL_SCHEDULER and AWS_ENDPOINT_URL_SECRETS_MANAGER point them at the local stack).
 // When awscall.EnvLog is set (the local runner sets it), every call the clients make is recorded
 // there (package awscall). Against a local DynamoDB endpoint response checksums are not validated: DynamoDB Local's do
 // not always match.
@@ -72,7 +76,8 @@ func LoadClients(ctx context.Context) (Clients, error) {
 	}
 	local := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = local })
-	return Clients{DynamoDB: ddb, KMS: kms.NewFromConfig(cfg), Scheduler: scheduler.NewFromConfig(cfg)}, nil
+	return Clients{DynamoDB: ddb, KMS: kms.NewFromConfig(cfg), Scheduler: scheduler.NewFromConfig(cfg),
+		Secrets: secretsmanager.NewFromConfig(cfg)}, nil
 }
 
 // maxCachedKeys is how many unwrapped data keys a cached keyring holds.

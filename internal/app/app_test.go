@@ -142,21 +142,24 @@ func TestProjectorFromEnv(t *testing.T) {
 }
 
 func TestCommandsFromEnv(t *testing.T) {
-	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
-	good := map[string]string{"EVENTS_TABLE": "e", "SNAPSHOTS_TABLE": "s", "CLAIMS_TABLE": "c", "IDEMPOTENCY_TABLE": "i", "EMAIL_HASH_KEY": key,
+	const secret = "arn:aws:secretsmanager:us-east-1:000000000000:secret:s-EmailHashKeySecret-AbCdEf"
+	good := map[string]string{"EVENTS_TABLE": "e", "SNAPSHOTS_TABLE": "s", "CLAIMS_TABLE": "c", "IDEMPOTENCY_TABLE": "i", "EMAIL_HASH_KEY_SECRET": secret,
 		"KEYS_TABLE": "k", "DATA_KEY": "alias/d"}
 	env, err := app.CommandsFromEnv(func(k string) string { return good[k] })
-	if err != nil || env.EventsTable != "e" || len(env.EmailHashKey) != 32 || env.IdempotencyTTL != 24*time.Hour || env.MaxBody != 64<<10 || env.KeyCacheTTL != 5*time.Minute {
+	if err != nil || env.EventsTable != "e" || env.EmailHashKeySecret != secret || env.EmailHashKey != nil || env.IdempotencyTTL != 24*time.Hour || env.MaxBody != 64<<10 || env.KeyCacheTTL != 5*time.Minute {
 		t.Fatalf("CommandsFromEnv = %+v, %v", env, err)
 	}
+	// The key itself is read from the secret at cold start (ReadEmailHashKey), never from the
+	// environment.
+	env.EmailHashKey = bytes.Repeat([]byte{7}, 32)
 	if err := env.Validate(); err != nil {
 		t.Fatalf("CommandsFromEnv gave a configuration Validate refuses: %v", err)
 	}
 	_, err = app.CommandsFromEnv(func(k string) string {
-		return map[string]string{"EMAIL_HASH_KEY": "c2hvcnQ=", "IDEMPOTENCY_TTL": "forever", "MAX_BODY_BYTES": "7"}[k]
+		return map[string]string{"EMAIL_HASH_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)), "IDEMPOTENCY_TTL": "forever", "MAX_BODY_BYTES": "7"}[k]
 	})
 	checkProblems(t, "bad environment", err, []string{"EVENTS_TABLE", "SNAPSHOTS_TABLE", "CLAIMS_TABLE", "IDEMPOTENCY_TABLE",
-		"EMAIL_HASH_KEY holds 5 bytes", "IDEMPOTENCY_TTL", "MAX_BODY_BYTES", "KEYS_TABLE", "DATA_KEY"})
+		"EMAIL_HASH_KEY_SECRET is not set", "IDEMPOTENCY_TTL", "MAX_BODY_BYTES", "KEYS_TABLE", "DATA_KEY"})
 }
 
 func TestQueriesFromEnv(t *testing.T) {

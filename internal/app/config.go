@@ -1,7 +1,6 @@
 package app
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -38,8 +37,12 @@ type CommandsConfig struct {
 	EventsTable, SnapshotsTable, ClaimsTable, IdempotencyTable string
 	KeysConfig
 	// EmailHashKey keys the email uniqueness guards and the fingerprints of idempotency records:
-	// at least 32 secret bytes.
+	// at least 32 secret bytes, read from the secret EmailHashKeySecret names (see
+	// ReadEmailHashKey).
 	EmailHashKey []byte
+	// EmailHashKeySecret is the Secrets Manager secret (ARN or name) holding EmailHashKey; only
+	// what reads the key needs it.
+	EmailHashKeySecret string
 	// IdempotencyTTL is how long idempotency records live; 0 means 24h, else at least a minute.
 	IdempotencyTTL time.Duration
 	// MaxBody is the largest request body, in bytes; 0 means 64 KiB, else from 1 KiB to 6 MiB.
@@ -120,9 +123,10 @@ func required(prefix string, fields ...field) []error {
 
 // CommandsFromEnv reads the commands function's configuration through getenv (os.Getenv in
 // main; template.yaml sets the variables in AWS, the local runner on a laptop): EVENTS_TABLE,
-// SNAPSHOTS_TABLE, CLAIMS_TABLE, IDEMPOTENCY_TABLE and EMAIL_HASH_KEY (base64, at least 32
-// bytes) are required; IDEMPOTENCY_TTL (a duration, default 24h) and MAX_BODY_BYTES (default
-// 65536) are optional; and the keyring's variables (KEYS_TABLE, DATA_KEY, KEY_CACHE_TTL: see
+// SNAPSHOTS_TABLE, CLAIMS_TABLE, IDEMPOTENCY_TABLE and EMAIL_HASH_KEY_SECRET (the secret
+// holding the email hash key, which ReadEmailHashKey then reads into EmailHashKey) are
+// required; IDEMPOTENCY_TTL (a duration, default 24h) and MAX_BODY_BYTES (default 65536) are
+// optional; and the keyring's variables (KEYS_TABLE, DATA_KEY, KEY_CACHE_TTL: see
 // env.keys). It reports every problem at once.
 func CommandsFromEnv(getenv func(string) string) (CommandsConfig, error) {
 	e := env{getenv: getenv}
@@ -132,16 +136,7 @@ func CommandsFromEnv(getenv func(string) string) (CommandsConfig, error) {
 		IdempotencyTTL: 24 * time.Hour, MaxBody: 64 << 10,
 	}
 	c.KeysConfig = e.keys()
-	if k := e.require("EMAIL_HASH_KEY"); k != "" {
-		key, err := base64.StdEncoding.DecodeString(k)
-		switch {
-		case err != nil:
-			e.errs = append(e.errs, errors.New("EMAIL_HASH_KEY is not base64"))
-		case len(key) < 32:
-			e.errs = append(e.errs, fmt.Errorf("EMAIL_HASH_KEY holds %d bytes, want at least 32", len(key)))
-		}
-		c.EmailHashKey = key
-	}
+	c.EmailHashKeySecret = e.require("EMAIL_HASH_KEY_SECRET")
 	if v := getenv("IDEMPOTENCY_TTL"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Minute {

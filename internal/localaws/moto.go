@@ -48,13 +48,9 @@ type ScheduleGroupAPI interface {
 func CreateScheduleGroups(ctx context.Context, api ScheduleGroupAPI, tmpl *template.Template, env template.Env) ([]string, error) {
 	var names []string
 	for _, id := range tmpl.OfType(ScheduleGroupType) {
-		name := env.Refs["AWS::StackName"] + "-" + id
-		if n, ok := tmpl.Resources[id].Properties["Name"]; ok {
-			s, err := env.String(n)
-			if err != nil {
-				return nil, fmt.Errorf("%s Name: %w", id, err)
-			}
-			name = s
+		name, err := tmpl.Name(id, "Name", env)
+		if err != nil {
+			return nil, err
 		}
 		var arn string
 		got, err := api.GetScheduleGroup(ctx, &scheduler.GetScheduleGroupInput{Name: aws.String(name)})
@@ -92,13 +88,9 @@ type QueueAPI interface {
 func CreateQueues(ctx context.Context, api QueueAPI, tmpl *template.Template, env template.Env) (map[string]string, error) {
 	urls := map[string]string{}
 	for _, id := range tmpl.OfType(QueueType) {
-		name := env.Refs["AWS::StackName"] + "-" + id
-		if n, ok := tmpl.Resources[id].Properties["QueueName"]; ok {
-			s, err := env.String(n)
-			if err != nil {
-				return nil, fmt.Errorf("%s QueueName: %w", id, err)
-			}
-			name = s
+		name, err := tmpl.Name(id, "QueueName", env)
+		if err != nil {
+			return nil, err
 		}
 		out, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
 		if err != nil {

@@ -82,7 +82,7 @@ func newRouteWorld(t *testing.T) *routeWorld {
 	w.r = startWith(t, runner.Config{
 		Template:     filepath.Join(root, "template.yaml"),
 		Stack:        "ra" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		Params:       map[string]string{"EmailHashKey": localKey},
+		Params:       nil,
 		MaxInstances: 2,
 		Now:          func() time.Time { return time.Now().Add(time.Duration(w.skew.Load())) },
 		Output:       w.output,

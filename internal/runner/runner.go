@@ -321,6 +321,19 @@ func (r *Runner) resources(ctx context.Context) error {
 			r.cfg.Log.Info("queue", "resource", id, "url", env.Refs[id])
 		}
 	}
+	// Secrets are created on moto's server, generated as CloudFormation generates them, and kept
+	// across runs as a redeploy keeps them.
+	if ids := r.tmpl.OfType(localaws.SecretType); len(ids) > 0 {
+		if r.cfg.KMSEndpoint == "" {
+			return errors.New("runner: the template declares secrets and no moto endpoint (KMSEndpoint) is set")
+		}
+		if err := localaws.CreateSecrets(ctx, localaws.SecretsManager(r.cfg.KMSEndpoint), r.tmpl, env); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			r.cfg.Log.Info("secret", "resource", id, "arn", env.Refs[id])
+		}
+	}
 	// User pools and their app clients are created on moto's server, which signs their users'
 	// tokens and serves their keys; the HTTP API's JWT authorizers verify against those.
 	if ids := append(r.tmpl.OfType(localaws.UserPoolType), r.tmpl.OfType(localaws.UserPoolClientType)...); len(ids) > 0 {
@@ -564,7 +577,8 @@ func (r *Runner) processEnv(s functionSpec) ([]string, error) {
 		"AWS_ENDPOINT_URL_DYNAMODB_STREAMS=" + r.cfg.DynamoDBEndpoint,
 	}
 	if r.cfg.KMSEndpoint != "" {
-		env = append(env, "AWS_ENDPOINT_URL_KMS="+r.cfg.KMSEndpoint, "AWS_ENDPOINT_URL_SCHEDULER="+r.cfg.KMSEndpoint)
+		env = append(env, "AWS_ENDPOINT_URL_KMS="+r.cfg.KMSEndpoint, "AWS_ENDPOINT_URL_SCHEDULER="+r.cfg.KMSEndpoint,
+			"AWS_ENDPOINT_URL_SECRETS_MANAGER="+r.cfg.KMSEndpoint)
 	}
 	if r.cfg.CallLog != "" {
 		env = append(env, awscall.EnvLog+"="+r.callLogPath(s.id), awscall.EnvAccount+"="+localaws.Account)

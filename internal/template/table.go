@@ -13,6 +13,25 @@ import (
 // TableType is the resource type Tables reads.
 const TableType = "AWS::DynamoDB::Table"
 
+// SecretType is the resource type of Secrets Manager secrets, which LocalEnv names.
+const SecretType = "AWS::SecretsManager::Secret"
+
+// Name returns the physical name of the resource id as CloudFormation gives it: its property
+// prop (TableName, QueueName, Name...) resolved against env when the template sets it, else
+// "<stack>-<LogicalID>" with env.Refs["AWS::StackName"]. (CloudFormation appends a random
+// suffix to names it makes up; a local deployment does not.)
+func (t *Template) Name(id, prop string, env Env) (string, error) {
+	v, ok := t.Resources[id].Properties[prop]
+	if !ok {
+		return env.Refs["AWS::StackName"] + "-" + id, nil
+	}
+	s, err := env.String(v)
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", id, prop, err)
+	}
+	return s, nil
+}
+
 // Table is a DynamoDB table declared in the template, as API inputs that create it.
 type Table struct {
 	LogicalID string
@@ -24,8 +43,10 @@ type Table struct {
 // LocalEnv returns the Env a local deployment of the template resolves against: the pseudo
 // parameters for the given stack name, region and account, parameter defaults, and for every
 // table the physical name it gets: its TableName when the template sets one, else
-// "<stack>-<LogicalID>", as CloudFormation names resources it names itself. Its Conditions are
-// the template's, evaluated with the parameter defaults.
+// "<stack>-<LogicalID>", as CloudFormation names resources it names itself; and for every
+// Secrets Manager secret its name, likewise (in AWS, Ref gives the secret's ARN; every Secrets
+// Manager call takes either). Its Conditions are the template's, evaluated with the parameter
+// defaults.
 func (t *Template) LocalEnv(stack, region, account string) (Env, error) {
 	env := Env{
 		Refs: map[string]string{
@@ -50,16 +71,17 @@ func (t *Template) LocalEnv(stack, region, account string) (Env, error) {
 	}
 	env.Conditions = conds
 	for _, id := range t.OfType(TableType) {
-		name := stack + "-" + id
-		if tn, ok := t.Resources[id].Properties["TableName"]; ok {
-			s, err := env.String(tn)
-			if err != nil {
-				return Env{}, fmt.Errorf("%s TableName: %w", id, err)
-			}
-			name = s
+		name, err := t.Name(id, "TableName", env)
+		if err != nil {
+			return Env{}, err
 		}
 		env.Refs[id] = name
 		env.Attrs[id+".Arn"] = fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", region, account, name)
+	}
+	for _, id := range t.OfType(SecretType) {
+		if env.Refs[id], err = t.Name(id, "Name", env); err != nil {
+			return Env{}, err
+		}
 	}
 	return env, nil
 }

@@ -188,3 +188,12 @@ func MustKeys(tb testing.TB, env template.Env) *kms.Client {
 	}
 	return client
 }
+
+// MustSecrets creates template.yaml's Secrets Manager secrets on moto's server and records them
+// in env (env.Refs["EmailHashKeySecret"] is its ARN).
+func MustSecrets(tb testing.TB, env template.Env) {
+	tb.Helper()
+	if err := localaws.CreateSecrets(context.Background(), localaws.SecretsManager(KMSEndpoint(tb)), MustTemplate(tb), env); err != nil {
+		tb.Fatal(err)
+	}
+}
