@@ -48,6 +48,9 @@ type Call struct {
 	// Withheld are condition keys the request carries whose values are not recorded (they may
 	// be personal data): a policy may test their presence, not their value.
 	Withheld []string `json:"withheld,omitempty"`
+	// Sets are the multivalued condition keys with their values (kms:EncryptionContextKeys: the
+	// names of the encryption context's keys, never their values).
+	Sets map[string][]string `json:"sets,omitempty"`
 	// By is "" for a call of the code, else the service that made it under the principal's
 	// role, as the local runner emulates it ("lambda" sending to an OnFailure destination,
 	// "scheduler" invoking a schedule's target).
@@ -249,10 +252,14 @@ func Calls(serviceID, operation, region, account string, in, out any) []Call {
 		}
 		c.Resource = key
 		if ec, ok := field(in, "EncryptionContext").(map[string]string); ok {
+			var names []string
 			for k := range ec {
+				names = append(names, k)
 				c.Withheld = append(c.Withheld, "kms:EncryptionContext:"+k)
 			}
 			sort.Strings(c.Withheld)
+			sort.Strings(names)
+			c.Sets = map[string][]string{"kms:EncryptionContextKeys": names}
 		}
 	case "scheduler":
 		group := deref(stringField(in, "GroupName"))

@@ -6,7 +6,9 @@
 // Resource and Condition all match); Check reports what the code needs and the role lacks, and
 // what the role allows and the code never used.
 //
-// It evaluates identity-based inline policies only. Managed policies (their statements are not
+// It evaluates identity-based inline policies and the key policies of the template's KMS keys
+// (their statements that name a role of the template as Principal, as allows of that role), not
+// whether a key policy also enables IAM policies for a key. Managed policies (their statements are not
 // in the template) and permissions the platform rather than the code uses are accepted only when
 // a Platform entry names them with a reason. Condition operators it does not know fail the
 // evaluation with ErrUnsupported: an unknown condition never passes.
@@ -95,6 +97,48 @@ func Roles(doc []byte, env template.Env) (map[string]*Role, map[string]string, e
 				return nil, nil, err
 			}
 			roles[id] = r
+		}
+	}
+	// A key policy's statements that name a role of the template as Principal allow that role
+	// to use the key (Resource "*" in a key policy is the key itself): the same account's role
+	// needs no identity policy besides.
+	arns := map[string]string{}
+	for id := range roles {
+		arn, ok := env.Attrs[id+".Arn"]
+		if !ok {
+			arn = "arn:aws:iam::" + env.Refs["AWS::AccountId"] + ":role/" + env.Refs["AWS::StackName"] + "-" + id
+			env.Attrs[id+".Arn"] = arn
+		}
+		arns[arn] = id
+	}
+	for id, res := range t.Resources {
+		if res.Type != "AWS::KMS::Key" {
+			continue
+		}
+		keyARN := env.Attrs[id+".Arn"]
+		doc, err := env.Resolve(res.Properties["KeyPolicy"])
+		if err != nil {
+			return nil, nil, fmt.Errorf("iam: %s KeyPolicy: %w", id, err)
+		}
+		dm, _ := doc.(map[string]any)
+		stmts, _ := dm["Statement"].([]any)
+		for j, sv := range stmts {
+			sm, _ := sv.(map[string]any)
+			principal, _ := sm["Principal"].(map[string]any)
+			st, err := statement(id+" key policy", sv)
+			if err != nil {
+				return nil, nil, fmt.Errorf("iam: %s key policy statement %d: %w", id, j, err)
+			}
+			for k, r := range st.Resources {
+				if r == "*" {
+					st.Resources[k] = keyARN
+				}
+			}
+			for _, p := range strs(principal["AWS"]) {
+				if role, ok := arns[p]; ok {
+					roles[role].Statements = append(roles[role].Statements, st)
+				}
+			}
 		}
 	}
 	for fn, r := range functions {
@@ -251,6 +295,12 @@ func (cond Condition) holds(c awscall.Call) (bool, error) {
 		}
 		return present == (cond.Values[0] == "false"), nil
 	}
+	if set, ok := strings.CutPrefix(cond.Operator, "ForAllValues:"); ok {
+		return cond.holdsForSet(c, set, true)
+	}
+	if set, ok := strings.CutPrefix(cond.Operator, "ForAnyValue:"); ok {
+		return cond.holdsForSet(c, set, false)
+	}
 	var match func(pattern, v string) bool
 	switch cond.Operator {
 	case "StringEquals", "ArnEquals":
@@ -272,6 +322,40 @@ func (cond Condition) holds(c awscall.Call) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// holdsForSet evaluates ForAllValues:<op> (all) or ForAnyValue:<op> over the call's values of a
+// multivalued key (op StringEquals or StringLike): all of them (none at all holds), or any one,
+// must match one of the condition's values.
+func (cond Condition) holdsForSet(c awscall.Call, op string, all bool) (bool, error) {
+	var match func(pattern, v string) bool
+	switch op {
+	case "StringEquals":
+		match = func(p, v string) bool { return p == v }
+	case "StringLike":
+		match = func(p, v string) bool { return glob(p, v, false) }
+	default:
+		return false, fmt.Errorf("%w: condition operator %s", ErrUnsupported, cond.Operator)
+	}
+	values, ok := c.Sets[cond.Key]
+	if !ok {
+		if _, single := c.Conditions[cond.Key]; single {
+			values = []string{c.Conditions[cond.Key]}
+		}
+	}
+	for _, v := range values {
+		hit := false
+		for _, p := range cond.Values {
+			hit = hit || match(p, v)
+		}
+		if all && !hit {
+			return false, nil
+		}
+		if !all && hit {
+			return true, nil
+		}
+	}
+	return all, nil
 }
 
 // Evaluate reports whether the role's inline policies allow the call: no Deny statement applies

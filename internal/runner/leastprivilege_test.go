@@ -98,7 +98,7 @@ func TestLeastPrivilege(t *testing.T) {
 	calls := t.TempDir()
 	r := startWith(t, runner.Config{
 		Template: tmplPath, MaxInstances: 2, CallLog: calls, RetryDelay: 50 * time.Millisecond,
-		Params: map[string]string{"EmailHashKey": localKey, "FulfilmentTimeout": "3s"},
+		Params: map[string]string{"FulfilmentTimeout": "3s"},
 	})
 	drive(t, r)
 
