@@ -251,7 +251,7 @@ func Calls(serviceID, operation, region, account string, in, out any) []Call {
 			key = arn("kms", "key/"+key)
 		}
 		c.Resource = key
-		if ec, ok := field(in, "EncryptionContext").(map[string]string); ok {
+		if ec, ok := field(in, "EncryptionContext").(map[string]string); ok && len(ec) > 0 {
 			var names []string
 			for k := range ec {
 				names = append(names, k)
