@@ -65,7 +65,7 @@ func platform(env template.Env) []iam.Platform {
 		{Role: "SagaFunctionRole", Action: "sqs:SendMessage", Resource: env.Attrs["DeadlineDeadLetterQueue.Arn"],
 			Reason: "Lambda sends an asynchronous invocation (a deadline) the saga failed on after Lambda's retries to the function's DeadLetterQueue under its role (SAM's statement)."},
 		{Role: "SchedulerRole", Action: "sqs:SendMessage", Resource: env.Attrs["DeadlineDeadLetterQueue.Arn"],
-			Reason: "EventBridge Scheduler sends a deadline it could not hand to Lambda to the schedule's DLQ as this role; the runner records it (by scheduler) when it happens, which TestScheduleDeadLetters drives on a test template, not here."},
+			Reason: "EventBridge Scheduler sends a deadline it could not hand to Lambda to the schedule's DLQ as this role; the runner records it (by scheduler) when it happens, which TestSchedulesFire drives on a test template, not here."},
 	}
 }
 
