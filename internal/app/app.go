@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/eventfold/eventfold/internal/awscall"
 	"github.com/eventfold/eventfold/internal/command"
 	"github.com/eventfold/eventfold/internal/crypto"
 	"github.com/eventfold/eventfold/internal/domain"
@@ -56,12 +57,22 @@ type Clients struct {
 // LoadClients returns the DynamoDB, KMS, Scheduler and Secrets Manager clients, from the
 // function's AWS configuration, read once (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_KMS,
 // AWS_ENDPOINT_URL_SCHEDULER and AWS_ENDPOINT_URL_SECRETS_MANAGER point them at the local stack).
-// Against a local DynamoDB endpoint response checksums are not validated: DynamoDB Local's do
+// When awscall.EnvLog is set (the local runner sets it), every call the clients make is recorded
+// there (package awscall). Against a local DynamoDB endpoint response checksums are not validated: DynamoDB Local's do
 // not always match.
 func LoadClients(ctx context.Context) (Clients, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return Clients{}, err
+	}
+	// Under the local runner only (it sets awscall.EnvLog), every call is recorded for the
+	// least-privilege test; in AWS rec is nil and the clients are as the SDK builds them.
+	rec, err := awscall.FromEnv(os.Getenv)
+	if err != nil {
+		return Clients{}, err
+	}
+	if rec != nil {
+		cfg.APIOptions = append(cfg.APIOptions, rec.Middleware)
 	}
 	local := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = local })

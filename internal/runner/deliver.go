@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/eventfold/eventfold/internal/awscall"
 	"github.com/eventfold/eventfold/internal/ddbstream"
 	"github.com/eventfold/eventfold/internal/localaws"
 )
@@ -166,6 +167,7 @@ func (r *Runner) discard(ctx context.Context, m mapping, shardID string, batch [
 	sent := false
 	if url, ok := r.queues[r.env.Attrs[m.onFailure+".Arn"]]; ok && m.onFailure != "" {
 		body, _ := json.Marshal(f)
+		r.recordCall(m.function, "lambda", awscall.Call{Action: "sqs:SendMessage", Resource: r.env.Attrs[m.onFailure+".Arn"]})
 		_, err := localaws.SQS(r.cfg.KMSEndpoint).SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(string(body))})
 		if err != nil && ctx.Err() == nil {
 			r.cfg.Log.Warn("send to the OnFailure queue", "function", m.function, "event", m.event, "destination", dest, "error", err.Error())

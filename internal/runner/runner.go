@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
+	"github.com/eventfold/eventfold/internal/awscall"
 	"github.com/eventfold/eventfold/internal/localaws"
 	"github.com/eventfold/eventfold/internal/template"
 )
@@ -59,6 +60,12 @@ type Config struct {
 	// Now is the clock the HTTP API's authorizers check tokens' and signatures' times against;
 	// default time.Now.
 	Now func() time.Time
+	// CallLog, when set, is a directory where every AWS call is recorded (package awscall), one
+	// file per principal: "<LogicalID>.jsonl" of each function (its code's calls, through
+	// awscall.EnvLog, and those the runner makes as Lambda under its role: OnFailure
+	// destinations) and of each IAM role the runner acts as (a schedule's target invoked as its
+	// RoleArn). The least-privilege test compares them with the template's policies. Default: none.
+	CallLog string
 	// Log receives the runner's own log; Output, the functions' stdout and stderr.
 	Log    *slog.Logger
 	Output io.Writer
@@ -168,6 +175,9 @@ func (r *Runner) startPollers() {
 
 // URL is the HTTP API's base URL.
 func (r *Runner) URL() string { return "http://" + r.ln.Addr().String() }
+
+// CallLog is the directory calls are recorded in (Config.CallLog), or "".
+func (r *Runner) CallLog() string { return r.cfg.CallLog }
 
 // Env returns the names the template's references resolve to locally.
 func (r *Runner) Env() template.Env { return r.env }
@@ -566,6 +576,9 @@ func (r *Runner) processEnv(s functionSpec) ([]string, error) {
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(s.memory),
 		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + s.id, "_HANDLER=bootstrap",
 	}
+	if r.cfg.CallLog != "" {
+		env = append(env, awscall.EnvLog+"="+r.callLogPath(s.id), awscall.EnvAccount+"="+localaws.Account)
+	}
 	envProp, _ := s.props["Environment"].(map[string]any)
 	vars, _ := envProp["Variables"].(map[string]any)
 	keys := make([]string, 0, len(vars))
@@ -582,6 +595,37 @@ func (r *Runner) processEnv(s functionSpec) ([]string, error) {
 			"AWS_ENDPOINT_URL_SECRETS_MANAGER="+r.cfg.KMSEndpoint)
 	}
 	return env, nil
+}
+
+// callLogPath is the file the calls of principal (a logical ID) are recorded in.
+func (r *Runner) callLogPath(principal string) string {
+	return filepath.Join(r.cfg.CallLog, principal+".jsonl")
+}
+
+// recordCall records a call the runner makes on behalf of principal (a function or a role, by
+// logical ID) as the AWS service by does, when CallLog is set; a failure to record is logged.
+func (r *Runner) recordCall(principal, by string, c awscall.Call) {
+	if r.cfg.CallLog == "" {
+		return
+	}
+	c.By = by
+	l, err := awscall.Open(r.callLogPath(principal))
+	if err == nil {
+		err = errors.Join(l.Write(c), l.Close())
+	}
+	if err != nil {
+		r.cfg.Log.Error("record call", "principal", principal, "action", c.Action, "error", err.Error())
+	}
+}
+
+// roleByARN is the logical ID of the template's IAM role with that ARN, or "".
+func (r *Runner) roleByARN(arn string) string {
+	for _, id := range r.tmpl.OfType("AWS::IAM::Role") {
+		if r.env.Attrs[id+".Arn"] == arn {
+			return id
+		}
+	}
+	return ""
 }
 
 // lockedWriter serialises writes from many functions' output.

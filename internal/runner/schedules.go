@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/eventfold/eventfold/internal/awscall"
 	"github.com/eventfold/eventfold/internal/schedule"
 )
 
@@ -189,8 +190,13 @@ func (r *Runner) fireSchedule(ctx context.Context, api schedulerAPI, queues queu
 	if f == nil {
 		lastErr = fmt.Errorf("no function of the template has the ARN %q", aws.ToString(target.Arn))
 	}
+	role := r.roleByARN(aws.ToString(target.RoleArn))
+	if role == "" {
+		role = "UnknownSchedulerRole" // a call no policy of the template allows
+	}
 	for f != nil {
 		attempts++
+		r.recordCall(role, "scheduler", awscall.Call{Action: "lambda:InvokeFunction", Resource: f.arn})
 		started := time.Now()
 		_, err := f.invoke(ctx, newRequestID(), input)
 		if ctx.Err() != nil {
@@ -214,6 +220,9 @@ func (r *Runner) fireSchedule(ctx context.Context, api schedulerAPI, queues queu
 		}
 	}
 	if lastErr != nil {
+		if target.DeadLetterConfig != nil {
+			r.recordCall(role, "scheduler", awscall.Call{Action: "sqs:SendMessage", Resource: aws.ToString(target.DeadLetterConfig.Arn)})
+		}
 		r.deadLetter(ctx, queues, group, d, target, input, attempts, lastErr)
 	}
 	if d.ActionAfterCompletion != schedtypes.ActionAfterCompletionDelete {
