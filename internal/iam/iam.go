@@ -6,9 +6,11 @@
 // Resource and Condition all match); Check reports what the code needs and the role lacks, and
 // what the role allows and the code never used.
 //
-// It evaluates identity-based inline policies and the key policies of the template's KMS keys
-// (their statements that name a role of the template as Principal, as allows of that role), not
-// whether a key policy also enables IAM policies for a key. Managed policies (their statements are not
+// It evaluates identity-based inline policies and the key policies of the template's KMS keys as
+// KMS does: a key policy statement naming a role of the template allows (or denies) that role
+// directly; on a key of the template, a role's identity policy counts only where the key policy
+// allows the account (its root, or its ID) the action, which is what lets IAM policies grant it;
+// and a key policy's Deny to "*" or to the account applies to every role. Managed policies (their statements are not
 // in the template) and permissions the platform rather than the code uses are accepted only when
 // a Platform entry names them with a reason. Condition operators it does not know fail the
 // evaluation with ErrUnsupported: an unknown condition never passes.
@@ -41,6 +43,15 @@ type Statement struct {
 	Actions, Resources []string
 	// Conditions are the statement's condition blocks, all of which must hold.
 	Conditions []Condition
+	// key is the ARN of the key whose key policy holds the statement; "" in an identity policy.
+	key string
+}
+
+// keyPolicy is what a template key's policy says beyond its grants to roles: the statements
+// that let the account's IAM policies allow an action (Allows naming the account), and the
+// Denies that apply to every role (naming "*" or the account).
+type keyPolicy struct {
+	account, denies []Statement
 }
 
 // Condition is one key of one operator of a statement's Condition: it holds when the call's
@@ -57,6 +68,8 @@ type Role struct {
 	Statements []Statement
 	// ManagedPolicies are its ManagedPolicyArns.
 	ManagedPolicies []string
+	// keys are the key policies of the template's keys, by key ARN (shared by every role).
+	keys map[string]*keyPolicy
 }
 
 // Name is how messages name a statement: "Role/Policy/Sid" (or the statement's index).
@@ -111,11 +124,18 @@ func Roles(doc []byte, env template.Env) (map[string]*Role, map[string]string, e
 		}
 		arns[arn] = id
 	}
+	account := env.Refs["AWS::AccountId"]
+	keys := map[string]*keyPolicy{}
+	for _, r := range roles {
+		r.keys = keys
+	}
 	for id, res := range t.Resources {
 		if res.Type != "AWS::KMS::Key" {
 			continue
 		}
 		keyARN := env.Attrs[id+".Arn"]
+		kp := &keyPolicy{}
+		keys[keyARN] = kp
 		doc, err := env.Resolve(res.Properties["KeyPolicy"])
 		if err != nil {
 			return nil, nil, fmt.Errorf("iam: %s KeyPolicy: %w", id, err)
@@ -124,19 +144,37 @@ func Roles(doc []byte, env template.Env) (map[string]*Role, map[string]string, e
 		stmts, _ := dm["Statement"].([]any)
 		for j, sv := range stmts {
 			sm, _ := sv.(map[string]any)
-			principal, _ := sm["Principal"].(map[string]any)
 			st, err := statement(id+" key policy", sv)
 			if err != nil {
 				return nil, nil, fmt.Errorf("iam: %s key policy statement %d: %w", id, j, err)
 			}
+			st.key = keyARN
 			for k, r := range st.Resources {
 				if r == "*" {
 					st.Resources[k] = keyARN
 				}
 			}
-			for _, p := range strs(principal["AWS"]) {
-				if role, ok := arns[p]; ok {
-					roles[role].Statements = append(roles[role].Statements, st)
+			var principals []string
+			switch p := sm["Principal"].(type) {
+			case string:
+				principals = []string{p}
+			case map[string]any:
+				principals = strs(p["AWS"])
+			}
+			for _, p := range principals {
+				everyone := p == "*"
+				ofAccount := account != "" && (p == account || strings.HasSuffix(p, ":iam::"+account+":root"))
+				switch {
+				case (everyone || ofAccount) && st.Effect == "Deny":
+					kp.denies = append(kp.denies, st)
+				case ofAccount:
+					kp.account = append(kp.account, st)
+				case everyone:
+					return nil, nil, fmt.Errorf("iam: %s key policy statement %d: %w: an Allow to every principal", id, j, ErrUnsupported)
+				default:
+					if role, ok := arns[p]; ok {
+						roles[role].Statements = append(roles[role].Statements, st)
+					}
 				}
 			}
 		}
@@ -358,9 +396,31 @@ func (cond Condition) holdsForSet(c awscall.Call, op string, all bool) (bool, er
 	return all, nil
 }
 
-// Evaluate reports whether the role's inline policies allow the call: no Deny statement applies
-// and an Allow one does. It returns the Allow statements that apply (their indexes).
+// Evaluate reports whether the role's policies allow the call: no Deny statement applies and an
+// Allow one does. On a key of the template, a Deny of its key policy to every role applies too,
+// and an identity statement allows only what the key policy lets the account's IAM policies
+// allow. It returns the Allow statements that apply (their indexes).
 func (r *Role) Evaluate(c awscall.Call) (bool, []int, error) {
+	kp := r.keys[c.Resource]
+	var keyAllowsIAM bool
+	if kp != nil {
+		for _, s := range kp.denies {
+			ok, err := s.Matches(c)
+			if err != nil {
+				return false, nil, fmt.Errorf("%s/%s: %w", s.Policy, s.Sid, err)
+			}
+			if ok {
+				return false, nil, nil
+			}
+		}
+		for _, s := range kp.account {
+			ok, err := s.Matches(c)
+			if err != nil {
+				return false, nil, fmt.Errorf("%s/%s: %w", s.Policy, s.Sid, err)
+			}
+			keyAllowsIAM = keyAllowsIAM || ok
+		}
+	}
 	var allows []int
 	for i, s := range r.Statements {
 		ok, err := s.Matches(c)
@@ -372,6 +432,9 @@ func (r *Role) Evaluate(c awscall.Call) (bool, []int, error) {
 		}
 		if s.Effect == "Deny" {
 			return false, nil, nil
+		}
+		if kp != nil && s.key == "" && !keyAllowsIAM {
+			continue // an identity policy on a key whose policy does not let IAM grant this
 		}
 		allows = append(allows, i)
 	}

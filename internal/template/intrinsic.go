@@ -44,12 +44,28 @@ var subVar = regexp.MustCompile(`\$\{([^}!][^}]*)\}`)
 
 // Resolve returns v with every intrinsic function (Ref, Fn::Sub, Fn::GetAtt, Fn::Join,
 // Fn::Select, Fn::If and the condition functions Fn::Equals, Fn::Not, Fn::And, Fn::Or) replaced
-// by its value. Fn::If resolves only the branch its condition picks. It fails on the first reference it cannot resolve.
+// by its value. Fn::If resolves only the branch its condition picks. Ref AWS::NoValue removes
+// the property or list item it is (as a whole value: nil). It fails on the first reference it
+// cannot resolve.
 func (e Env) Resolve(v any) (any, error) {
+	r, err := e.resolve(v)
+	if _, ok := r.(noValue); ok {
+		return nil, err
+	}
+	return r, err
+}
+
+// noValue is what Ref AWS::NoValue resolves to until the map or list holding it drops it.
+type noValue struct{}
+
+func (e Env) resolve(v any) (any, error) {
 	switch v := v.(type) {
 	case map[string]any:
 		if len(v) == 1 {
 			for k, arg := range v {
+				if k == "Ref" && arg == "AWS::NoValue" {
+					return noValue{}, nil
+				}
 				if k == "Ref" || strings.HasPrefix(k, "Fn::") {
 					return e.call(k, arg)
 				}
@@ -57,21 +73,25 @@ func (e Env) Resolve(v any) (any, error) {
 		}
 		out := make(map[string]any, len(v))
 		for k, val := range v {
-			r, err := e.Resolve(val)
+			r, err := e.resolve(val)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)
 			}
-			out[k] = r
+			if _, ok := r.(noValue); !ok {
+				out[k] = r
+			}
 		}
 		return out, nil
 	case []any:
-		out := make([]any, len(v))
-		for i, val := range v {
-			r, err := e.Resolve(val)
+		out := make([]any, 0, len(v))
+		for _, val := range v {
+			r, err := e.resolve(val)
 			if err != nil {
 				return nil, err
 			}
-			out[i] = r
+			if _, ok := r.(noValue); !ok {
+				out = append(out, r)
+			}
 		}
 		return out, nil
 	default:
@@ -124,9 +144,9 @@ func (e Env) call(fn string, arg any) (any, error) {
 			return nil, err
 		}
 		if v {
-			return e.Resolve(parts[1])
+			return e.resolve(parts[1])
 		}
-		return e.Resolve(parts[2])
+		return e.resolve(parts[2])
 	case "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or":
 		return e.evalCondition(map[string]any{fn: arg}, map[string]bool{})
 	case "Fn::GetAtt":
