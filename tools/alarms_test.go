@@ -67,6 +67,15 @@ func TestAlarmsCoverTheTemplate(t *testing.T) {
 			tm.Resources["CommandsFunctionDurationAlarm"].Properties["Threshold"] = 10000
 		},
 			"CommandsFunctionDurationAlarm: Maximum > 10000, want Maximum > 8000"},
+		{"the functions' Stack dimension not the stack's name", func(tm *template.Template) {
+			tm.Globals["Function"].(map[string]any)["Environment"].(map[string]any)["Variables"].(map[string]any)["METRICS_STACK"] = "eventfold"
+		}, "METRICS_STACK is eventfold, want Ref:AWS::StackName"},
+		{"a function's own METRICS_STACK", func(tm *template.Template) {
+			tm.Resources["SagaFunction"].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)["METRICS_STACK"] = "saga"
+		}, "SagaFunction: METRICS_STACK is saga, want Ref:AWS::StackName"},
+		{"an alarm that fires when all is well", func(tm *template.Template) {
+			tm.Resources["ProjectorFunctionParkedAlarm"].Properties["ComparisonOperator"] = "LessThanThreshold"
+		}, "ProjectorFunctionParkedAlarm: ComparisonOperator LessThanThreshold"},
 		{"a dashboard metric the code does not emit", func(tm *template.Template) {
 			p := tm.Resources["Dashboard"].Properties
 			p["DashboardBody"] = map[string]any{"Fn::Sub": strings.Replace(p["DashboardBody"].(map[string]any)["Fn::Sub"].(string), `"FulfilmentsCancelled"`, `"RunsCancelled"`, 1)}
