@@ -67,6 +67,15 @@ func TestAlarmsCoverTheTemplate(t *testing.T) {
 			tm.Resources["CommandsFunctionDurationAlarm"].Properties["Threshold"] = 10000
 		},
 			"CommandsFunctionDurationAlarm: Maximum > 10000, want Maximum > 8000"},
+		{"the functions' Stack dimension not the stack's name", func(tm *template.Template) {
+			tm.Globals["Function"].(map[string]any)["Environment"].(map[string]any)["Variables"].(map[string]any)["METRICS_STACK"] = "eventfold"
+		}, "METRICS_STACK is eventfold, want Ref:AWS::StackName"},
+		{"a function's own METRICS_STACK", func(tm *template.Template) {
+			tm.Resources["SagaFunction"].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)["METRICS_STACK"] = "saga"
+		}, "SagaFunction: METRICS_STACK is saga, want Ref:AWS::StackName"},
+		{"an alarm that fires when all is well", func(tm *template.Template) {
+			tm.Resources["ProjectorFunctionParkedAlarm"].Properties["ComparisonOperator"] = "LessThanThreshold"
+		}, "ProjectorFunctionParkedAlarm: ComparisonOperator LessThanThreshold"},
 		{"a dashboard metric the code does not emit", func(tm *template.Template) {
 			p := tm.Resources["Dashboard"].Properties
 			p["DashboardBody"] = map[string]any{"Fn::Sub": strings.Replace(p["DashboardBody"].(map[string]any)["Fn::Sub"].(string), `"FulfilmentsCancelled"`, `"RunsCancelled"`, 1)}
@@ -113,6 +122,11 @@ func alarmProblems(tmpl *template.Template) []string {
 		if p["TreatMissingData"] == nil {
 			bad("%s: no TreatMissingData", id)
 		}
+		// Every alarm watches something bad growing (errors, throttles, age, depth, latency):
+		// another operator would sit in ALARM while all is well, and never tell of a fault.
+		if op := value(p["ComparisonOperator"]); op != "GreaterThanThreshold" && op != "GreaterThanOrEqualToThreshold" {
+			bad("%s: ComparisonOperator %s, want GreaterThanThreshold", id, op)
+		}
 		ws := alarmMetrics(id, p)
 		if len(ws) == 0 {
 			bad("%s: names no metric", id)
@@ -156,6 +170,23 @@ func alarmProblems(tmpl *template.Template) []string {
 			bad("%s has no %s %s alarm (dimensions %v)", what, ns, name, dims)
 		}
 		return ws
+	}
+	// The Stack dimension the functions emit (METRICS_STACK) is the one the alarms name: the
+	// Globals' and any function's own, which SAM merges over it.
+	stackVar := func(props map[string]any) (string, bool) {
+		e, _ := props["Environment"].(map[string]any)
+		v, _ := e["Variables"].(map[string]any)
+		s, ok := v["METRICS_STACK"]
+		return value(s), ok
+	}
+	global, _ := tmpl.Globals["Function"].(map[string]any)
+	if s, _ := stackVar(global); s != "Ref:AWS::StackName" {
+		bad("Globals: METRICS_STACK is %s, want Ref:AWS::StackName", s)
+	}
+	for _, fn := range tmpl.OfType("AWS::Serverless::Function") {
+		if s, ok := stackVar(tmpl.Resources[fn].Properties); ok && s != "Ref:AWS::StackName" {
+			bad("%s: METRICS_STACK is %s, want Ref:AWS::StackName", fn, s)
+		}
 	}
 	timeout := 3.0 // Lambda's default
 	if g, ok := tmpl.Globals["Function"].(map[string]any); ok && g["Timeout"] != nil {

@@ -314,11 +314,20 @@ type deployment struct {
 // -cloudformation-endpoint, or without -endpoint (AWS), they are the deployed stack -stack's (see
 // deployedEnv), and a table or data key the command uses that the stack lacks is an error naming
 // the stack and the logical ID (errNoResource); else they are a local deployment's
-// (template.LocalEnv).
+// (template.LocalEnv). A stack on AWS with a local -kms-endpoint, and an emulator's stack with
+// no -endpoint, are refused before any call (errMixedEndpoints).
 func (c *common) resolve(ctx context.Context) (*deployment, error) {
 	tmpl, err := template.ParseFile(c.template)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case c.cfnEndpoint != "" && c.endpoint == "":
+		return nil, fmt.Errorf("stack %s: -cloudformation-endpoint %s is an emulator, whose resources are not AWS's, and -endpoint is empty (AWS): "+
+			"pass -endpoint, or give no -cloudformation-endpoint (unset %s) to work on AWS: %w", c.stack, c.cfnEndpoint, localaws.EnvCloudFormationEndpoint, errMixedEndpoints)
+	case c.cfnEndpoint == "" && c.endpoint == "" && c.kmsEndpoint != "":
+		return nil, fmt.Errorf("stack %s is on AWS (no -endpoint) and -kms-endpoint %s is the local stack's, where its KMS, Scheduler and Secrets Manager calls would go: "+
+			"unset %s, or pass -endpoint to work on the local stack: %w", c.stack, c.kmsEndpoint, localaws.EnvKMSEndpoint, errMixedEndpoints)
 	}
 	d := &deployment{tmpl: tmpl, endpoint: c.endpoint, kmsEndpoint: c.kmsEndpoint, tables: c.tables, dataKey: c.dataKey,
 		scheduleGroup: c.scheduleGroup}

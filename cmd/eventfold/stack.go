@@ -40,6 +40,11 @@ var (
 	// errNoResource is returned by deployment.need (and so by the commands) when the stack has no
 	// resource of a logical ID the command uses.
 	errNoResource = errors.New("no such resource in the stack")
+	// errMixedEndpoints is returned by resolve when the stack would be read in one place and
+	// acted on in another: a stack deployed on AWS with a local KMS endpoint (-kms-endpoint or
+	// EVENTFOLD_KMS_ENDPOINT), or an emulator's stack (-cloudformation-endpoint) with no local
+	// DynamoDB endpoint.
+	errMixedEndpoints = errors.New("the stack and the endpoints are not in one place")
 )
 
 // noEchoMask is what DescribeStacks returns as the value of a NoEcho parameter.
