@@ -46,6 +46,9 @@ func TestAlarmsCoverTheTemplate(t *testing.T) {
 			"SagaFunction has no AWS/Lambda IteratorAge alarm"},
 		{"a queue's depth alarm removed", func(tm *template.Template) { delete(tm.Resources, "DeadlineDeadLetterQueueDepthAlarm") },
 			"DeadlineDeadLetterQueue has no depth alarm"},
+		{"a queue's depth alarm taking missing data as good", func(tm *template.Template) {
+			tm.Resources["SagaStreamFailuresDepthAlarm"].Properties["TreatMissingData"] = "notBreaching"
+		}, "SagaStreamFailuresDepthAlarm: TreatMissingData notBreaching, want ignore"},
 		{"an index's throttle alarm removed", func(tm *template.Template) { delete(tm.Resources, "ReadModelsTableRunsByDeadlineThrottlesAlarm") },
 			"ReadModelsTable index RunsByDeadline has no throttle alarm"},
 		{"a table added without alarms", func(tm *template.Template) {
@@ -222,8 +225,16 @@ func alarmProblems(tmpl *template.Template) []string {
 	}
 	need("saga", metrics.Namespace, saga.MetricFulfilmentsStuck, map[string]string{metrics.DimStack: "Ref:AWS::StackName", consumer.DimConsumer: saga.Consumer})
 	for _, q := range tmpl.OfType("AWS::SQS::Queue") {
-		if len(alarms("AWS/SQS", "ApproximateNumberOfMessagesVisible", map[string]string{"QueueName": "GetAtt:" + q + ".QueueName"})) == 0 {
+		ws := alarms("AWS/SQS", "ApproximateNumberOfMessagesVisible", map[string]string{"QueueName": "GetAtt:" + q + ".QueueName"})
+		if len(ws) == 0 {
 			bad("%s has no depth alarm", q)
+		}
+		// SQS stops publishing an inactive queue's metrics, messages or not: a depth alarm
+		// that took missing data as good would turn OK over messages still waiting.
+		for _, w := range ws {
+			if m := tmpl.Resources[w.by].Properties["TreatMissingData"]; m != "ignore" && m != "breaching" {
+				bad("%s: TreatMissingData %v, want ignore (SQS stops publishing an inactive queue's depth)", w.by, m)
+			}
 		}
 	}
 	for _, api := range tmpl.OfType("AWS::Serverless::HttpApi") {
