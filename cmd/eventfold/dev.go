@@ -100,18 +100,15 @@ func (c *devTokenCommand) names() (pool, client string, err error) {
 	if len(pools) != 1 || len(clients) != 1 {
 		return "", "", fmt.Errorf("%w: %s declares %d user pools and %d app clients, want one of each", errNoUserPool, c.template, len(pools), len(clients))
 	}
-	name := func(id, prop, fallback string) (string, error) {
-		v, ok := tmpl.Resources[id].Properties[prop]
-		if !ok {
-			return fallback, nil
+	if pool, err = tmpl.Name(pools[0], "UserPoolName", env); err != nil {
+		return "", "", err
+	}
+	// An app client without a ClientName is named by its logical ID alone.
+	client = clients[0]
+	if v, ok := tmpl.Resources[clients[0]].Properties["ClientName"]; ok {
+		if client, err = env.String(v); err != nil {
+			return "", "", err
 		}
-		return env.String(v)
-	}
-	if pool, err = name(pools[0], "UserPoolName", c.stack+"-"+pools[0]); err != nil {
-		return "", "", err
-	}
-	if client, err = name(clients[0], "ClientName", clients[0]); err != nil {
-		return "", "", err
 	}
 	return pool, client, nil
 }
